@@ -1,0 +1,344 @@
+"""The one base class: what every learner shares (config, seeding, env stepping, episode stats,
+the training loop's bookkeeping, save/load). Each learner's algorithm lives in its own file."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+import envs
+from agents.networks import ACTIVATIONS, resolve_device
+from agents.optim import OPTIMIZERS, SCHEDULES, schedule
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters every learner has."""
+
+    total_steps: int = 100_000
+    """environment steps to train for"""
+    n_envs: int = 8
+    """environments stepped in parallel (one gymnasium vector env)"""
+    vectorization: str = "sync"
+    """'sync' (one process) or 'async' (one subprocess per env)"""
+    learning_rate: float = 3e-4
+    """initial learning rate"""
+    lr_schedule: str = "constant"
+    """constant | linear (to 0 at the end) | cosine"""
+    lr_warmup: float = 0.0
+    """fraction of training spent ramping the learning rate up from 0"""
+    optimizer: str = "adam"
+    """sgd | momentum | nesterov | adagrad | rmsprop | adam | adamw"""
+    max_grad_norm: float = 0.5
+    """clip the global gradient norm to this (0 disables)"""
+    hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """hidden layer sizes of the actor and of the critic"""
+    activation: str = "tanh"
+    """tanh | relu | gelu | elu | leaky_relu"""
+    ortho_init: bool = True
+    """orthogonal initialisation (gain sqrt 2 for bodies, 0.01 for the policy head)"""
+    checkpoint_every: int = 0
+    """write a checkpoint every this many steps (0: ten times per run)"""
+    threads: int = 1
+    """torch CPU threads; 1 is fastest for small networks"""
+
+    def check(self) -> None:
+        """Raise ValueError, naming the key and the fix, for values out of range."""
+        positive(self, "total_steps", "n_envs", "learning_rate", "threads")
+        one_of(self, "vectorization", ("sync", "async"))
+        one_of(self, "lr_schedule", SCHEDULES)
+        one_of(self, "optimizer", OPTIMIZERS)
+        one_of(self, "activation", tuple(ACTIVATIONS))
+        if not 0.0 <= self.lr_warmup < 1.0:
+            raise ValueError(f"lr_warmup must be in [0, 1), got {self.lr_warmup}")
+        if self.max_grad_norm < 0 or self.checkpoint_every < 0:
+            raise ValueError("max_grad_norm and checkpoint_every must be >= 0 (0 disables)")
+        if any(h <= 0 for h in self.hidden):
+            raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
+
+
+def positive(config: Any, *names: str) -> None:
+    """Raise ValueError unless every named field of ``config`` is > 0."""
+    for name in names:
+        value = getattr(config, name)
+        if not value > 0:
+            raise ValueError(f"{name} must be > 0, got {value}")
+
+
+def in_unit_interval(config: Any, *names: str) -> None:
+    """Raise ValueError unless every named field of ``config`` is in [0, 1]."""
+    for name in names:
+        value = getattr(config, name)
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value}")
+
+
+def one_of(config: Any, name: str, choices: tuple[str, ...]) -> None:
+    """Raise ValueError unless field ``name`` is one of ``choices``."""
+    value = getattr(config, name)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, numpy and torch (CPU and CUDA) from one integer."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class EpisodeStats:
+    """Returns and lengths of finished training episodes: the last 100 for ``rollout/*``
+    and every one since the last :meth:`drain` (for the episodes log)."""
+
+    def __init__(self, window: int = 100):
+        self.returns: deque[float] = deque(maxlen=window)
+        self.lengths: deque[int] = deque(maxlen=window)
+        self.new: list[tuple[int, float, int]] = []  # (step, return, length)
+
+    def record(self, info: dict, step: int) -> None:
+        """Take the finished episodes out of a RecordEpisodeStatistics info dict."""
+        if "_episode" not in info:
+            return
+        for i in np.flatnonzero(info["_episode"]):
+            ret, length = float(info["episode"]["r"][i]), int(info["episode"]["l"][i])
+            self.returns.append(ret)
+            self.lengths.append(length)
+            self.new.append((step, ret, length))
+
+    def drain(self) -> list[tuple[int, float, int]]:
+        """Episodes finished since the last call."""
+        new, self.new = self.new, []
+        return new
+
+    def mean_return(self) -> float:
+        """Mean return over the window (nan before the first episode)."""
+        return float(np.mean(self.returns)) if self.returns else math.nan
+
+    def state_dict(self) -> dict:
+        """Plain-data state for checkpoints."""
+        return {"returns": list(self.returns), "lengths": list(self.lengths)}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore from :meth:`state_dict`."""
+        self.returns.extend(state["returns"])
+        self.lengths.extend(state["lengths"])
+
+
+class Agent:
+    """Base of every learner.
+
+    A subclass sets ``name``, ``Config`` and ``action_spaces``, builds its networks in
+    :meth:`build`, and implements :meth:`train_iteration` (collect + update, returning the
+    ``train/*`` metrics) and :meth:`act`. The base does the rest.
+    """
+
+    name: ClassVar[str] = "agent"
+    Config: ClassVar[type[TrainConfig]] = TrainConfig
+    action_spaces: ClassVar[tuple[type[gym.Space], ...]] = (gym.spaces.Discrete, gym.spaces.Box)
+
+    def __init__(
+        self,
+        env_id: str,
+        config: TrainConfig | None = None,
+        seed: int = 0,
+        device: str = "auto",
+        env_kwargs: dict | None = None,
+    ):
+        self.config = config if config is not None else self.Config()
+        self.config.check()
+        self.env_id, self.seed, self.env_kwargs = env_id, seed, dict(env_kwargs or {})
+        self.device = resolve_device(device)
+        torch.set_num_threads(self.config.threads)
+        seed_everything(seed)
+        probe = envs.make_env(env_id, **self.env_kwargs)
+        self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        probe.close()
+        self.check_spaces(self.observation_space, self.action_space)
+        self.rng = np.random.default_rng(seed)
+        self.num_timesteps = 0
+        self.iterations = 0
+        self.episodes = EpisodeStats()
+        self.envs: gym.vector.VectorEnv | None = None
+        self.build()
+
+    # ------------------------------------------------------------------ subclass interface
+
+    def build(self) -> None:
+        """Create networks and optimizers (called once from ``__init__``)."""
+        raise NotImplementedError
+
+    def train_iteration(self) -> dict[str, float]:
+        """Collect experience through :meth:`env_step` and update; return ``train/*`` metrics."""
+        raise NotImplementedError
+
+    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Actions for a batch of observations already on the device."""
+        raise NotImplementedError
+
+    def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        """Everything with a ``state_dict`` that a checkpoint must hold."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ shared machinery
+
+    @classmethod
+    def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> None:
+        """Raise ValueError when this learner cannot act in ``action_space``."""
+        supported = isinstance(action_space, cls.action_spaces)
+        if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) != 1:
+            supported = False
+        if not supported:
+            names = " or ".join(s.__name__ for s in cls.action_spaces)
+            raise ValueError(
+                f"{cls.name} does not support the action space {action_space}; it needs {names} actions"
+            )
+
+    def progress(self) -> float:
+        """Fraction of training done, in [0, 1]."""
+        return min(1.0, self.num_timesteps / self.config.total_steps)
+
+    def lr_now(self) -> float:
+        """The scheduled learning rate at the current progress."""
+        c = self.config
+        return c.learning_rate * schedule(c.lr_schedule, c.lr_warmup)(self.progress())
+
+    def open_envs(self, video_dir=None, video_every: int = 100) -> None:
+        """Create the training vector env and reset it. A resumed run reseeds with the step
+        count so it does not replay the episodes it already saw."""
+        c = self.config
+        self.envs = envs.make_vec_env(
+            self.env_id, c.n_envs, c.vectorization, self.env_kwargs, video_dir, video_every
+        )
+        reset_seed = self.seed + self.num_timesteps
+        self.obs, _ = self.envs.reset(seed=reset_seed)
+        self.envs.action_space.seed(reset_seed)
+
+    def close(self) -> None:
+        """Close the training envs."""
+        if self.envs is not None:
+            self.envs.close()
+            self.envs = None
+
+    def env_step(self, actions: np.ndarray):
+        """Step the training envs, counting steps and recording finished episodes."""
+        obs, rewards, terminated, truncated, info = self.envs.step(actions)
+        self.num_timesteps += self.envs.num_envs
+        self.episodes.record(info, self.num_timesteps)
+        self.obs = obs
+        return obs, rewards, terminated, truncated, info
+
+    def to_env_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Clip Gaussian samples into a Box's bounds before they reach the env (the learner
+        keeps the unclipped sample for its log-prob)."""
+        if isinstance(self.action_space, gym.spaces.Box):
+            return np.clip(actions, self.action_space.low, self.action_space.high)
+        return actions
+
+    def obs_tensor(self, obs: np.ndarray) -> torch.Tensor:
+        """A batch of observations as a tensor on the learner's device."""
+        return torch.as_tensor(obs, device=self.device)
+
+    @torch.inference_mode()
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Actions for a batch of observations (numpy in, numpy out), env-ready."""
+        actions = self.act(self.obs_tensor(obs), deterministic).cpu().numpy()
+        return self.to_env_actions(actions)
+
+    def evaluate(
+        self,
+        episodes: int = 10,
+        deterministic: bool = True,
+        seed: int | None = None,
+        env: gym.Env | None = None,
+        on_episode: Callable[[float, int], None] | None = None,
+    ) -> dict[str, float]:
+        """Play ``episodes`` full episodes in one env (a fresh one unless ``env`` is given) and
+        return ``mean_reward``, ``std_reward``, ``mean_ep_length`` (eval/* in TensorBoard)."""
+        own = env is None
+        env = env if env is not None else envs.make_env(self.env_id, **self.env_kwargs)
+        returns, lengths = [], []
+        try:
+            for episode in range(episodes):
+                obs, _ = env.reset(seed=None if seed is None else seed + episode)
+                done, episode_return, length = False, 0.0, 0
+                while not done:
+                    action = self.predict(np.asarray(obs)[None], deterministic)[0]
+                    obs, reward, terminated, truncated, _ = env.step(action)
+                    episode_return += float(reward)
+                    length += 1
+                    done = terminated or truncated
+                returns.append(episode_return)
+                lengths.append(length)
+                if on_episode is not None:
+                    on_episode(episode_return, length)
+        finally:
+            if own:
+                env.close()
+        return {
+            "mean_reward": float(np.mean(returns)),
+            "std_reward": float(np.std(returns)),
+            "mean_ep_length": float(np.mean(lengths)),
+        }
+
+    def learn(
+        self,
+        total_steps: int | None = None,
+        callback: Callable[[Agent, dict[str, float]], None] | None = None,
+    ) -> Agent:
+        """Train until ``total_steps`` (default: the config's); ``callback(agent, metrics)``
+        runs after every iteration (logging, checkpoints and progress hook in there)."""
+        if total_steps is not None:
+            self.config = dataclasses.replace(self.config, total_steps=total_steps)
+        if self.envs is None:
+            self.open_envs()
+        while self.num_timesteps < self.config.total_steps:
+            start, steps_before = time.perf_counter(), self.num_timesteps
+            metrics = self.train_iteration()
+            self.iterations += 1
+            elapsed = time.perf_counter() - start
+            metrics["time/iteration_fps"] = (self.num_timesteps - steps_before) / max(elapsed, 1e-9)
+            if callback is not None:
+                callback(self, metrics)
+        return self
+
+    def state_dict(self) -> dict:
+        """Everything needed to resume: weights, optimizer states, counters and RNG states.
+        Plain tensors, numbers, strings, lists and dicts only (loadable with weights_only=True)."""
+        return {
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "num_timesteps": self.num_timesteps,
+            "iterations": self.iterations,
+            "episodes": self.episodes.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "numpy_rng": self.rng.bit_generator.state,
+        }
+
+    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
+        """Restore from :meth:`state_dict`; ``weights_only`` loads just the networks."""
+        modules = self.modules()
+        missing = set(modules) - set(state["modules"])
+        if missing:
+            raise ValueError(f"checkpoint lacks {', '.join(sorted(missing))}; was it written by {self.name}?")
+        for key, module in modules.items():
+            if weights_only and isinstance(module, torch.optim.Optimizer):
+                continue
+            module.load_state_dict(state["modules"][key])
+        if weights_only:
+            return
+        self.num_timesteps = int(state["num_timesteps"])
+        self.iterations = int(state["iterations"])
+        self.episodes.load_state_dict(state["episodes"])
+        torch.set_rng_state(state["torch_rng"])
+        self.rng.bit_generator.state = state["numpy_rng"]

@@ -1,0 +1,159 @@
+"""Rollout storage for vectorised envs, discounted returns and GAE(lambda).
+
+Arrays are time-major: ``(T, N)`` = steps x envs. Storage is numpy while collecting (writing a
+row is cheaper than building a tensor per step) and becomes torch tensors once per update.
+
+Episode ends come in two kinds (Pardo et al. 2018, "Time limits in RL"):
+- ``terminated``: the MDP ended; nothing follows, so no bootstrap.
+- ``truncated``: a time limit cut the episode; the return continues past the cut, so the value of
+  the *true final observation* (not the reset observation that replaces it) is bootstrapped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+
+def discounted_returns(rewards: np.ndarray, dones: np.ndarray, gamma: float) -> np.ndarray:
+    """Returns-to-go ``G_t = r_t + gamma * G_{t+1}``, restarting after each done. ``(T, N)`` in and out.
+
+    Steps after the last done of a column are summed as if the episode ended at the buffer's end,
+    so call this on complete episodes (REINFORCE collects whole episodes).
+    """
+    returns = np.zeros_like(rewards, dtype=np.float32)
+    running = np.zeros(rewards.shape[1:], dtype=np.float32)
+    for t in reversed(range(len(rewards))):
+        running = rewards[t] + gamma * running * (1.0 - dones[t])
+        returns[t] = running
+    return returns
+
+
+def gae(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    terminated: np.ndarray,
+    truncated: np.ndarray,
+    final_values: np.ndarray,
+    last_values: np.ndarray,
+    gamma: float,
+    gae_lambda: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised advantage estimation (Schulman et al. 2016). Returns ``(advantages, returns)``.
+
+    rewards, values, terminated, truncated, final_values: ``(T, N)``; last_values: ``(N,)``, the
+    value of the observation after the last step. ``final_values[t]`` is V(true final obs) where
+    ``truncated[t]``; it is ignored elsewhere.
+    """
+    n_steps = len(rewards)
+    advantages = np.zeros_like(rewards, dtype=np.float32)
+    last_adv = np.zeros(rewards.shape[1:], dtype=np.float32)
+    for t in reversed(range(n_steps)):
+        next_values = last_values if t == n_steps - 1 else values[t + 1]
+        # After a truncation the next stored value belongs to the reset obs: use the final obs'.
+        next_values = np.where(truncated[t], final_values[t], next_values)
+        delta = rewards[t] + gamma * next_values * (1.0 - terminated[t]) - values[t]
+        episode_continues = 1.0 - np.maximum(terminated[t], truncated[t])
+        last_adv = delta + gamma * gae_lambda * episode_continues * last_adv
+        advantages[t] = last_adv
+    return advantages, advantages + values
+
+
+class RolloutBatch(NamedTuple):
+    """A minibatch of flattened transitions, as the losses read them."""
+
+    obs: torch.Tensor  # (B, *obs_shape)
+    actions: torch.Tensor  # (B, *action_shape)
+    old_log_prob: torch.Tensor  # (B,)
+    old_values: torch.Tensor  # (B,)
+    advantages: torch.Tensor  # (B,)
+    returns: torch.Tensor  # (B,)
+
+
+class RolloutBuffer:
+    """Fixed-size storage for ``n_steps`` x ``n_envs`` transitions of an on-policy learner.
+
+    Per rollout: call :meth:`add` once per vector step, then :meth:`finish` with the value of the
+    next observation, then iterate :meth:`minibatches` for as many epochs as the learner wants.
+    """
+
+    def __init__(
+        self,
+        n_steps: int,
+        n_envs: int,
+        obs_shape: tuple[int, ...],
+        obs_dtype: np.dtype,
+        action_shape: tuple[int, ...],
+        action_dtype: np.dtype,
+        device: torch.device,
+    ):
+        self.n_steps, self.n_envs, self.device = n_steps, n_envs, device
+        self.obs = np.zeros((n_steps, n_envs, *obs_shape), dtype=obs_dtype)
+        self.actions = np.zeros((n_steps, n_envs, *action_shape), dtype=action_dtype)
+        self.log_prob = np.zeros((n_steps, n_envs), dtype=np.float32)
+        self.values = np.zeros((n_steps, n_envs), dtype=np.float32)
+        self.rewards = np.zeros((n_steps, n_envs), dtype=np.float32)
+        self.terminated = np.zeros((n_steps, n_envs), dtype=np.float32)
+        self.truncated = np.zeros((n_steps, n_envs), dtype=np.float32)
+        self.final_values = np.zeros((n_steps, n_envs), dtype=np.float32)
+        self.pos = 0
+        self._flat: RolloutBatch | None = None
+
+    def add(self, obs, actions, log_prob, values, rewards, terminated, truncated) -> None:
+        """Store one vector step (arrays with a leading ``n_envs`` axis)."""
+        t = self.pos
+        self.obs[t] = obs
+        self.actions[t] = actions
+        self.log_prob[t] = log_prob
+        self.values[t] = values
+        self.rewards[t] = rewards
+        self.terminated[t] = terminated
+        self.truncated[t] = truncated
+        self.final_values[t] = 0.0
+        self.pos += 1
+
+    def set_final_values(self, env_ids: np.ndarray, final_values: np.ndarray) -> None:
+        """Record V(true final obs) for envs truncated at the step just added."""
+        self.final_values[self.pos - 1, env_ids] = final_values
+
+    @property
+    def full(self) -> bool:
+        """True once ``n_steps`` vector steps are stored."""
+        return self.pos == self.n_steps
+
+    def finish(self, last_values: np.ndarray, gamma: float, gae_lambda: float) -> None:
+        """Compute advantages and returns; call once after the last :meth:`add` of a rollout."""
+        advantages, returns = gae(
+            self.rewards, self.values, self.terminated, self.truncated,
+            self.final_values, last_values, gamma, gae_lambda,
+        )  # fmt: skip
+        size = self.n_steps * self.n_envs
+
+        def flat(a: np.ndarray) -> torch.Tensor:
+            return torch.as_tensor(a.reshape(size, *a.shape[2:])).to(self.device)
+
+        self._flat = RolloutBatch(
+            flat(self.obs), flat(self.actions), flat(self.log_prob), flat(self.values),
+            flat(advantages), flat(returns),
+        )  # fmt: skip
+        self.pos = 0
+
+    def all(self) -> RolloutBatch:
+        """The whole rollout as one batch (after :meth:`finish`)."""
+        assert self._flat is not None, "call finish() before reading batches"
+        return self._flat
+
+    def minibatches(self, batch_size: int, rng: np.random.Generator) -> Iterator[RolloutBatch]:
+        """One epoch of shuffled minibatches of ``batch_size`` (after :meth:`finish`)."""
+        data = self.all()
+        size = len(data.returns)
+        if batch_size >= size:
+            yield data
+            return
+        order = torch.as_tensor(rng.permutation(size), device=self.device)
+        for start in range(0, size, batch_size):
+            idx = order[start : start + batch_size]
+            yield RolloutBatch(*(x[idx] for x in data))

@@ -1,0 +1,78 @@
+"""Building the environments agents act in: id checks, vector envs, episode stats, video."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import gymnasium as gym
+from gymnasium.vector import AutoresetMode
+
+
+def env_ids() -> list[str]:
+    """Every environment id registered with gymnasium (gymlab's included)."""
+    return sorted(gym.envs.registry.keys())
+
+
+def check_env_id(env_id: str) -> None:
+    """Raise ``ValueError`` naming close matches when ``env_id`` is not registered."""
+    if env_id in gym.envs.registry:
+        return
+    close = difflib.get_close_matches(env_id, env_ids(), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "; `gymlab list` shows the registered ids"
+    raise ValueError(f"unknown environment id {env_id!r}{hint}")
+
+
+def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
+    """One environment by id (checked first), rendering headless when asked."""
+    check_env_id(env_id)
+    return gym.make(env_id, render_mode=render_mode, disable_env_checker=True, **kwargs)
+
+
+def video_trigger(every: int):
+    """Episode trigger for RecordVideo: episodes 0, 1, 8, 27, ... (cubic) until ``every``, then
+    every ``every``-th episode, so short runs still get videos and long runs don't drown in them."""
+
+    def trigger(episode: int) -> bool:
+        if episode < every:
+            return round(episode ** (1 / 3)) ** 3 == episode
+        return episode % every == 0
+
+    return trigger
+
+
+def _thunk(env_id: str, index: int, env_kwargs: dict, video_dir: Path | None, video_every: int):
+    def make() -> gym.Env:
+        record = video_dir is not None and index == 0
+        env = make_env(env_id, render_mode="rgb_array" if record else None, **env_kwargs)
+        if record:
+            env = gym.wrappers.RecordVideo(
+                env, str(video_dir), episode_trigger=video_trigger(video_every),
+                name_prefix="train", disable_logger=True,
+            )  # fmt: skip
+        return env
+
+    return make
+
+
+def make_vec_env(
+    env_id: str,
+    n_envs: int,
+    vectorization: str = "sync",
+    env_kwargs: dict | None = None,
+    video_dir: Path | None = None,
+    video_every: int = 100,
+) -> gym.vector.VectorEnv:
+    """``n_envs`` copies of ``env_id`` in a gymnasium vector env with episode statistics.
+
+    Autoreset is SAME_STEP: a step that ends an episode returns the reset observation and puts
+    the true final observation in ``info["final_obs"]`` (needed to bootstrap truncations).
+    With ``video_dir``, env 0 records mp4s of some training episodes there.
+    """
+    check_env_id(env_id)
+    if vectorization not in ("sync", "async"):
+        raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+    thunks = [_thunk(env_id, i, env_kwargs or {}, video_dir, video_every) for i in range(n_envs)]
+    cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+    envs = cls(thunks, autoreset_mode=AutoresetMode.SAME_STEP)
+    return gym.wrappers.vector.RecordEpisodeStatistics(envs)

@@ -1,0 +1,242 @@
+"""The ``gymlab`` command: train, eval, record, board, list."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2) instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _device(args) -> str:
+    return args.device
+
+
+def cmd_train(args) -> int:
+    from gymlab import train
+
+    quiet = args.quiet or not sys.stderr.isatty()
+    if args.resume:
+        if args.agent or args.env_id:
+            raise ValueError("give either AGENT ENV_ID or --resume RUN_DIR, not both")
+        run_dir, agent, metrics = train.resume(args.resume, args.device, args.steps, args.video, quiet)
+    else:
+        if not (args.agent and args.env_id):
+            raise ValueError("train needs AGENT and ENV_ID (e.g. `gymlab train ppo CartPole-v1`), or --resume RUN_DIR")
+        run_dir, agent, metrics = train.train(
+            args.agent, args.env_id, args.seed, args.device, args.set, args.steps, args.n_envs,
+            args.run_dir, args.video, quiet,
+        )  # fmt: skip
+    mean = agent.episodes.mean_return()
+    print(f"run:         {run_dir}")
+    print(f"steps:       {agent.num_timesteps}")
+    print(f"fps:         {metrics.get('time/fps', float('nan')):.0f}")
+    print(f"ep_rew_mean: {mean:.2f} (last {len(agent.episodes.returns)} training episodes)")
+    print(f"next:        gymlab eval {run_dir}  |  gymlab record {run_dir}  |  gymlab board {run_dir}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from tqdm import tqdm
+
+    from gymlab import runs
+
+    _, agent = runs.load_run(Path(args.run_dir), args.device)
+    bar = tqdm(total=args.episodes, unit="ep", disable=None, file=sys.stderr, leave=False)
+    returns: list[float] = []
+
+    def tick(episode_return: float, _length: int) -> None:
+        returns.append(episode_return)
+        bar.update(1)
+        bar.set_postfix_str(f"mean_return={sum(returns) / len(returns):.1f}", refresh=False)
+
+    stats = agent.evaluate(args.episodes, args.deterministic, seed=args.seed, on_episode=tick)
+    bar.close()
+    logger = runs.RunLogger(Path(args.run_dir), start_step=0)
+    logger.scalars({f"eval/{k}": v for k, v in stats.items()}, agent.num_timesteps)
+    logger.close()
+    mode = "deterministic" if args.deterministic else "stochastic"
+    print(
+        f"mean_reward: {stats['mean_reward']:.2f} +/- {stats['std_reward']:.2f} over {args.episodes} episodes "
+        f"({mode}), mean_ep_length: {stats['mean_ep_length']:.1f}"
+    )
+    extra = {k: v for k, v in stats.items() if k not in ("mean_reward", "std_reward", "mean_ep_length")}
+    for key, value in extra.items():
+        print(f"{key}: {value:.4f}")
+    if args.json:
+        print(json.dumps({"num_timesteps": agent.num_timesteps, **stats}))
+    return 0
+
+
+def cmd_record(args) -> int:
+    from gymlab import play, runs
+
+    run_dir = Path(args.run_dir)
+    _, agent = runs.load_run(run_dir, args.device)
+    out = Path(args.out)
+    paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed)
+    if len(frames):
+        logger = runs.RunLogger(run_dir, start_step=0)
+        logger.video("eval/video", frames, agent.num_timesteps, fps=agent_fps(agent))
+        logger.close()
+    for path in paths:
+        print(f"video: {path}")
+    print(f"mean_reward: {stats['mean_reward']:.2f} over {args.episodes} episodes; also in TensorBoard (IMAGES tab, eval/video)")
+    return 0
+
+
+def agent_fps(agent) -> int:
+    """Frames per second the env asks for its videos."""
+    import envs
+
+    env = envs.make_env(agent.env_id, **agent.env_kwargs)
+    fps = env.metadata.get("render_fps") or 30
+    env.close()
+    return int(fps)
+
+
+def board_command(logdirs: list[str], port: int, host: str) -> list[str]:
+    """The TensorBoard command line for some run directories (or a folder of runs)."""
+    for d in logdirs:
+        if not Path(d).exists():
+            raise ValueError(f"{d} does not exist; train a run first (gymlab train ppo CartPole-v1)")
+    cmd = [sys.executable, "-m", "tensorboard.main", "--port", str(port), "--host", host]
+    if len(logdirs) == 1:
+        cmd += ["--logdir", logdirs[0]]
+    else:
+        names = [f"{Path(d).name}:{d}" for d in logdirs]
+        cmd += ["--logdir_spec", ",".join(names)]
+    return cmd
+
+
+def cmd_board(args) -> int:
+    cmd = board_command(args.run_dirs or ["runs"], args.port, args.host)
+    print(f"TensorBoard on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    try:
+        return subprocess.call(cmd, env=env)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_list(args) -> int:
+    import agents
+    import envs
+    from gymlab.config import field_docs, fields, load_presets
+
+    if args.keys:
+        cls = agents.agent_class(args.keys)
+        defaults = cls.Config()
+        docs = field_docs(cls.Config)
+        print(f"hyperparameters of {args.keys} (set with --set key=value):")
+        for name in fields(cls.Config):
+            print(f"  {name:<20} {str(getattr(defaults, name)):<12} {docs.get(name, '')}")
+        return 0
+    print("agents:")
+    for name in agents.AGENTS:
+        cls = agents.agent_class(name)
+        spaces = ", ".join(s.__name__ for s in cls.action_spaces)
+        print(f"  {name:<12} actions: {spaces}")
+    print("presets (agent: envs with tuned hyperparameters):")
+    for name, table in load_presets().items():
+        print(f"  {name:<12} {', '.join(table)}")
+    ids = envs.env_ids()
+    own = [i for i in ids if i.startswith("gymlab/")]
+    print(f"gymlab envs: {', '.join(own) or '(none)'}")
+    print(f"all registered envs ({len(ids)}):")
+    line = "  "
+    for env_id in ids:
+        if len(line) + len(env_id) > 98:
+            print(line.rstrip(", "))
+            line = "  "
+        line += env_id + ", "
+    print(line.rstrip(", "))
+    print("hyperparameters of an agent: gymlab list --keys AGENT")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = Parser(prog="gymlab", description="Train agents on Gymnasium envs, record them, evaluate them in TensorBoard.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    t = sub.add_parser("train", help="train an agent; writes a run directory", description="Train AGENT on ENV_ID.")
+    t.add_argument("agent", nargs="?", metavar="AGENT", help="ppo, a2c, reinforce, ... (`gymlab list`)")
+    t.add_argument("env_id", nargs="?", metavar="ENV_ID", help="a gymnasium id, e.g. CartPole-v1")
+    t.add_argument("--steps", type=int, help="environment steps to train for (default: the preset's)")
+    t.add_argument("--seed", type=int, default=0, help="seeds envs, spaces, numpy and torch (default 0)")
+    t.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
+    t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when present")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)")
+    t.add_argument("--video", action="store_true", help="record mp4s of some training episodes into RUN_DIR/videos")
+    t.add_argument("--run-dir", type=Path, help="where to write the run (default runs/<env>/<agent>-s<seed>-<time>)")
+    t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    for name, fn, helptext in (
+        ("eval", cmd_eval, "evaluate a trained run: mean +/- std return"),
+        ("record", cmd_record, "record mp4 videos of a trained run"),
+    ):
+        e = sub.add_parser(name, help=helptext, description=helptext)
+        e.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by gymlab train")
+        e.add_argument("--episodes", type=int, default=10 if name == "eval" else 1, help="episodes to play")
+        e.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
+                       help="most likely action (default) or --no-deterministic to sample")  # fmt: skip
+        e.add_argument("--stochastic", dest="deterministic", action="store_false", help="sample actions")
+        e.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
+        e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+        if name == "eval":
+            e.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+        else:
+            e.add_argument("--out", default="videos", help="folder for the mp4 files (default videos/)")
+        e.set_defaults(func=fn)
+
+    b = sub.add_parser("board", help="start TensorBoard on runs", description="Start TensorBoard.")
+    b.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="runs to show (default: runs/)")
+    b.add_argument("--port", type=int, default=6006)
+    b.add_argument("--host", default="127.0.0.1")
+    b.set_defaults(func=cmd_board)
+
+    ls = sub.add_parser("list", help="agents, presets and registered envs", description="List what gymlab offers.")
+    ls.add_argument("--keys", metavar="AGENT", help="list AGENT's hyperparameters with defaults")
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: bad input ends with one line on stderr and exit code 2 (GYMLAB_DEBUG=1 shows
+    the traceback); Ctrl-C in training saves a checkpoint and exits 130."""
+    args = parser().parse_args(argv)
+    # Rendering is headless: no window, no sound device, no desktop session needed.
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
+    from gymlab.runs import RunError
+
+    try:
+        return args.func(args)
+    except (ValueError, RunError) as e:
+        if os.environ.get("GYMLAB_DEBUG"):
+            raise
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        print(f"gymlab {args.command}: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("\ninterrupted; a checkpoint was saved if training had started (resume with --resume RUN_DIR)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""Run directories: config.json, atomic checkpoints, TensorBoard logging, the episodes log.
+
+A run directory holds::
+
+    config.json          agent, env, seed, device and every hyperparameter actually used
+    events.out.tfevents.*  TensorBoard logs
+    episodes.csv         one row per finished training episode (step, return, length)
+    checkpoints/         step-<N>.pt (state_dicts only) + latest.json (which one is newest)
+    videos/              training videos (with --video)
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import agents
+from agents.base import Agent
+from gymlab.config import build_config
+
+CONFIG = "config.json"
+CHECKPOINTS = "checkpoints"
+LATEST = "latest.json"
+EPISODES = "episodes.csv"
+KEEP_CHECKPOINTS = 2
+
+
+class RunError(ValueError):
+    """A run directory or checkpoint that cannot be used; the message says why and what to do."""
+
+
+def default_run_dir(env_id: str, agent: str, seed: int, root: Path = Path("runs")) -> Path:
+    """``runs/<env>/<agent>-s<seed>-<YYYYmmdd-HHMMSS>`` (a suffix is added on collision)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = root / env_id.replace("/", "_") / f"{agent}-s{seed}-{stamp}"
+    path, i = base, 1
+    while path.exists():
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so a crash leaves either the old file or the new one, never a
+    partial one: write a temp file in the same directory, fsync, then rename over."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Atomically write ``obj`` as indented JSON."""
+    write_atomic(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def run_config(agent: Agent, device: str) -> dict[str, Any]:
+    """What config.json records for a run: enough to rebuild the agent exactly."""
+    import gymlab
+
+    return {
+        "agent": agent.name,
+        "env_id": agent.env_id,
+        "seed": agent.seed,
+        "device": device,
+        "env_kwargs": agent.env_kwargs,
+        "hyperparameters": dataclasses.asdict(agent.config),
+        "gymlab_version": gymlab.__version__,
+        "torch_version": torch.__version__,
+    }
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """config.json of a run; RunError when ``run_dir`` is not a gymlab run."""
+    path = Path(run_dir) / CONFIG
+    if not path.is_file():
+        raise RunError(
+            f"{run_dir} is not a gymlab run (no {CONFIG}); pass a directory made by `gymlab train`, e.g. runs/CartPole-v1/ppo-s0-..."
+        )
+    try:
+        config = json.loads(path.read_text())
+        for key in ("agent", "env_id", "seed", "hyperparameters"):
+            config[key]  # noqa: B018 - presence check
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise RunError(f"{path} is damaged ({type(e).__name__}: {e}); it cannot be used to rebuild the run") from None
+    return config
+
+
+def build_agent(config: dict[str, Any], device: str | None = None) -> Agent:
+    """An untrained agent rebuilt from a run's config.json."""
+    cls = agents.agent_class(config["agent"])
+    hyper = build_config(cls.Config, config["hyperparameters"])
+    return cls(
+        config["env_id"], hyper, seed=int(config["seed"]), device=device or config.get("device", "auto"),
+        env_kwargs=config.get("env_kwargs") or {},
+    )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(run_dir: Path, agent: Agent) -> Path:
+    """Write ``checkpoints/step-<N>.pt`` atomically, point latest.json at it, keep the newest two."""
+    folder = Path(run_dir) / CHECKPOINTS
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"step-{agent.num_timesteps:010d}.pt"
+    buffer = io.BytesIO()
+    torch.save(agent.state_dict(), buffer)
+    write_atomic(folder / name, buffer.getvalue())
+    write_json(folder / LATEST, {"file": name, "num_timesteps": agent.num_timesteps, "time": time.time()})
+    for old in sorted(folder.glob("step-*.pt"))[:-KEEP_CHECKPOINTS]:
+        old.unlink()
+    return folder / name
+
+
+def latest_checkpoint(run_dir: Path) -> Path:
+    """Path of the newest checkpoint of a run; RunError when there is none."""
+    folder = Path(run_dir) / CHECKPOINTS
+    try:
+        name = json.loads((folder / LATEST).read_text())["file"]
+    except FileNotFoundError:
+        raise RunError(f"{run_dir} has no checkpoint yet; train it (or resume it) first") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise RunError(f"{folder / LATEST} is damaged; delete it and point --resume at a run with checkpoints") from None
+    return folder / name
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` (it can never run code); RunError when it
+    is missing, truncated or corrupt."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunError(f"checkpoint {path} is missing; its run directory was changed by hand") from None
+    except Exception as e:  # torch raises many kinds for a damaged zip or pickle
+        raise RunError(
+            f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); delete it and use an earlier one"
+        ) from None
+    if not isinstance(state, dict) or "modules" not in state:
+        raise RunError(f"checkpoint {path} is not a gymlab checkpoint")
+    return state
+
+
+def load_run(run_dir: Path, device: str | None = None, resume: bool = False) -> tuple[dict, Agent]:
+    """Rebuild a run's agent from config.json and its newest checkpoint.
+
+    ``resume=True`` restores everything (optimizer, counters, RNG); otherwise only the weights
+    and the step count.
+    """
+    config = read_config(run_dir)
+    agent = build_agent(config, device)
+    state = load_checkpoint(latest_checkpoint(run_dir))
+    try:
+        agent.load_state_dict(state, weights_only=not resume)
+    except (RuntimeError, KeyError, ValueError) as e:
+        raise RunError(f"checkpoint of {run_dir} does not fit its config.json ({str(e).splitlines()[0]})") from None
+    agent.num_timesteps = int(state["num_timesteps"])
+    return config, agent
+
+
+# ----------------------------------------------------------------------------- logging
+
+
+class RunLogger:
+    """TensorBoard scalars under SB3's tag names, plus episodes.csv.
+
+    ``start_step`` > 0 (a resumed run) purges events and episode rows written after the
+    checkpoint by the run that died, so curves continue from the checkpoint's step.
+    """
+
+    def __init__(self, run_dir: Path, start_step: int = 0):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = Path(run_dir)
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=start_step if start_step > 0 else None)
+        self.start_time = time.perf_counter()
+        self.start_step = start_step
+        episodes = self.run_dir / EPISODES
+        if start_step > 0 and episodes.exists():
+            with open(episodes, newline="") as f:
+                rows = [r for r in csv.reader(f)]
+            keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= start_step]
+            with open(episodes, "w", newline="") as f:
+                csv.writer(f).writerows(keep)
+        new = not episodes.exists()
+        self.episodes_file = open(episodes, "a", newline="")
+        self.episodes_csv = csv.writer(self.episodes_file)
+        if new:
+            self.episodes_csv.writerow(["step", "return", "length"])
+
+    def hparams(self, config: dict[str, Any]) -> None:
+        """Hyperparameters as a markdown table (TEXT tab) and in the HPARAMS tab."""
+        from torch.utils.tensorboard.summary import hparams
+
+        flat = {"agent": config["agent"], "env_id": config["env_id"], "seed": config["seed"]}
+        flat.update({k: (str(v) if isinstance(v, list) else v) for k, v in config["hyperparameters"].items()})
+        table = "| key | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in flat.items())
+        self.writer.add_text("hyperparameters", table, 0)
+        exp, ssi, sei = hparams(flat, {"eval/mean_reward": float("nan")})
+        for summary in (exp, ssi, sei):
+            self.writer.file_writer.add_summary(summary)
+
+    def scalars(self, metrics: dict[str, float], step: int) -> None:
+        """Write every metric at ``step``."""
+        for tag, value in metrics.items():
+            if value is not None and np.isfinite(value):
+                self.writer.add_scalar(tag, value, step)
+
+    def iteration(self, agent: Agent, metrics: dict[str, float]) -> None:
+        """Everything logged after one training iteration."""
+        step = agent.num_timesteps
+        for row in agent.episodes.drain():
+            self.episodes_csv.writerow(row)
+        if agent.episodes.returns:
+            metrics["rollout/ep_rew_mean"] = agent.episodes.mean_return()
+            metrics["rollout/ep_len_mean"] = float(np.mean(agent.episodes.lengths))
+        elapsed = time.perf_counter() - self.start_time
+        metrics["time/fps"] = (step - self.start_step) / max(elapsed, 1e-9)
+        metrics["time/iterations"] = agent.iterations
+        metrics.pop("time/iteration_fps", None)
+        self.scalars(metrics, step)
+
+    def video(self, tag: str, frames: np.ndarray, step: int, fps: int = 30) -> None:
+        """Add a video ``(T, H, W, 3)`` uint8 as an animated GIF in the IMAGES tab.
+
+        (SummaryWriter.add_video needs moviepy 1's ``moviepy.editor``; encoding with Pillow
+        avoids that.)
+        """
+        from PIL import Image
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        images = [Image.fromarray(f) for f in frames[:: max(1, len(frames) // 300)]]
+        out = io.BytesIO()
+        images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 / fps), loop=0)
+        h, w = frames.shape[1:3]
+        image = Summary.Image(height=h, width=w, colorspace=3, encoded_image_string=out.getvalue())
+        self.writer.file_writer.add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+    def flush(self) -> None:
+        """Push buffered events and episode rows to disk."""
+        self.writer.flush()
+        self.episodes_file.flush()
+
+    def close(self) -> None:
+        """Flush and close."""
+        self.writer.close()
+        self.episodes_file.close()
