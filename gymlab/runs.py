@@ -17,6 +17,7 @@ import io
 import json
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (it can never run code); RunError when it
     is missing, truncated or corrupt."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about odd pickles before refusing them
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise RunError(f"checkpoint {path} is missing; its run directory was changed by hand") from None
     except Exception as e:  # torch raises many kinds for a damaged zip or pickle
@@ -171,6 +174,15 @@ def load_run(run_dir: Path, device: str | None = None, resume: bool = False) -> 
 # ----------------------------------------------------------------------------- logging
 
 
+def _episode_row_step(row: list[str]) -> float:
+    """The step of a complete episodes.csv row; inf for a row cut short by a kill."""
+    try:
+        step, _, _ = int(row[0]), float(row[1]), int(row[2])
+    except (ValueError, IndexError):
+        return float("inf")
+    return step
+
+
 class RunLogger:
     """TensorBoard scalars under SB3's tag names, plus episodes.csv.
 
@@ -182,14 +194,15 @@ class RunLogger:
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=start_step if start_step > 0 else None)
+        # Events at steps <= start_step match the checkpoint; later ones came from the dead run.
+        self.writer = SummaryWriter(str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None)
         self.start_time = time.perf_counter()
         self.start_step = start_step
         episodes = self.run_dir / EPISODES
         if start_step > 0 and episodes.exists():
             with open(episodes, newline="") as f:
-                rows = [r for r in csv.reader(f)]
-            keep = [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= start_step]
+                rows = list(csv.reader(f))
+            keep = [rows[0]] + [r for r in rows[1:] if _episode_row_step(r) <= start_step]
             with open(episodes, "w", newline="") as f:
                 csv.writer(f).writerows(keep)
         new = not episodes.exists()

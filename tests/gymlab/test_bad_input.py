@@ -1,0 +1,124 @@
+"""Each bad input ends with one line naming the problem and the fix, exit code 2, no
+traceback, and no half-written run directory."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gymlab.cli import main
+
+TINY = ["--steps", "256", "--set", "n_steps=32", "--quiet"]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The real console entry point in a subprocess, to see exactly what a user sees."""
+    return subprocess.run([sys.executable, "-m", "gymlab", *args], capture_output=True, text=True, timeout=120)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["train", "ppp", "CartPole-v1"], ["unknown agent 'ppp'", "did you mean ppo"]),
+        (["train", "ppo", "CartPole-v9"], ["unknown environment id 'CartPole-v9'", "CartPole-v1"]),
+        (["train", "ppo", "CartPole-v1", "--set", "gamma"], ["malformed --set 'gamma'", "key=value"]),
+        (["train", "ppo", "CartPole-v1", "--set", "gama=0.9"], ["unknown hyperparameter 'gama'", "gamma"]),
+        (["train", "ppo", "CartPole-v1", "--set", "n_steps=abc"], ["n_steps expects an integer", "'abc'"]),
+        (["train", "ppo", "CartPole-v1", "--set", "gamma=1.5"], ["gamma must be in [0, 1]", "1.5"]),
+        (["train", "ppo", "CartPole-v1", "--set", "batch_size=100"], ["multiple of batch_size", "try batch_size="]),
+        (["train", "ppo", "CartPole-v1", "--steps", "0"], ["total_steps must be > 0"]),
+        (["train", "ppo", "Blackjack-v1"], ["observation space", "not supported"]),
+        (["train", "ppo"], ["train needs AGENT and ENV_ID"]),
+        (["train", "--steps", "x"], ["invalid int value: 'x'"]),
+    ],
+)
+def test_train_bad_input(args, fragments, tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_cli(*args, "--run-dir", str(run_dir))
+    assert_one_line_error(result, *fragments)
+    assert not run_dir.exists(), "a failed start must not leave a run directory"
+
+
+def test_unsupported_action_space(tmp_path, capsys):
+    # gymlab/Sequence-v0 in label mode acts with one label per token: MultiDiscrete
+    assert main(["train", "ppo", "gymlab/Sequence-v0", "--run-dir", str(tmp_path / "r"), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "does not support the action space MultiDiscrete" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "r").exists()
+
+
+def test_not_a_run_dir(tmp_path):
+    for command in ("eval", "record"):
+        assert_one_line_error(run_cli(command, str(tmp_path)), "is not a gymlab run", "gymlab train")
+    assert_one_line_error(run_cli("train", "--resume", str(tmp_path)), "is not a gymlab run")
+
+
+def test_existing_run_dir_is_not_overwritten(tiny_run):
+    before = sorted(p.name for p in tiny_run.rglob("*"))
+    assert_one_line_error(run_cli("train", "ppo", "CartPole-v1", "--run-dir", str(tiny_run)), "already holds a run", "--resume")
+    assert sorted(p.name for p in tiny_run.rglob("*")) == before
+
+
+@pytest.fixture()
+def run_copy(tiny_run, tmp_path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    return copy
+
+
+def _latest(run_dir: Path) -> Path:
+    import json
+
+    return run_dir / "checkpoints" / json.loads((run_dir / "checkpoints" / "latest.json").read_text())["file"]
+
+
+def test_truncated_checkpoint(run_copy):
+    checkpoint = _latest(run_copy)
+    data = checkpoint.read_bytes()
+    checkpoint.write_bytes(data[: len(data) // 2])
+    for command in (["eval", str(run_copy)], ["train", "--resume", str(run_copy)]):
+        assert_one_line_error(run_cli(*command), "truncated or corrupt", checkpoint.name)
+
+
+def test_corrupt_checkpoint(run_copy):
+    checkpoint = _latest(run_copy)
+    checkpoint.write_bytes(b"this is not a checkpoint" * 100)
+    assert_one_line_error(run_cli("eval", str(run_copy)), "truncated or corrupt")
+
+
+def test_checkpoint_with_code_is_refused(run_copy):
+    """weights_only loading: a pickle that would run code is rejected, not executed."""
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    checkpoint = _latest(run_copy)
+    checkpoint.write_bytes(pickle.dumps({"modules": Boom()}))
+    result = run_cli("eval", str(run_copy))
+    assert_one_line_error(result, "truncated or corrupt")
+    assert "pwned" not in result.stdout
+
+
+def test_damaged_config(run_copy):
+    (run_copy / "config.json").write_text("{not json")
+    assert_one_line_error(run_cli("eval", str(run_copy)), "config.json is damaged")
+
+
+def test_missing_checkpoint(run_copy):
+    shutil.rmtree(run_copy / "checkpoints")
+    assert_one_line_error(run_cli("record", str(run_copy)), "has no checkpoint yet")

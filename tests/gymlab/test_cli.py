@@ -1,0 +1,168 @@
+"""A smoke test per CLI subcommand, on tiny budgets, checking what each one writes."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import gymnasium as gym
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gymlab.cli import main
+from tests.gymlab.conftest import train_tiny
+
+SUBCOMMANDS = ["train", "eval", "record", "board", "list"]
+
+
+@pytest.mark.parametrize("command", SUBCOMMANDS)
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert "usage: gymlab " + command in capsys.readouterr().out
+
+
+def test_train_writes_config_events_checkpoints_and_episodes(tiny_run):
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["agent"] == "ppo" and config["env_id"] == "CartPole-v1" and config["seed"] == 0
+    hyper = config["hyperparameters"]
+    # preset values, then --set overrides, then flags: all recorded as actually used
+    assert hyper["n_envs"] == 8 and hyper["batch_size"] == 256 and hyper["gamma"] == 0.98
+    assert hyper["n_steps"] == 32 and hyper["n_epochs"] == 2 and hyper["total_steps"] == 512
+    latest = json.loads((tiny_run / "checkpoints" / "latest.json").read_text())
+    assert latest["num_timesteps"] == 512
+    assert (tiny_run / "checkpoints" / latest["file"]).is_file()
+    rows = (tiny_run / "episodes.csv").read_text().splitlines()
+    assert rows[0] == "step,return,length" and len(rows) > 5
+    assert list(tiny_run.glob("events.out.tfevents.*"))
+
+
+def test_event_file_holds_sb3_tags(tiny_run):
+    events = EventAccumulator(str(tiny_run))
+    events.Reload()
+    tags = set(events.Tags()["scalars"])
+    expected = {
+        "rollout/ep_rew_mean", "rollout/ep_len_mean", "time/fps",
+        "train/loss", "train/policy_gradient_loss", "train/value_loss", "train/entropy_loss",
+        "train/approx_kl", "train/clip_fraction", "train/explained_variance", "train/learning_rate",
+    }  # fmt: skip
+    assert expected <= tags, expected - tags
+    assert "hyperparameters/text_summary" in events.Tags()["tensors"]
+    steps = [e.step for e in events.Scalars("train/learning_rate")]
+    assert steps == [256, 512]
+    lr = [e.value for e in events.Scalars("train/learning_rate")]
+    # the preset's linear schedule from 1e-3, read after each rollout (as SB3 does): 1/2 then 0 left
+    assert lr == pytest.approx([5e-4, 0.0])
+
+
+def test_eval_prints_mean_and_logs_eval_tags(tiny_run, capsys):
+    assert main(["eval", str(tiny_run), "--episodes", "3", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "mean_reward:" in out and "over 3 episodes (deterministic)" in out
+    stats = json.loads(out.strip().splitlines()[-1])
+    assert stats["num_timesteps"] == 512 and stats["mean_reward"] > 0
+    events = EventAccumulator(str(tiny_run))
+    events.Reload()
+    assert {"eval/mean_reward", "eval/mean_ep_length", "eval/std_reward"} <= set(events.Tags()["scalars"])
+    assert events.Scalars("eval/mean_reward")[-1].value == pytest.approx(stats["mean_reward"], rel=1e-5)
+
+
+def test_eval_stochastic_differs_in_mode_only(tiny_run, capsys):
+    assert main(["eval", str(tiny_run), "--episodes", "2", "--stochastic"]) == 0
+    assert "(stochastic)" in capsys.readouterr().out
+
+
+def test_record_writes_a_real_mp4_and_a_tensorboard_video(tiny_run, tmp_path, capsys):
+    out = tmp_path / "videos"
+    assert main(["record", str(tiny_run), "--out", str(out), "--episodes", "1"]) == 0
+    videos = sorted(out.glob("*.mp4"))
+    assert len(videos) == 1 and f"video: {videos[0]}" in capsys.readouterr().out
+    frames = iio.imread(videos[0], plugin="pyav") if _has_pyav() else iio.imread(videos[0])
+    env = gym.make("CartPole-v1", render_mode="rgb_array")
+    env.reset(seed=0)
+    height, width, _ = env.render().shape
+    assert frames.ndim == 4 and frames.shape[0] > 1
+    assert frames.shape[1:3] == (height, width)
+    assert frames.std() > 0  # not a blank video
+    events = EventAccumulator(str(tiny_run), size_guidance={"images": 0})
+    events.Reload()
+    assert "eval/video" in events.Tags()["images"]
+    gif = events.Images("eval/video")[-1]
+    assert gif.encoded_image_string[:6] == b"GIF89a" and (gif.height, gif.width) == (height, width)
+
+
+def _has_pyav() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_train_video_flag_records_training_episodes(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train_tiny(run_dir, "--video") == 0
+    videos = list((run_dir / "videos").glob("train-episode-*.mp4"))
+    assert videos and all(v.stat().st_size > 1000 for v in videos)
+
+
+def test_list_shows_agents_presets_and_envs(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "ppo" in out and "CartPole-v1" in out and "LunarLander-v3" in out and "gymlab/Digits-v0" in out
+    assert main(["list", "--keys", "ppo"]) == 0
+    keys = capsys.readouterr().out
+    assert "clip_range" in keys and "initial clip range" in keys
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_board_serves_tensorboard_on_the_runs(tiny_run):
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gymlab", "board", str(tiny_run), "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline, body = time.monotonic() + 60, b""
+        while time.monotonic() < deadline and not body:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/data/runs", timeout=2) as r:
+                    body = r.read()
+            except OSError:
+                time.sleep(0.5)
+        assert body, "tensorboard did not answer within 60 s"
+        assert isinstance(json.loads(body), list)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+def test_board_rejects_missing_dir(tmp_path, capsys):
+    assert main(["board", str(tmp_path / "nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point():
+    result = subprocess.run([sys.executable, "-m", "gymlab", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "train" in result.stdout
+
+
+def test_frames_are_rgb_uint8(tiny_run, tmp_path):
+    from gymlab import play, runs
+
+    _, agent = runs.load_run(tiny_run)
+    paths, stats, frames = play.record(agent, tmp_path, episodes=1)
+    assert frames.dtype == np.uint8 and frames.shape[-1] == 3 and len(frames) == stats["mean_ep_length"] + 1
