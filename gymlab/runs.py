@@ -166,7 +166,11 @@ def load_run(run_dir: Path, device: str | None = None, resume: bool = False) -> 
     try:
         agent.load_state_dict(state, weights_only=not resume)
     except (RuntimeError, KeyError, ValueError) as e:
-        raise RunError(f"checkpoint of {run_dir} does not fit its config.json ({str(e).splitlines()[0]})") from None
+        detail = " ".join(str(e).split())[:200]
+        raise RunError(
+            f"checkpoint of {run_dir} does not fit the network its config.json describes ({detail}); "
+            "was it written by another gymlab version?"
+        ) from None
     agent.num_timesteps = int(state["num_timesteps"])
     return config, agent
 
