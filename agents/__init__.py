@@ -8,6 +8,12 @@ import importlib
 # name -> "module:Class"; imported on first use so `gymlab --help` stays fast.
 AGENTS: dict[str, str] = {
     "ppo": "agents.ppo:PPO",
+    "a2c": "agents.a2c:A2C",
+    "reinforce": "agents.reinforce:Reinforce",
+    "supervised": "agents.supervised:Supervised",
+    "bc": "agents.imitation:BC",
+    "gail": "agents.imitation:GAIL",
+    "gan": "agents.gan:GAN",
 }
 
 

@@ -91,6 +91,10 @@ def one_of(config: Any, name: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
+EPISODE_INFO_METRICS: tuple[str, ...] = ("accuracy",)
+"""Numbers an env may put in the last step's ``info``; :meth:`Agent.evaluate` averages them."""
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, numpy and torch (CPU and CUDA) from one integer."""
     random.seed(seed)
@@ -256,6 +260,17 @@ class Agent:
         actions = self.act(self.obs_tensor(obs), deterministic).cpu().numpy()
         return self.to_env_actions(actions)
 
+    def make_eval_env(self) -> tuple[gym.Env, int | None]:
+        """The env :meth:`evaluate` plays when none is given, and how many episodes make one
+        full evaluation (None: as many as asked). A single-step supervised env is opened on its
+        test split with one episode per test example, so the figures cover the whole split."""
+        env = envs.make_env(self.env_id, **self.env_kwargs)
+        if not isinstance(env.unwrapped, envs.SingleStepEnv):
+            return env, None
+        env.close()
+        env = envs.make_env(self.env_id, **{**self.env_kwargs, "split": "test"})
+        return env, len(env.unwrapped.dataset)
+
     def evaluate(
         self,
         episodes: int = 10,
@@ -264,33 +279,46 @@ class Agent:
         env: gym.Env | None = None,
         on_episode: Callable[[float, int], None] | None = None,
     ) -> dict[str, float]:
-        """Play ``episodes`` full episodes in one env (a fresh one unless ``env`` is given) and
-        return ``mean_reward``, ``std_reward``, ``mean_ep_length`` (eval/* in TensorBoard)."""
-        own = env is None
-        env = env if env is not None else envs.make_env(self.env_id, **self.env_kwargs)
+        """Play ``episodes`` full episodes in one env (:meth:`make_eval_env` unless ``env`` is
+        given, which may fix the number of episodes) and return ``mean_reward``,
+        ``std_reward``, ``mean_ep_length``, and the mean of every :data:`EPISODE_INFO_METRICS`
+        key the env reports at episode ends (e.g. ``accuracy``); eval/* in TensorBoard.
+        Episode i is reset with ``seed + i``; in a full evaluation only the first one is
+        seeded, so the others continue one pass over the split (each example once)."""
+        own, full_evaluation = env is None, None
+        if own:
+            env, full_evaluation = self.make_eval_env()
+            episodes = full_evaluation or episodes
         returns, lengths = [], []
+        reported: dict[str, list[float]] = {key: [] for key in EPISODE_INFO_METRICS}
         try:
             for episode in range(episodes):
-                obs, _ = env.reset(seed=None if seed is None else seed + episode)
-                done, episode_return, length = False, 0.0, 0
+                unseeded = seed is None or (full_evaluation and episode > 0)
+                obs, _ = env.reset(seed=None if unseeded else seed + episode)
+                done, episode_return, length, info = False, 0.0, 0, {}
                 while not done:
                     action = self.predict(np.asarray(obs)[None], deterministic)[0]
-                    obs, reward, terminated, truncated, _ = env.step(action)
+                    obs, reward, terminated, truncated, info = env.step(action)
                     episode_return += float(reward)
                     length += 1
                     done = terminated or truncated
                 returns.append(episode_return)
                 lengths.append(length)
+                for key, values in reported.items():
+                    if key in info:
+                        values.append(float(info[key]))
                 if on_episode is not None:
                     on_episode(episode_return, length)
         finally:
             if own:
                 env.close()
-        return {
+        stats = {
             "mean_reward": float(np.mean(returns)),
             "std_reward": float(np.std(returns)),
             "mean_ep_length": float(np.mean(lengths)),
         }
+        stats.update({key: float(np.mean(values)) for key, values in reported.items() if values})
+        return stats
 
     def learn(
         self,

@@ -142,6 +142,27 @@ class CategoricalHead(nn.Module):
         log_p = torch.log_softmax(logits, dim=-1)
         return -(log_p.exp() * log_p).sum(-1)
 
+    @staticmethod
+    def log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log_prob(actions), entropy)`` from one log-softmax."""
+        log_p = torch.log_softmax(logits, dim=-1)
+        log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+        return log_prob, -(log_p.exp() * log_p).sum(-1)
+
+    @staticmethod
+    def log_prob_entropy_backward(
+        logits: torch.Tensor, actions: torch.Tensor, grad_log_prob: torch.Tensor, grad_entropy: float
+    ) -> tuple[torch.Tensor, None]:
+        """Gradient of ``sum(grad_log_prob * log_prob + grad_entropy * entropy)`` w.r.t. the logits
+        ``(B, n)`` (no head parameter of its own: second item None). The closed form of what
+        autograd would compute through :meth:`log_prob_entropy`, in a few kernels:
+        d log p_a / dz = onehot(a) - p,  d H / dz = -p (log p + H)."""
+        log_p = torch.log_softmax(logits, dim=-1)
+        p = log_p.exp()
+        entropy = -(p * log_p).sum(-1, keepdim=True)  # (B, 1)
+        grad = (log_p + entropy).mul_(-grad_entropy).sub_(grad_log_prob.unsqueeze(-1)).mul_(p)
+        return grad.scatter_add_(-1, actions.long().unsqueeze(-1), grad_log_prob.unsqueeze(-1)), None
+
 
 class GaussianHead(nn.Module):
     """Box actions: a diagonal Gaussian with a state-independent, learned log std."""
@@ -170,6 +191,23 @@ class GaussianHead(nn.Module):
         per_dim = 0.5 + 0.5 * math.log(2 * math.pi) + self.log_std
         return per_dim.sum().expand(mean.shape[0])
 
+    def log_prob_entropy(self, mean: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(log_prob(actions), entropy)``."""
+        return self.log_prob(mean, actions), self.entropy(mean)
+
+    def log_prob_entropy_backward(
+        self, mean: torch.Tensor, actions: torch.Tensor, grad_log_prob: torch.Tensor, grad_entropy: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient of ``sum(grad_log_prob * log_prob + grad_entropy * entropy)`` w.r.t. the mean
+        ``(B, d)`` and ``log_std`` ``(d,)``, in closed form: with z = (a - mean) / std,
+        d log p / d mean = z / std, d log p / d log_std = z^2 - 1, d H / d log_std = 1."""
+        inv_std = torch.exp(-self.log_std.detach())
+        z = (actions - mean) * inv_std
+        weight = grad_log_prob.unsqueeze(-1)  # (B, 1)
+        grad_mean = weight * z * inv_std
+        grad_log_std = (weight * (z * z - 1.0)).sum(0) + grad_entropy * len(mean)
+        return grad_mean, grad_log_std
+
 
 def actor_head(action_space: gym.Space, in_dim: int, log_std_init: float = 0.0) -> nn.Module:
     """The actor head for ``action_space``: categorical for Discrete, Gaussian for Box."""
@@ -177,9 +215,7 @@ def actor_head(action_space: gym.Space, in_dim: int, log_std_init: float = 0.0) 
         return CategoricalHead(in_dim, int(action_space.n))
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
         return GaussianHead(in_dim, action_space.shape[0], log_std_init)
-    raise ValueError(
-        f"action space {action_space} is not supported; gymlab's actors take Discrete or 1-D Box actions"
-    )
+    raise ValueError(f"action space {action_space} is not supported; gymlab's actors take Discrete or 1-D Box actions")
 
 
 # ----------------------------------------------------------------------------- observations
@@ -229,6 +265,148 @@ def body(space: gym.Space, hidden: list[int], act: str) -> tuple[nn.Module, int]
     return mlp([obs_dim(space), *hidden], act, output_act=act), hidden[-1]
 
 
+# ----------------------------------------------------------------------------- fused MLP actor-critic
+#
+# The course's policies are two small MLPs (actor and critic, 64x64 tanh) reading the same
+# observation. Run as nn.Sequential they cost ~40 tiny kernels and autograd nodes per update, and
+# on CPU the per-op overhead and two quirks dominate the arithmetic:
+#   * torch.tanh is not vectorised on CPU (about 5x slower than torch.sigmoid on a (256, 64) tensor),
+#     so tanh(z) is computed as 2 * sigmoid(2 z) - 1, with the 2 folded into the matmul (alpha/beta);
+#   * MKL is slow for (out, B) @ (B, in) with a tiny ``in`` (the first layer's weight gradient when
+#     obs has 4 dims: ~90 us instead of ~8 us); computing its transpose (in, B) @ (B, out) is fast.
+# So the K bodies (K = 2: actor and critic; K = 1: one body) are stacked: layer 0 is one Linear of
+# width K * h (same input), later layers one batched matmul of K blocks (block-diagonal, so exactly
+# the K separate MLPs), and forward + backward of bodies and heads run as one autograd Function.
+
+
+def _act_scale(act: str, x: torch.Tensor) -> float:
+    """What the matmul before :func:`_hidden_act` multiplies its result by (2 for the CPU tanh)."""
+    return 2.0 if act == "tanh" and not x.is_cuda else 1.0
+
+
+def _hidden_act(z: torch.Tensor, act: str) -> torch.Tensor:
+    """In-place activation of a pre-activation already scaled by :func:`_act_scale`."""
+    if act == "relu":
+        return z.relu_()
+    if z.is_cuda:  # GPUs have a fast tanh
+        return z.tanh_()
+    return z.sigmoid_().mul_(2.0).sub_(1.0)  # tanh(x) = 2 sigmoid(2x) - 1, z = 2x
+
+
+def _hidden_act_backward(grad: torch.Tensor, y: torch.Tensor, act: str, out: torch.Tensor | None = None):
+    """Gradient through the activation from its output ``y`` (tanh' = 1 - y^2, relu' = [y > 0])."""
+    if act == "relu":
+        result = torch.ops.aten.threshold_backward(grad, y, 0.0)
+    else:
+        result = torch.ops.aten.tanh_backward(grad, y)
+    if out is None:
+        return result
+    return out.copy_(result)
+
+
+def _fused_forward(x, act, weights, biases, pi_w, pi_b, vf_w, vf_b):
+    """Forward of the fused bodies (:class:`FusedMLPBodies`) and heads; returns (params, values or
+    None, every hidden layer's output (K, B, h))."""
+    k, h0, _ = weights[0].shape
+    scale = _act_scale(act, x)
+    # layer 0: one (B, D) @ (D, K*h0) matmul; viewed as (K, B, h0) blocks without a copy
+    y = _hidden_act(torch.addmm(biases[0].view(-1), x, weights[0].view(k * h0, -1).t(), beta=scale, alpha=scale), act)
+    ys = [y.view(len(x), k, h0).transpose(0, 1)]  # (K, B, h0)
+    for w, b in zip(weights[1:], biases[1:]):  # (K, out, in) blocks: (K, B, in) -> (K, B, out)
+        ys.append(_hidden_act(torch.baddbmm(b.unsqueeze(1), ys[-1], w.transpose(1, 2), beta=scale, alpha=scale), act))
+    last = ys[-1]
+    params = torch.addmm(pi_b, last[0], pi_w.t())  # (B, n) logits or means
+    values = None if vf_w is None else torch.addmm(vf_b, last[k - 1], vf_w.t()).squeeze(-1)  # (B,)
+    return params, values, ys
+
+
+class _FusedMLPFunction(torch.autograd.Function):
+    """Bodies and heads in one autograd node with a hand-written backward (see the note above)."""
+
+    @staticmethod
+    def forward(ctx, x, act, n_layers, *tensors):
+        weights, biases = tensors[:n_layers], tensors[n_layers : 2 * n_layers]
+        pi_w, pi_b = tensors[2 * n_layers], tensors[2 * n_layers + 1]
+        vf_w, vf_b = (
+            (tensors[2 * n_layers + 2], tensors[2 * n_layers + 3]) if len(tensors) > 2 * n_layers + 2 else (None, None)
+        )
+        params, values, ys = _fused_forward(x, act, weights, biases, pi_w, pi_b, vf_w, vf_b)
+        ctx.act, ctx.n_layers, ctx.has_critic = act, n_layers, vf_w is not None
+        ctx.save_for_backward(x, *tensors, *ys)
+        if values is None:
+            return params
+        return params, values
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_params, grad_values=None):
+        act, n_layers = ctx.act, ctx.n_layers
+        saved = ctx.saved_tensors
+        x, tensors, ys = saved[0], saved[1 : len(saved) - n_layers], saved[len(saved) - n_layers :]
+        weights = tensors[:n_layers]
+        pi_w = tensors[2 * n_layers]
+        vf_w = tensors[2 * n_layers + 2] if ctx.has_critic else None
+        k, batch = ys[-1].shape[0], ys[-1].shape[1]
+        last = ys[-1]
+        # heads: (B, n) -> grads of head weights and of the last hidden layer (K, B, h)
+        head_grads = [grad_params.t().mm(last[0]), grad_params.sum(0)]
+        if k == 1:
+            grad_y = grad_params.mm(pi_w)
+            if vf_w is not None:
+                grad_y.addmm_(grad_values.unsqueeze(1), vf_w)
+            grad_y = grad_y.unsqueeze(0)
+        else:
+            grad_y = torch.empty_like(last, memory_format=torch.contiguous_format)
+            torch.mm(grad_params, pi_w, out=grad_y[0])
+            torch.mm(grad_values.unsqueeze(1), vf_w, out=grad_y[1])
+        if vf_w is not None:
+            head_grads += [grad_values.unsqueeze(0).mm(last[k - 1]), grad_values.sum(0, keepdim=True)]
+        weight_grads, bias_grads = [None] * n_layers, [None] * n_layers
+        for i in range(n_layers - 1, 0, -1):
+            grad_z = _hidden_act_backward(grad_y, ys[i], act)  # (K, B, out)
+            weight_grads[i] = torch.bmm(grad_z.transpose(1, 2), ys[i - 1])  # (K, out, in)
+            bias_grads[i] = grad_z.sum(1)
+            grad_y = torch.bmm(grad_z, weights[i])  # (K, B, in)
+        h0 = ys[0].shape[2]
+        grad_z0 = torch.empty(batch, k * h0, dtype=x.dtype, device=x.device)  # layer 0's (B, K*h0) layout
+        _hidden_act_backward(grad_y, ys[0], act, out=grad_z0.view(batch, k, h0).transpose(0, 1))
+        weight_grads[0] = x.t().mm(grad_z0).t().view(k, h0, -1)  # (D, B) @ (B, K*h0): the fast shape
+        bias_grads[0] = grad_z0.sum(0).view(k, h0)
+        grad_x = grad_z0.mm(weights[0].view(k * h0, -1)) if ctx.needs_input_grad[0] else None
+        return (grad_x, None, None, *weight_grads, *bias_grads, *head_grads)
+
+
+class FusedMLPBodies(nn.Module):
+    """K MLP bodies of the same sizes on the same input (K = 2: separate actor and critic), stored
+    stacked: ``weights[l]`` is ``(K, out, in)``, ``biases[l]`` is ``(K, out)``. Block k is exactly the
+    k-th separate MLP: initialise, read or copy it through :meth:`block`."""
+
+    def __init__(self, in_dim: int, hidden: list[int], act: str, k: int = 2):
+        super().__init__()
+        if act not in ("tanh", "relu"):
+            raise ValueError(f"FusedMLPBodies supports tanh and relu, not {act!r}")
+        sizes = [in_dim, *hidden]
+        self.act, self.k = act, k
+        self.weights = nn.ParameterList(torch.empty(k, o, i) for i, o in zip(sizes[:-1], sizes[1:]))
+        self.biases = nn.ParameterList(torch.empty(k, o) for o in sizes[1:])
+        for block in range(k):  # nn.Linear's default initialisation, per block
+            for weight, bias in self.block(block):
+                nn.init.kaiming_uniform_(weight, a=math.sqrt(5))
+                bound = 1.0 / math.sqrt(weight.shape[1])
+                nn.init.uniform_(bias, -bound, bound)
+
+    def block(self, k: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(weight (out, in), bias (out,)) per layer of body ``k``, as views of the stacked parameters."""
+        return [(w.data[k], b.data[k]) for w, b in zip(self.weights, self.biases)]
+
+    def orthogonal_init(self, gain: float) -> None:
+        """Orthogonal weights and zero biases, block by block (as separate Linear layers get)."""
+        for block in range(self.k):
+            for weight, bias in self.block(block):
+                nn.init.orthogonal_(weight, gain)
+                nn.init.zeros_(bias)
+
+
 @dataclass
 class PolicyOutput:
     """What an actor-critic returns while acting: one entry per env."""
@@ -240,7 +418,11 @@ class PolicyOutput:
 
 class ActorCritic(nn.Module):
     """Actor and critic for one env: separate bodies by default (SB3's MlpPolicy layout),
-    or one shared body with ``shared=True``. The critic is optional (REINFORCE without baseline)."""
+    or one shared body with ``shared=True``. The critic is optional (REINFORCE without baseline).
+
+    MLP bodies with tanh or relu run fused (:class:`FusedMLPBodies`, one autograd node for bodies
+    and heads); images and other activations use ordinary modules (``pi_body``, ``vf_body``).
+    """
 
     def __init__(
         self,
@@ -257,29 +439,50 @@ class ActorCritic(nn.Module):
         hidden = list(hidden)
         self.obs_space = obs_space
         self.action_space = action_space
-        self.pi_body, pi_dim = body(obs_space, hidden, act)
-        self.head = actor_head(action_space, pi_dim, log_std_init)
         self.shared = shared
         self.has_critic = critic
+        self.fused = bool(hidden) and act in ("tanh", "relu") and not is_image(obs_space)
+        if self.fused:
+            k = 2 if critic and not shared else 1
+            self.bodies = FusedMLPBodies(obs_dim(obs_space), hidden, act, k)
+            pi_dim = hidden[-1]
+        else:
+            self.pi_body, pi_dim = body(obs_space, hidden, act)
+            if critic:
+                self.vf_body = self.pi_body if shared else body(obs_space, hidden, act)[0]
+        self.head = actor_head(action_space, pi_dim, log_std_init)
         if critic:
-            self.vf_body = self.pi_body if shared else body(obs_space, hidden, act)[0]
             self.vf_head = nn.Linear(pi_dim, 1)
         if ortho_init:  # gains from the PPO implementation-details study (SB3, CleanRL use them too)
-            orthogonal_init(self.pi_body, math.sqrt(2))
+            if self.fused:
+                self.bodies.orthogonal_init(math.sqrt(2))
+            else:
+                orthogonal_init(self.pi_body, math.sqrt(2))
+                if critic and not shared:
+                    orthogonal_init(self.vf_body, math.sqrt(2))
             orthogonal_init(self.head, 0.01)
             if critic:
-                if not shared:
-                    orthogonal_init(self.vf_body, math.sqrt(2))
                 orthogonal_init(self.vf_head, 1.0)
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State values ``(N,)`` for raw observations."""
+        if self.fused:
+            return self(obs)[1]
         x = preprocess(obs, self.obs_space)
         return self.vf_head(self.vf_body(x)).squeeze(-1)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Distribution parameters and values (None without a critic) for raw observations."""
         x = preprocess(obs, self.obs_space)
+        if self.fused:
+            act, weights, biases = self.bodies.act, list(self.bodies.weights), list(self.bodies.biases)
+            heads = [self.head.linear.weight, self.head.linear.bias]
+            if self.has_critic:
+                heads += [self.vf_head.weight, self.vf_head.bias]
+            if not torch.is_grad_enabled():  # acting: no autograd node to build
+                return _fused_forward(x, act, weights, biases, *heads, *[None] * (4 - len(heads)))[:2]
+            out = _FusedMLPFunction.apply(x, act, len(weights), *weights, *biases, *heads)
+            return out if self.has_critic else (out, None)
         features = self.pi_body(x)
         params = self.head(features)
         if not self.has_critic:
@@ -301,4 +504,5 @@ class ActorCritic(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Log-prob, entropy and value of given actions: what a policy-gradient loss needs."""
         params, values = self(obs)
-        return self.head.log_prob(params, actions), self.head.entropy(params), values
+        log_prob, entropy = self.head.log_prob_entropy(params, actions)
+        return log_prob, entropy, values

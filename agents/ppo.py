@@ -13,8 +13,16 @@ import torch
 
 from agents.base import Agent, TrainConfig, in_unit_interval, one_of, positive
 from agents.networks import ActorCritic
-from agents.optim import SCHEDULES, clip_grad_norm, make_optimizer, schedule, set_lr
-from agents.rollout import RolloutBuffer
+from agents.optim import (
+    SCHEDULES,
+    clip_grad_norm,
+    flatten_parameters,
+    make_optimizer,
+    optimizer_step,
+    schedule,
+    set_lr,
+)
+from agents.rollout import RolloutBuffer, collect_rollout, explained_variance
 
 
 @dataclass
@@ -85,6 +93,21 @@ def ppo_policy_loss(
     return loss, clip_fraction, approx_kl
 
 
+def ppo_policy_loss_grad(
+    new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip_range: float
+) -> torch.Tensor:
+    """Gradient of :func:`ppo_policy_loss`'s loss w.r.t. ``new_log_prob`` ``(B,)``, in closed form.
+
+    With r = exp(new - old): d/d new of -mean(min(A r, A clip(r))) is -A r / B where the unclipped
+    term is the minimum (A r <= A clip(r), which includes every r inside the clip range), else 0
+    -- what autograd computes through min and clamp, without building their graph.
+    """
+    ratio = (new_log_prob - old_log_prob).exp()
+    surrogate = advantages * ratio
+    unclipped = surrogate <= advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
+    return surrogate.mul_(unclipped).mul_(-1.0 / len(ratio))
+
+
 def value_loss(
     values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_range_vf: float = 0.0
 ) -> torch.Tensor:
@@ -95,10 +118,16 @@ def value_loss(
     return (returns - values).pow(2).mean()
 
 
-def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
-    """1 - Var[target - predicted] / Var[target]: 1 is perfect, 0 is a constant guess."""
-    var = target.var()
-    return float("nan") if var == 0 else float(1.0 - (target - predicted).var() / var)
+def value_loss_grad(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_range_vf: float = 0.0
+) -> torch.Tensor:
+    """Gradient of :func:`value_loss` w.r.t. ``values`` ``(B,)``: 2 (v - R) / B, zero where value
+    clipping holds v at the edge of its range."""
+    if clip_range_vf > 0:
+        change = values - old_values
+        grad = (old_values + change.clamp(-clip_range_vf, clip_range_vf) - returns).mul_(2.0 / len(values))
+        return grad.mul_(change.abs() <= clip_range_vf)
+    return (values - returns).mul_(2.0 / len(values))
 
 
 class PPO(Agent):
@@ -115,8 +144,10 @@ class PPO(Agent):
             self.observation_space, self.action_space, c.hidden, c.activation,
             shared=c.shared, ortho_init=c.ortho_init, log_std_init=c.log_std_init,
         ).to(self.device)  # fmt: skip
-        self.optimizer = make_optimizer(self.policy.parameters(), c.optimizer, c.learning_rate)
-        self.params = list(self.policy.parameters())
+        # One flat tensor holds every weight (and one every gradient): Adam, clipping and zeroing
+        # are then a kernel or two per minibatch instead of a few per weight tensor.
+        self.params = [flatten_parameters(self.policy.parameters())]
+        self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate)
         self.buffer = RolloutBuffer(
             c.n_steps, c.n_envs, self.observation_space.shape, self.observation_space.dtype,
             self.action_space.shape, self.action_space.dtype, self.device,
@@ -130,23 +161,9 @@ class PPO(Agent):
         """Sampled or most likely actions."""
         return self.policy.act(obs, deterministic).actions
 
-    @torch.inference_mode()
     def collect(self) -> np.ndarray:
         """Fill the buffer with ``n_steps`` vector steps; returns V(next obs) ``(N,)``."""
-        c, policy, buffer = self.config, self.policy, self.buffer
-        for _ in range(c.n_steps):
-            obs = self.obs
-            out = policy.act(self.obs_tensor(obs))
-            actions = out.actions.cpu().numpy()
-            _, rewards, terminated, truncated, info = self.env_step(self.to_env_actions(actions))
-            buffer.add(obs, actions, out.log_prob.cpu().numpy(), out.values.cpu().numpy(),
-                       rewards, terminated, truncated)  # fmt: skip
-            cut = truncated & ~terminated
-            if cut.any():  # bootstrap time-limit cuts from the true final observation
-                ids = np.flatnonzero(cut)
-                final_obs = np.stack(info["final_obs"][ids])
-                buffer.set_final_values(ids, policy.value(self.obs_tensor(final_obs)).cpu().numpy())
-        return policy.value(self.obs_tensor(self.obs)).cpu().numpy()
+        return collect_rollout(self, self.policy, self.buffer)
 
     def train_iteration(self) -> dict[str, float]:
         """One rollout, then ``n_epochs`` of minibatch updates."""
@@ -155,40 +172,56 @@ class PPO(Agent):
         lr = self.lr_now()
         set_lr(self.optimizer, lr)
         clip = c.clip_range * schedule(c.clip_schedule)(self.progress())
+        policy, head = self.policy, self.policy.head
         stats: list[torch.Tensor] = []  # per minibatch: (5,) kept as tensors, averaged at the end
         stopped_early = False
         for _ in range(c.n_epochs):
             for batch in self.buffer.minibatches(c.batch_size, self.rng):
-                log_prob, entropy, values = self.policy.evaluate(batch.obs, batch.actions)
-                advantages = batch.advantages
-                if c.normalize_advantage and len(advantages) > 1:
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-                pg_loss, clip_fraction, approx_kl = ppo_policy_loss(
-                    log_prob, batch.old_log_prob, advantages, clip
-                )
-                if c.target_kl > 0 and approx_kl.item() > 1.5 * c.target_kl:
-                    stopped_early = True
-                    break
-                v_loss = value_loss(values, batch.old_values, batch.returns, c.clip_range_vf)
-                entropy_loss = -entropy.mean()
-                loss = pg_loss + c.ent_coef * entropy_loss + c.vf_coef * v_loss
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                # Autograd records the network only; the loss gradient w.r.t. the network's outputs
+                # is closed-form (ppo_policy_loss_grad, value_loss_grad, the head's backward): the
+                # same gradient as backpropagating the loss, without ~30 tiny autograd nodes.
+                params, values = policy(batch.obs)  # (B, n) logits or means, (B,)
+                with torch.no_grad():
+                    log_prob, entropy = head.log_prob_entropy(params, batch.actions)
+                    advantages = batch.advantages
+                    if c.normalize_advantage and len(advantages) > 1:
+                        std, mean = torch.std_mean(advantages)
+                        advantages = (advantages - mean) / (std + 1e-8)
+                    pg_loss, clip_fraction, approx_kl = ppo_policy_loss(log_prob, batch.old_log_prob, advantages, clip)
+                    if c.target_kl > 0 and approx_kl.item() > 1.5 * c.target_kl:
+                        stopped_early = True
+                        break
+                    v_loss = value_loss(values, batch.old_values, batch.returns, c.clip_range_vf)
+                    stats.append(torch.stack([pg_loss, v_loss, entropy.mean(), approx_kl, clip_fraction]))
+                    # loss = pg_loss + ent_coef * (-mean entropy) + vf_coef * v_loss
+                    grad_log_prob = ppo_policy_loss_grad(log_prob, batch.old_log_prob, advantages, clip)
+                    grad_params, grad_log_std = head.log_prob_entropy_backward(
+                        params, batch.actions, grad_log_prob, -c.ent_coef / len(log_prob)
+                    )
+                    grad_values = value_loss_grad(values, batch.old_values, batch.returns, c.clip_range_vf)
+                    grad_values.mul_(c.vf_coef)
+                torch.autograd.backward((params, values), (grad_params, grad_values))
+                if grad_log_std is not None:
+                    head.log_std.grad += grad_log_std
                 clip_grad_norm(self.params, c.max_grad_norm)
-                self.optimizer.step()
-                stats.append(torch.stack([loss, pg_loss, v_loss, entropy_loss, approx_kl, clip_fraction]).detach())
+                optimizer_step(self.optimizer)
+                self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
             if stopped_early:
                 break
+        pg, vf, ent, kl, clipped = torch.stack(stats).mean(0).tolist() if stats else [float("nan")] * 5
+        metrics = {
+            "train/loss": pg - c.ent_coef * ent + c.vf_coef * vf,
+            "train/policy_gradient_loss": pg,
+            "train/value_loss": vf,
+            "train/entropy_loss": -ent,
+            "train/approx_kl": kl,
+            "train/clip_fraction": clipped,
+        }
         data = self.buffer.all()
-        metrics = dict(zip(
-            ("train/loss", "train/policy_gradient_loss", "train/value_loss",
-             "train/entropy_loss", "train/approx_kl", "train/clip_fraction"),
-            torch.stack(stats).mean(0).tolist() if stats else [float("nan")] * 6,
-        ))  # fmt: skip
         metrics["train/explained_variance"] = explained_variance(data.old_values, data.returns)
         metrics["train/learning_rate"] = lr
         metrics["train/clip_range"] = clip
         metrics["train/n_updates"] = len(stats)
         if hasattr(self.policy.head, "log_std"):
-            metrics["train/std"] = float(self.policy.head.log_std.exp().mean())
+            metrics["train/std"] = float(self.policy.head.log_std.detach().exp().mean())
         return metrics

@@ -12,20 +12,29 @@ Episode ends come in two kinds (Pardo et al. 2018, "Time limits in RL"):
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
 
+if TYPE_CHECKING:  # for type hints only; a learner module imports this one, not the other way
+    from agents.base import Agent
+    from agents.networks import ActorCritic
 
-def discounted_returns(rewards: np.ndarray, dones: np.ndarray, gamma: float) -> np.ndarray:
+
+def discounted_returns(
+    rewards: np.ndarray, dones: np.ndarray, gamma: float, bootstrap: np.ndarray | None = None
+) -> np.ndarray:
     """Returns-to-go ``G_t = r_t + gamma * G_{t+1}``, restarting after each done. ``(T, N)`` in and out.
 
     Steps after the last done of a column are summed as if the episode ended at the buffer's end,
-    so call this on complete episodes (REINFORCE collects whole episodes).
+    unless ``bootstrap`` ``(N,)`` gives the value of the state that follows the buffer's last step
+    (``G_T = bootstrap``): pass V(true final obs) for an episode a time limit cut.
     """
     returns = np.zeros_like(rewards, dtype=np.float32)
     running = np.zeros(rewards.shape[1:], dtype=np.float32)
+    if bootstrap is not None:
+        running = running + np.asarray(bootstrap, dtype=np.float32)
     for t in reversed(range(len(rewards))):
         running = rewards[t] + gamma * running * (1.0 - dones[t])
         returns[t] = running
@@ -157,3 +166,34 @@ class RolloutBuffer:
         for start in range(0, size, batch_size):
             idx = order[start : start + batch_size]
             yield RolloutBatch(*(x[idx] for x in data))
+
+
+@torch.inference_mode()
+def collect_rollout(agent: Agent, policy: ActorCritic, buffer: RolloutBuffer) -> np.ndarray:
+    """Fill ``buffer`` with ``buffer.n_steps`` vector steps of ``policy`` acting through
+    ``agent.env_step``; returns V(observation after the last step) ``(N,)`` for
+    :meth:`RolloutBuffer.finish`.
+
+    Call once per rollout of an on-policy actor-critic (A2C, PPO), after ``agent.open_envs()``.
+    Time-limit truncations are bootstrapped from the true final observation, which SAME_STEP
+    autoreset leaves in ``info["final_obs"]``; terminations are not bootstrapped.
+    """
+    for _ in range(buffer.n_steps):
+        obs = agent.obs
+        out = policy.act(agent.obs_tensor(obs))
+        actions = out.actions.cpu().numpy()
+        _, rewards, terminated, truncated, info = agent.env_step(agent.to_env_actions(actions))
+        buffer.add(obs, actions, out.log_prob.cpu().numpy(), out.values.cpu().numpy(),
+                   rewards, terminated, truncated)  # fmt: skip
+        cut = truncated & ~terminated
+        if cut.any():
+            ids = np.flatnonzero(cut)
+            final_obs = np.stack(info["final_obs"][ids])
+            buffer.set_final_values(ids, policy.value(agent.obs_tensor(final_obs)).cpu().numpy())
+    return policy.value(agent.obs_tensor(agent.obs)).cpu().numpy()
+
+
+def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
+    """1 - Var[target - predicted] / Var[target]: 1 is perfect, 0 is a constant guess."""
+    var = target.var()
+    return float("nan") if var == 0 else float(1.0 - (target - predicted).var() / var)

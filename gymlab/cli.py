@@ -1,11 +1,10 @@
-"""The ``gymlab`` command: train, eval, record, board, list."""
+"""The ``gymlab`` command: train, eval, record, demos, board, list."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -96,6 +95,20 @@ def cmd_record(args) -> int:
     return 0
 
 
+def cmd_demos(args) -> int:
+    from agents.imitation import record_expert_demos
+
+    demos, path = record_expert_demos(
+        args.expert, args.episodes, args.out, args.env, args.seed, args.device, args.deterministic
+    )
+    returns = demos.episode_returns()
+    print(f"demos:         {path} ({demos.n_episodes} episodes, {len(demos)} steps of {demos.env_id})")
+    print(f"expert return: {returns.mean():.2f} +/- {returns.std():.2f}")
+    for agent in ("bc", "gail"):
+        print(f"next:          gymlab train {agent} {demos.env_id} --set demos={path}")
+    return 0
+
+
 def agent_fps(agent) -> int:
     """Frames per second the env asks for its videos."""
     import envs
@@ -123,11 +136,11 @@ def board_command(logdirs: list[str], port: int, host: str) -> list[str]:
 def cmd_board(args) -> int:
     cmd = board_command(args.run_dirs or ["runs"], args.port, args.host)
     print(f"TensorBoard on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    try:
-        return subprocess.call(cmd, env=env)
-    except KeyboardInterrupt:
-        return 0
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stdout.flush()
+    # Become TensorBoard (no child left behind when this process is stopped).
+    os.execv(cmd[0], cmd)
+    return 0  # not reached
 
 
 def cmd_list(args) -> int:
@@ -202,6 +215,18 @@ def parser() -> argparse.ArgumentParser:
         else:
             e.add_argument("--out", default="videos", help="folder for the mp4 files (default videos/)")
         e.set_defaults(func=fn)
+
+    d = sub.add_parser("demos", help="record expert demonstrations for bc / gail",
+                       description="Record the expert at RUN_DIR (a gymlab run or an SB3 .zip) playing whole episodes into an .npz file.")  # fmt: skip
+    d.add_argument("expert", metavar="RUN_DIR", help="a gymlab run directory, or a Stable-Baselines3 model .zip")
+    d.add_argument("--episodes", type=int, default=10, help="episodes to record (default 10)")
+    d.add_argument("--out", required=True, help="the .npz file to write")
+    d.add_argument("--env", metavar="ENV_ID", help="env to play (required for SB3 .zip models, which do not record it)")
+    d.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
+    d.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
+                   help="the expert's most likely action (default) or --no-deterministic to sample")  # fmt: skip
+    d.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+    d.set_defaults(func=cmd_demos)
 
     b = sub.add_parser("board", help="start TensorBoard on runs", description="Start TensorBoard.")
     b.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="runs to show (default: runs/)")

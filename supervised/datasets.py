@@ -252,3 +252,32 @@ def load_task(name: str, split: str = "train") -> Dataset:
         x_low=full.x_low,
         x_high=full.x_high,
     )
+
+
+def add_task(name: str, x: np.ndarray, y: np.ndarray, kind: str, n_classes: int = 0) -> None:
+    """Register in-memory arrays as a task, so :func:`load_task` and the single-step envs serve
+    them with the usual seeded 70/15/15 splits (behaviour cloning turns expert demonstrations,
+    observation -> action, into a classification or regression task this way).
+
+    ``x`` is (N, *obs_shape), ``y`` (N,) int64 classes (kind 'classification', ``n_classes`` > 0)
+    or (N,) float32 values (kind 'regression'). Built-in task names cannot be replaced; adding an
+    existing added name again replaces its arrays (name added tasks by their content to avoid that).
+    """
+    global TASKS
+    builtin = ("digits", "diabetes", "piecewise", "sequence")
+    if name in builtin:
+        raise ValueError(f"task {name!r} is built in and cannot be replaced; pick another name")
+    if kind not in ("classification", "regression"):
+        raise ValueError(f"added tasks are 'classification' or 'regression', got {kind!r}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64 if kind == "classification" else np.float32)
+    if x.ndim < 2 or y.shape != (len(x),):
+        raise ValueError(f"x must be (N, *obs_shape) and y (N,); got {x.shape} and {y.shape}")
+    if kind == "classification" and (n_classes < 1 or y.min() < 0 or y.max() >= n_classes):
+        raise ValueError(f"classification targets must be in [0, n_classes={n_classes})")
+    full = _FullTask(x, y, kind, n_classes if kind == "classification" else 0, standardise=False)
+    _BUILDERS[name] = lambda: full
+    if name not in TASKS:
+        TASKS = (*TASKS, name)
+    _full_task.cache_clear()
+    load_task.cache_clear()

@@ -1,0 +1,489 @@
+"""Generative adversarial network: the generator is an agent whose action is a sample, the
+discriminator is a learned reward (Goodfellow et al. 2014; WGAN-GP: Gulrajani et al. 2017).
+
+The env is a single-step dataset env (``gymlab/Digits-v0``): the learner only draws real inputs
+x from it (a batch of ``n_envs`` per step) and never answers its question. Read top to bottom:
+the adversarial pieces GAN and GAIL share (discriminator, its losses, the reward it gives), the
+evaluation the course uses (Fréchet distance on a classifier's features, class diversity), then
+the learner.
+
+Sign convention everywhere: the discriminator outputs a logit ``(B,)``; D = sigmoid(logit) is
+its probability that the input is *real* (expert, for GAIL).
+
+Logged: ``train/disc_loss``, ``train/gen_loss``, the discriminator's accuracies and mean logits,
+``rollout/ep_rew_mean`` = the generator's reward ``-log(1 - D)`` (each sample is a one-step
+episode), and, once :meth:`GAN.attach_run` has given it a run directory, a grid of samples from
+fixed noise in ``RUN_DIR/samples.png`` and TensorBoard's IMAGES tab (``samples/generated``).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from agents.base import Agent, TrainConfig, one_of, positive
+from agents.networks import mlp, obs_dim
+from agents.optim import make_optimizer, set_lr
+
+# ============================================================================= shared adversarial pieces
+
+LOSSES: tuple[str, ...] = ("standard", "wgan-gp")
+"""GAN objectives: non-saturating cross-entropy, or Wasserstein with a gradient penalty."""
+
+REWARDS: tuple[str, ...] = ("positive", "logit")
+"""Rewards a discriminator gives: -log(1 - D) (always > 0) or log D - log(1 - D) (the logit)."""
+
+
+class Discriminator(nn.Module):
+    """D(x) as a logit: an ``mlp`` over the flattened input. (B, *shape) -> (B,)."""
+
+    def __init__(self, in_dim: int, hidden: list[int], act: str = "leaky_relu"):
+        super().__init__()
+        self.net = mlp([in_dim, *hidden, 1], act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.flatten(1)).squeeze(-1)
+
+
+def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, loss: str = "standard") -> torch.Tensor:
+    """Loss the discriminator minimises; logits ``(B,)`` each.
+
+    standard: binary cross-entropy, real labelled 1 and fake 0:
+    ``-log D(real) - log(1 - D(fake))`` = ``softplus(-real) + softplus(fake)``.
+    wgan-gp: the critic's ``E[f(fake)] - E[f(real)]`` (add :func:`gradient_penalty` to it).
+    """
+    if loss == "standard":
+        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+    if loss == "wgan-gp":
+        return fake_logits.mean() - real_logits.mean()
+    raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+
+
+def generator_loss(fake_logits: torch.Tensor, loss: str = "standard") -> torch.Tensor:
+    """Loss the generator minimises, from the discriminator's logits on its samples ``(B,)``.
+
+    standard: the non-saturating ``-log D(fake)`` = ``softplus(-fake)`` (strong gradients while
+    D still rejects the samples, unlike the minimax ``log(1 - D)``). wgan-gp: ``-E[f(fake)]``.
+    """
+    if loss == "standard":
+        return F.softplus(-fake_logits).mean()
+    if loss == "wgan-gp":
+        return -fake_logits.mean()
+    raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP's ``E[(||grad_x f(x_hat)|| - 1)^2]`` at random points between real and fake."""
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)  # (B, 1, ...)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
+
+
+def adversarial_reward(logits: torch.Tensor, kind: str = "positive") -> torch.Tensor:
+    """The reward a discriminator gives for inputs with these logits ``(B,)``.
+
+    positive: ``-log(1 - D)`` = ``softplus(logit)`` > 0, the GAIL paper's cost turned reward;
+    it grows as the input looks real, and its positive sign favours long episodes.
+    logit: ``log D - log(1 - D)`` = ``logit`` (AIRL's), unbiased about episode length.
+    """
+    if kind == "positive":
+        return F.softplus(logits)
+    if kind == "logit":
+        return logits
+    raise ValueError(f"reward must be one of {', '.join(REWARDS)}; got {kind!r}")
+
+
+def discriminator_accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[float, float]:
+    """Fractions of real inputs called real (logit > 0) and of fake ones called fake."""
+    return float((real_logits > 0).float().mean()), float((fake_logits < 0).float().mean())
+
+
+# ============================================================================= evaluation
+
+HELD_OUT_SPLITS: tuple[str, ...] = ("val", "test")
+"""Real samples the judge classifier never trained on: the Fréchet floor."""
+
+
+def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean ``(d,)`` and covariance ``(d, d)`` of features ``(n, d)``."""
+    features = np.asarray(features, dtype=np.float64)
+    return features.mean(axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+    """Fréchet distance between Gaussians: ``|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2))``.
+
+    ``tr (C1 C2)^(1/2)`` is computed as the sum of square roots of the eigenvalues of the
+    symmetric ``C1^(1/2) C2 C1^(1/2)`` (same spectrum), which stays real and stable.
+    """
+    values, vectors = np.linalg.eigh(cov1)
+    sqrt1 = (vectors * np.sqrt(values.clip(min=0))) @ vectors.T  # C1^(1/2)
+    cross = np.linalg.eigvalsh(sqrt1 @ cov2 @ sqrt1).clip(min=0)
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * np.sqrt(cross).sum())
+
+
+def class_diversity(probs: np.ndarray, confidence: float = 0.9) -> dict[str, float]:
+    """Diversity of samples from a classifier's probabilities ``(n, K)``: the predicted-class
+    histogram (``class_fraction_k``), its entropy in nats (ln K = uniform), the number of classes
+    predicted at least once, and the fraction predicted with probability >= ``confidence``.
+    Flat floats only, so every figure can go to TensorBoard as ``eval/*``."""
+    n_classes = probs.shape[1]
+    predicted = probs.argmax(axis=1)
+    histogram = np.bincount(predicted, minlength=n_classes) / len(predicted)
+    nonzero = histogram[histogram > 0]
+    return {
+        "class_entropy": float(-(nonzero * np.log(nonzero)).sum()),
+        "classes_generated": float((histogram > 0).sum()),
+        "confident_fraction": float((probs.max(axis=1) >= confidence).mean()),
+        **{f"class_fraction_{k}": float(histogram[k]) for k in range(n_classes)},
+    }
+
+
+class Judge:
+    """A trained classifier seen through its penultimate layer: ``judge(x)`` -> (features
+    ``(B, d)``, class probabilities ``(B, K)``). The classifier's last layer must be Linear."""
+
+    def __init__(self, classifier: nn.Module, forward):
+        self.classifier = classifier.eval()
+        self.forward = forward  # raw inputs -> logits
+        self.last_linear = [m for m in classifier.modules() if isinstance(m, nn.Linear)][-1]
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
+        features, probs = [], []
+        captured: list[torch.Tensor] = []
+        hook = self.last_linear.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
+        try:
+            for start in range(0, len(x), batch):
+                logits = self.forward(x[start : start + batch])
+                features.append(captured.pop().flatten(1).cpu().numpy())
+                probs.append(torch.softmax(logits.flatten(1), dim=-1).cpu().numpy())
+        finally:
+            hook.remove()
+        return np.concatenate(features), np.concatenate(probs)
+
+
+JUDGE_CONFIG: dict = {"net": "mlp", "hidden": [256, 128], "epochs": 60, "patience": 0}
+"""The judge classifier: an MLP (a few seconds on a CPU; 98% test accuracy on digits, and 91%
+of real held-out digits classified with confidence >= 0.9); its 128 penultimate ReLU units are
+the features the Fréchet distance compares."""
+
+
+@functools.cache
+def judge_for(env_id: str, seed: int = 0) -> Judge:
+    """A classifier for ``env_id``'s task trained by the supervised (pathwise) learner on the
+    train split, deterministically from ``seed``; cached for the process (a few seconds)."""
+    from agents.supervised import Supervised
+
+    torch_state = torch.get_rng_state()  # training the judge must not shift the caller's RNG
+    threads = torch.get_num_threads()
+    try:
+        with torch.enable_grad():  # callers may be inside no_grad (evaluate is)
+            learner = Supervised(env_id, Supervised.Config(**JUDGE_CONFIG), seed=seed, device="cpu")
+            learner.learn()
+            learner.close()
+    finally:
+        torch.set_rng_state(torch_state)
+        torch.set_num_threads(threads)
+    return Judge(learner.model, learner.model)
+
+
+def gan_metrics(
+    sample, judge: Judge, reference: np.ndarray, held_out: np.ndarray, seed: int = 0, confidence: float = 0.9
+) -> dict[str, float]:
+    """The course's GAN evaluation. ``sample(n)`` returns ``n`` generated inputs as a tensor;
+    ``reference`` are the real training inputs, ``held_out`` real inputs nobody trained on.
+
+    Fréchet distances to the reference features, each from ``len(held_out)`` samples so the
+    three share one finite-sample bias: generated (``frechet_distance``), real held-out
+    (``frechet_floor``) and uniform noise in the data's range (``frechet_noise``). Diversity:
+    :func:`class_diversity` of the generated samples.
+    """
+    n = len(held_out)
+    rng = np.random.default_rng(seed)
+    reference_stats = feature_statistics(judge(torch.tensor(reference))[0])
+    generated_features, generated_probs = judge(sample(n))
+    low, high = float(reference.min()), float(reference.max())
+    noise = rng.uniform(low, high, size=held_out.shape).astype(np.float32)
+    metrics: dict[str, float] = {}
+    for key, features in (
+        ("frechet_distance", generated_features),
+        ("frechet_floor", judge(torch.tensor(held_out))[0]),
+        ("frechet_noise", judge(torch.from_numpy(noise))[0]),
+    ):
+        metrics[key] = frechet_distance(*feature_statistics(features), *reference_stats)
+    metrics["frechet_ratio"] = metrics["frechet_distance"] / max(metrics["frechet_floor"], 1e-12)
+    metrics.update(class_diversity(generated_probs, confidence))
+    held_out_probs = judge(torch.tensor(held_out))[1]
+    metrics["confident_fraction_real"] = class_diversity(held_out_probs, confidence)["confident_fraction"]
+    return metrics
+
+
+def image_grid(images: torch.Tensor, columns: int = 8, scale: int = 4, pad: int = 1) -> np.ndarray:
+    """Images ``(B, C, H, W)`` in [0, 1] -> one uint8 grid ``(rows*(H*scale+pad)+pad, ..., 3)``."""
+    images = images.detach().float().clamp(0, 1).cpu()
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    images = images.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)  # (B, 3, H', W')
+    b, c, h, w = images.shape
+    rows = math.ceil(b / columns)
+    grid = torch.full((c, rows * (h + pad) + pad, columns * (w + pad) + pad), 0.5)
+    for i in range(b):
+        row, col = divmod(i, columns)
+        top, left = pad + row * (h + pad), pad + col * (w + pad)
+        grid[:, top : top + h, left : left + w] = images[i]
+    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+
+
+# ============================================================================= the learner
+
+
+@dataclass
+class GANConfig(TrainConfig):
+    """GAN hyperparameters; a "step" is one real example drawn from the dataset env."""
+
+    total_steps: int = 300_000
+    """real examples to draw (one discriminator batch of n_envs per step)"""
+    n_envs: int = 64
+    """batch size: real examples per discriminator update (one single-step env each)"""
+    learning_rate: float = 2e-4
+    """generator learning rate"""
+    disc_learning_rate: float = 2e-4
+    """discriminator learning rate (follows the same schedule)"""
+    adam_beta1: float = 0.5
+    """Adam's first beta for both networks (0.5: DCGAN's and WGAN-GP's setting)"""
+    adam_beta2: float = 0.999
+    """Adam's second beta for both networks (WGAN-GP's paper uses 0.9)"""
+    max_grad_norm: float = 0.0
+    """clip each network's gradient norm to this (0 disables)"""
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    """hidden layer sizes of the generator"""
+    disc_hidden: list[int] = field(default_factory=lambda: [256, 256])
+    """hidden layer sizes of the discriminator"""
+    activation: str = "leaky_relu"
+    """activation of both networks"""
+    z_dim: int = 32
+    """size of the generator's Gaussian noise input"""
+    loss: str = "standard"
+    """standard (non-saturating cross-entropy) | wgan-gp"""
+    disc_steps: int = 1
+    """discriminator updates per generator update (WGAN-GP papers use 5)"""
+    gp_coef: float = 10.0
+    """gradient penalty weight at real/fake interpolates, for either loss (0: none; wgan-gp needs it)"""
+    sample_every: int = 0
+    """iterations between sample grids in TensorBoard and the run directory (0: ten per run)"""
+    judge_seed: int = 0
+    """seed of the classifier that evaluate() trains to judge the samples"""
+
+    def check(self) -> None:
+        """Raise ValueError for out-of-range values, with the fix."""
+        super().check()
+        positive(self, "disc_learning_rate", "z_dim", "disc_steps")
+        one_of(self, "loss", LOSSES)
+        if not (0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0):
+            raise ValueError(f"adam_beta1 and adam_beta2 must be in [0, 1), got {self.adam_beta1}, {self.adam_beta2}")
+        if self.gp_coef < 0 or self.sample_every < 0:
+            raise ValueError("gp_coef and sample_every must be >= 0")
+        if self.loss == "wgan-gp" and self.gp_coef == 0:
+            raise ValueError("loss=wgan-gp needs its gradient penalty: set gp_coef > 0 (10 in the paper)")
+
+
+class Generator(nn.Module):
+    """Noise ``(B, z_dim)`` -> samples ``(B, *shape)``: an ``mlp`` whose tanh output is mapped
+    onto the data's [low, high] (or left linear when the data is unbounded)."""
+
+    def __init__(self, z_dim: int, shape: tuple[int, ...], hidden: list[int], act: str, low: float, high: float):
+        super().__init__()
+        self.shape, self.bounded = tuple(shape), bool(np.isfinite([low, high]).all())
+        out = int(np.prod(shape))
+        self.net = mlp([z_dim, *hidden, out], act, output_act="tanh" if self.bounded else None)
+        self.low, self.high = (float(low), float(high)) if self.bounded else (-1.0, 1.0)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        x = self.net(z)  # (B, prod(shape))
+        if self.bounded:
+            x = self.low + (self.high - self.low) * (x + 1.0) / 2.0
+        return x.view(len(z), *self.shape)
+
+
+class GAN(Agent):
+    """Generator (the agent: its action is a sample) against a discriminator (the learned reward)."""
+
+    name = "gan"
+    Config = GANConfig
+    config: GANConfig
+    action_spaces = (gym.spaces.Box,)  # its actions are samples, whatever the env's questions are
+
+    @classmethod
+    def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> None:
+        """A GAN generates observations: they must be a float Box."""
+        if not isinstance(observation_space, gym.spaces.Box):
+            raise ValueError(f"gan generates observations and needs a Box observation space, got {observation_space}")
+
+    def build(self) -> None:
+        """Generator, discriminator and their optimizers."""
+        from envs.single_step import ENV_KWARGS
+
+        c = self.config
+        if self.env_id not in ENV_KWARGS:
+            raise ValueError(
+                f"gan learns the inputs of a dataset env ({', '.join(ENV_KWARGS)}), not {self.env_id}; "
+                "try `gymlab train gan gymlab/Digits-v0`"
+            )
+        self.task = self.env_kwargs.get("task", ENV_KWARGS[self.env_id]["task"])
+        space = self.observation_space
+        low, high = float(np.min(space.low)), float(np.max(space.high))
+        self.generator = Generator(c.z_dim, space.shape, c.hidden, c.activation, low, high).to(self.device)
+        self.discriminator = Discriminator(obs_dim(space), c.disc_hidden, c.activation).to(self.device)
+        self.gen_optimizer = self._adam(self.generator, c.learning_rate)
+        self.disc_optimizer = self._adam(self.discriminator, c.disc_learning_rate)
+        self.run_dir: Path | None = None
+        self.writer = None
+
+    def _adam(self, net: nn.Module, lr: float) -> torch.optim.Optimizer:
+        optimizer = make_optimizer(net.parameters(), self.config.optimizer, lr)
+        for group in optimizer.param_groups:
+            if "betas" in group:
+                group["betas"] = (self.config.adam_beta1, self.config.adam_beta2)
+        return optimizer
+
+    def modules(self):
+        """Both networks and both optimizers."""
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "gen_optimizer": self.gen_optimizer,
+            "disc_optimizer": self.disc_optimizer,
+        }
+
+    def attach_run(self, run_dir: Path, writer=None) -> None:
+        """Write sample grids to ``run_dir/samples.png`` and, with a SummaryWriter, to
+        TensorBoard (``samples/generated``). Call before training."""
+        self.run_dir, self.writer = Path(run_dir), writer
+
+    def open_envs(self, video_dir=None, video_every: int = 100) -> None:
+        """The real-data stream: a batched single-step env of the task's training split,
+        ``n_envs`` examples per step (``video_dir`` is ignored: samples are logged as images)."""
+        from envs.single_step import SingleStepVectorEnv
+
+        self.envs = SingleStepVectorEnv(self.task, self.config.n_envs, "train", "prediction", self.device)
+        self.obs, _ = self.envs.reset(seed=self.seed + self.num_timesteps)
+        self._no_answer = torch.zeros(self.envs.action_space.shape, device=self.device)
+
+    def next_real_batch(self) -> torch.Tensor:
+        """The current batch of real inputs ``(B, *obs_shape)``; steps the env to the next one."""
+        real = self.obs.float()
+        self.env_step(self._no_answer)  # the answer is ignored: the env only serves x
+        return real
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` generated inputs ``(n, *obs_shape)``."""
+        z = torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
+        return self.generator(z)
+
+    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """One sample per observation (the observations themselves are not used)."""
+        return self.sample(len(obs))
+
+    def train_iteration(self) -> dict[str, float]:
+        """``disc_steps`` discriminator updates on real and generated batches, then one
+        generator update; samples are logged every ``sample_every`` iterations."""
+        c = self.config
+        lr_scale = self.lr_now() / c.learning_rate
+        set_lr(self.gen_optimizer, c.learning_rate * lr_scale)
+        set_lr(self.disc_optimizer, c.disc_learning_rate * lr_scale)
+        penalty = torch.zeros(())
+        for _ in range(c.disc_steps):
+            real = self.next_real_batch()  # (B, *obs_shape)
+            with torch.no_grad():
+                fake = self.sample(len(real))
+            real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+            disc_loss = discriminator_loss(real_logits, fake_logits, c.loss)
+            if c.gp_coef > 0:  # on the standard loss too: it stabilises it (Fedus et al. 2018)
+                penalty = gradient_penalty(self.discriminator, real, fake)
+                disc_loss = disc_loss + c.gp_coef * penalty
+            self._step(self.disc_optimizer, self.discriminator, disc_loss)
+        gen_logits = self.discriminator(self.sample(c.n_envs))  # (B,)
+        gen_loss = generator_loss(gen_logits, c.loss)
+        self._step(self.gen_optimizer, self.generator, gen_loss)
+        self._record_episodes(adversarial_reward(gen_logits.detach()))
+        real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
+        real_acc, fake_acc = discriminator_accuracy(real_logits, fake_logits)
+        every = c.sample_every or max(1, c.total_steps // (10 * c.n_envs * c.disc_steps))
+        if self.run_dir is not None and (self.iterations % every == 0 or self.num_timesteps >= c.total_steps):
+            self.log_samples()
+        return {
+            "train/disc_loss": float(disc_loss.detach()),
+            "train/gen_loss": float(gen_loss.detach()),
+            "train/disc_real_acc": real_acc,
+            "train/disc_fake_acc": fake_acc,
+            "train/disc_real_logit": float(real_logits.mean()),
+            "train/disc_fake_logit": float(fake_logits.mean()),
+            "train/gradient_penalty": float(penalty.detach()),
+            "train/learning_rate": c.learning_rate * lr_scale,
+        }
+
+    def _record_episodes(self, rewards: torch.Tensor) -> None:
+        """Each sample is a one-step episode whose return is the discriminator's reward
+        ``-log(1 - D)``: feed them to ``rollout/ep_rew_mean`` (not to episodes.csv)."""
+        values = rewards[-self.episodes.returns.maxlen :].tolist()
+        self.episodes.returns.extend(values)
+        self.episodes.lengths.extend([1] * len(values))
+
+    def _step(self, optimizer: torch.optim.Optimizer, net: nn.Module, loss: torch.Tensor) -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.max_grad_norm > 0:
+            nn.utils.clip_grad_norm_(net.parameters(), self.config.max_grad_norm)
+        optimizer.step()
+
+    @torch.no_grad()
+    def sample_grid(self, n: int = 64) -> np.ndarray:
+        """A uint8 grid ``(H, W, 3)`` of ``n`` samples from fixed noise (comparable over time)."""
+        samples = self.sample(n, torch.Generator(self.device).manual_seed(self.seed))
+        space = self.observation_space
+        low, high = float(np.min(space.low)), float(np.max(space.high))
+        if not np.isfinite([low, high]).all():
+            low, high = float(samples.min()), float(samples.max())
+        images = (samples - low) / max(high - low, 1e-8)
+        if images.dim() != 4:  # not an image: show each sample as one row of pixels
+            images = images.reshape(n, 1, 1, -1)
+        return image_grid(images)
+
+    def log_samples(self) -> Path | None:
+        """Write the sample grid to ``run_dir/samples.png`` and TensorBoard's IMAGES tab."""
+        if self.run_dir is None:
+            return None
+        from PIL import Image
+
+        grid = self.sample_grid()
+        path = self.run_dir / "samples.png"
+        tmp = path.with_name(".samples.png.tmp")
+        Image.fromarray(grid).save(tmp, format="PNG")
+        tmp.replace(path)
+        if self.writer is not None:
+            self.writer.add_image("samples/generated", grid, self.num_timesteps, dataformats="HWC")
+        return path
+
+    @torch.no_grad()
+    def evaluate(self, episodes: int = 10, deterministic: bool = True, seed=None, env=None, on_episode=None):
+        """The course's GAN evaluation (:func:`gan_metrics`) against a classifier that the
+        supervised learner trains for the task. ``mean_reward`` is the negative Fréchet
+        distance (a loss is a negative reward); ``episodes``/``deterministic``/``env`` are unused."""
+        from supervised.datasets import load_task
+
+        reference = load_task(self.task, "train").x
+        held_out = np.concatenate([load_task(self.task, s).x for s in HELD_OUT_SPLITS])
+        judge = judge_for(self.env_id, self.config.judge_seed)
+        rng = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)
+        metrics = gan_metrics(lambda n: self.sample(n, rng).cpu(), judge, reference, held_out, seed or 0)
+        return {"mean_reward": -metrics["frechet_distance"], "std_reward": 0.0, "mean_ep_length": 1.0, **metrics}

@@ -1,0 +1,383 @@
+"""Imitation learning from expert demonstrations: behaviour cloning and GAIL.
+
+- **Experts** (:func:`load_expert`, :func:`record_expert_demos`): a gymlab run directory or a
+  Stable-Baselines3 model ``.zip`` plays whole episodes; :mod:`envs.demos` holds the file format.
+- **Behaviour cloning** (:class:`BC`): the demonstrations become a supervised task (observation
+  -> the expert's action) served by the single-step env, and the pathwise learner
+  (:class:`agents.supervised.Supervised`) trains on it unchanged; the clone then acts in the
+  real env. Discrete actions are a classification task (cross-entropy), a one-dimensional Box
+  a regression task (squared error).
+- **GAIL** (:class:`GAIL`, Ho & Ermon 2016): PPO whose rewards come from a discriminator
+  D(s, a) trained to tell expert transitions (label 1) from the policy's (label 0). After each
+  rollout the discriminator takes ``disc_epochs`` passes over it, then every stored reward is
+  replaced by ``-log(1 - D(s, a))`` (``reward=positive``, the default) or ``log D - log(1 - D)``
+  (``reward=logit``) before GAE. The true env reward still reaches ``rollout/ep_rew_mean``
+  through RecordEpisodeStatistics, so the curves show how well the imitation really plays.
+  The discriminator and its loss are the GAN's (:mod:`agents.gan`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from torch import nn
+
+import envs
+from agents.base import Agent, positive
+from agents.gan import (
+    REWARDS,
+    Discriminator,
+    adversarial_reward,
+    discriminator_accuracy,
+    discriminator_loss,
+    gradient_penalty,
+)
+from agents.networks import obs_dim, preprocess
+from agents.optim import clip_grad_norm, make_optimizer, set_lr
+from agents.ppo import PPO, PPOConfig
+from agents.supervised import Supervised, SupervisedConfig
+from envs.demos import Demos, load_demos, record_demos, save_demos
+
+DEMOS_HINT = "record them with `gymlab demos RUN_DIR --episodes 10 --out FILE.npz`"
+
+# ============================================================================= experts
+
+SB3_ALGORITHMS: tuple[tuple[str, str], ...] = (
+    ("clip_range", "PPO"),
+    ("exploration_final_eps", "DQN"),
+    ("target_entropy", "SAC"),
+    ("policy_delay", "TD3"),
+    ("n_steps", "A2C"),
+)
+"""(a key only that algorithm saves in its ``data`` member, SB3 class), checked in order."""
+
+
+def sb3_algorithm(path: Path) -> str:
+    """Name of the Stable-Baselines3 class that saved the model ``path``, read from the JSON
+    ``data`` member of its zip (nothing is unpickled to find out)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a readable Stable-Baselines3 model ({type(e).__name__})") from None
+    for key, algorithm in SB3_ALGORITHMS:
+        if key in data:
+            return algorithm
+    raise ValueError(f"cannot tell which Stable-Baselines3 algorithm saved {path}")
+
+
+def load_expert(
+    source: str | Path, env_id: str | None = None, device: str = "cpu", deterministic: bool = True
+) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
+    """An expert as ``(env_id, policy)``; ``policy`` maps one observation to one env action.
+
+    ``source`` is a gymlab run directory (its env is the default) or a Stable-Baselines3 model
+    ``.zip`` (PPO, A2C, DQN, SAC, TD3; SB3 files do not record their env, so ``env_id`` is
+    required). SB3 unpickles parts of its files: only load models you trust.
+    """
+    source = Path(source)
+    if source.is_dir():
+        from gymlab import runs
+
+        _, agent = runs.load_run(source, device)
+        if env_id is not None and env_id != agent.env_id:
+            raise ValueError(f"{source} was trained on {agent.env_id}, not {env_id}; drop --env or pick another run")
+        return agent.env_id, lambda obs: agent.predict(obs[None], deterministic)[0]
+    if source.suffix == ".zip" and source.is_file():
+        if env_id is None:
+            raise ValueError(f"{source} is a Stable-Baselines3 model, which does not record its env; add --env ENV_ID")
+        envs.check_env_id(env_id)
+        import stable_baselines3
+
+        cls = getattr(stable_baselines3, sb3_algorithm(source))
+        model = cls.load(source, device=device)
+        env = envs.make_env(env_id)
+        spaces = env.observation_space, env.action_space
+        env.close()
+        if model.observation_space.shape != spaces[0].shape or type(model.action_space) is not type(spaces[1]):
+            raise ValueError(
+                f"{source} observes {model.observation_space} and acts in {model.action_space}, "
+                f"which do not fit {env_id}; pass the env it was trained on"
+            )
+        return env_id, lambda obs: model.predict(obs, deterministic=deterministic)[0]
+    raise ValueError(f"{source} is neither a gymlab run directory nor a Stable-Baselines3 .zip model")
+
+
+def record_expert_demos(
+    source: str | Path,
+    episodes: int,
+    out: str | Path,
+    env_id: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    deterministic: bool = True,
+) -> tuple[Demos, Path]:
+    """``gymlab demos``: let the expert at ``source`` (see :func:`load_expert`) play ``episodes``
+    episodes (seeds ``seed``, ``seed + 1``, ...) and save them to ``out``."""
+    env_id, policy = load_expert(source, env_id, device, deterministic)
+    env = envs.make_env(env_id)
+    try:
+        demos = record_demos(env, policy, episodes, env_id, seed)
+    finally:
+        env.close()
+    return demos, save_demos(demos, out)
+
+
+# ============================================================================= behaviour cloning
+
+DEMOS_ENV_ID = "gymlab/Demos-v0"
+"""The single-step env that serves demonstrations as a supervised task (needs ``task=...``)."""
+
+
+def demos_dataset(
+    demos: Demos, observation_space: gym.Space, action_space: gym.Space
+) -> tuple[np.ndarray, np.ndarray, str, int]:
+    """Demonstrations as a supervised task: ``(x, y, kind, n_classes)``. ``x`` (T, D) are the
+    observations as the networks see them (flattened floats, one-hot for Discrete); ``y`` are
+    class indices (Discrete actions) or values (a Box of one dimension)."""
+    x = preprocess(torch.as_tensor(demos.observations), observation_space).numpy()
+    if isinstance(action_space, gym.spaces.Discrete):
+        return x, demos.actions.astype(np.int64) - int(action_space.start), "classification", int(action_space.n)
+    if isinstance(action_space, gym.spaces.Box) and action_space.shape == (1,):
+        return x, demos.actions.reshape(-1).astype(np.float32), "regression", 0
+    raise ValueError(
+        f"bc clones Discrete actions or a one-dimensional Box through the supervised learner; {action_space} is neither"
+    )
+
+
+@dataclass
+class BCConfig(SupervisedConfig):
+    """Behaviour cloning: the supervised learner's hyperparameters, plus where the demos are."""
+
+    demos: str = ""
+    """expert demonstrations file (.npz from `gymlab demos`); needed to train and to rebuild the run"""
+    demo_episodes: int = 0
+    """use only the first this many episodes of the file (0: all)"""
+
+    def check(self) -> None:
+        """Raise ValueError for out-of-range values, with the fix."""
+        super().check()
+        if not self.demos:
+            raise ValueError(f"bc needs expert demonstrations: --set demos=FILE.npz ({DEMOS_HINT})")
+        if self.demo_episodes < 0:
+            raise ValueError(f"demo_episodes must be >= 0 (0: all), got {self.demo_episodes}")
+
+
+class BC(Agent):
+    """Behaviour cloning: a :class:`Supervised` learner trained on the demos' (observation ->
+    action) task, acting in the real env. ``evaluate()`` plays the real env."""
+
+    name = "bc"
+    Config = BCConfig
+    config: BCConfig
+
+    def build(self) -> None:
+        """Load the demos, register them as a task, and build the supervised learner on it."""
+        c = self.config
+        demos = load_demos(c.demos, self.env_id).first_episodes(c.demo_episodes)
+        x, y, kind, n_classes = demos_dataset(demos, self.observation_space, self.action_space)
+        from supervised.datasets import add_task
+
+        task = "demos-" + hashlib.sha1(x.tobytes() + y.tobytes()).hexdigest()[:12]
+        add_task(task, x, y, kind, n_classes)
+        if DEMOS_ENV_ID not in gym.envs.registry:
+            gym.register(DEMOS_ENV_ID, entry_point="envs.single_step:SingleStepEnv")
+        mode = "label" if kind == "classification" else "prediction"
+        learner_config = SupervisedConfig(**{f.name: getattr(c, f.name) for f in dataclasses.fields(SupervisedConfig)})
+        self.learner = Supervised(
+            DEMOS_ENV_ID, learner_config, seed=self.seed, device=self.device, env_kwargs={"task": task, "mode": mode}
+        )
+        self.expert_return = demos.expert_return
+        self.config = dataclasses.replace(c, total_steps=self.learner.config.total_steps)  # epochs -> steps
+
+    def modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        """The supervised learner's network(s) and optimizer."""
+        return self.learner.modules()
+
+    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """The clone's action for raw env observations."""
+        actions = self.learner.act(preprocess(obs, self.observation_space), deterministic)
+        if isinstance(self.action_space, gym.spaces.Discrete):
+            return actions + int(self.action_space.start)
+        return actions  # (B, 1)
+
+    def open_envs(self, video_dir=None, video_every: int = 100) -> None:
+        """The supervised learner's batched env over the demos (no video: nothing is played)."""
+        self.learner.open_envs()
+        self.envs, self.obs = self.learner.envs, self.learner.obs
+
+    def close(self) -> None:
+        """Close the learner's env."""
+        self.learner.close()
+        self.envs = None
+
+    def train_iteration(self) -> dict[str, float]:
+        """One pass of the supervised learner over the demos' train split, then its validation."""
+        learner = self.learner
+        learner.config = dataclasses.replace(learner.config, total_steps=self.config.total_steps)
+        metrics = learner.train_iteration()
+        self.num_timesteps = learner.num_timesteps
+        # early stopping ends the learner's budget; end ours with it
+        self.config = dataclasses.replace(self.config, total_steps=learner.config.total_steps)
+        renamed = {
+            "eval/loss": "train/val_loss",
+            "eval/accuracy": "train/val_expert_agreement",
+            "eval/mse": "train/val_mse",
+        }
+        return {renamed.get(k, k): v for k, v in metrics.items()}
+
+    def state_dict(self) -> dict:
+        """The supervised learner's state (weights, optimizer, early stopping, counters)."""
+        state = self.learner.state_dict()
+        state["iterations"] = self.iterations
+        return state
+
+    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
+        """Restore from :meth:`state_dict`."""
+        self.learner.load_state_dict(state, weights_only)
+        if not weights_only:
+            self.num_timesteps, self.iterations = self.learner.num_timesteps, self.learner.iterations
+            self.config = dataclasses.replace(self.config, total_steps=self.learner.config.total_steps)
+
+
+# ============================================================================= GAIL
+
+
+@dataclass
+class GAILConfig(PPOConfig):
+    """GAIL: PPO's hyperparameters for the policy, plus the discriminator's."""
+
+    demos: str = ""
+    """expert demonstrations file (.npz from `gymlab demos`); needed to train and to rebuild the run"""
+    demo_episodes: int = 0
+    """use only the first this many episodes of the file (0: all)"""
+    reward: str = "positive"
+    """positive: -log(1 - D(s, a)) > 0 (GAIL's) | logit: log D - log(1 - D) (AIRL's, no length bias)"""
+    disc_hidden: list[int] = field(default_factory=lambda: [64, 64])
+    """hidden layer sizes of the discriminator D(s, a)"""
+    disc_learning_rate: float = 3e-4
+    """discriminator learning rate (Adam; follows lr_schedule)"""
+    disc_epochs: int = 2
+    """discriminator passes over each rollout"""
+    disc_batch_size: int = 128
+    """policy transitions per discriminator minibatch (with as many expert transitions)"""
+    gp_coef: float = 0.0
+    """gradient penalty weight on the discriminator (WGAN-GP's, at expert/policy interpolates; 0 disables)"""
+
+    def check(self) -> None:
+        """Raise ValueError for out-of-range values, with the fix."""
+        super().check()
+        if not self.demos:
+            raise ValueError(f"gail needs expert demonstrations: --set demos=FILE.npz ({DEMOS_HINT})")
+        positive(self, "disc_learning_rate", "disc_epochs", "disc_batch_size")
+        if self.reward not in REWARDS:
+            raise ValueError(f"reward must be one of {', '.join(REWARDS)}; got {self.reward!r}")
+        if self.demo_episodes < 0 or self.gp_coef < 0:
+            raise ValueError("demo_episodes and gp_coef must be >= 0")
+
+
+def transition_features(
+    obs: torch.Tensor, actions: torch.Tensor, observation_space: gym.Space, action_space: gym.Space
+) -> torch.Tensor:
+    """The discriminator's input for (s, a) pairs: ``(B, obs_dim + action_dim)`` floats, with
+    Discrete actions one-hot."""
+    x = preprocess(obs, observation_space).flatten(1)  # (B, obs_dim)
+    if isinstance(action_space, gym.spaces.Discrete):
+        a = nn.functional.one_hot(actions.long() - int(action_space.start), int(action_space.n)).float()
+    else:
+        a = actions.float().reshape(len(actions), -1)  # (B, action_dim)
+    return torch.cat([x, a], dim=1)
+
+
+class GAIL(PPO):
+    """PPO on a learned reward: a discriminator D(s, a) between expert and policy transitions."""
+
+    name = "gail"
+    Config = GAILConfig
+    config: GAILConfig
+
+    def build(self) -> None:
+        """PPO's networks, the discriminator and its optimizer, and the expert transitions
+        (loaded here, so a bad demos file fails before a run directory is written)."""
+        super().build()
+        c = self.config
+        in_dim = obs_dim(self.observation_space) + obs_dim(self.action_space)  # one-hot for Discrete
+        self.discriminator = Discriminator(in_dim, c.disc_hidden, c.activation).to(self.device)
+        self.disc_optimizer = make_optimizer(self.discriminator.parameters(), c.optimizer, c.disc_learning_rate)
+        demos = load_demos(c.demos, self.env_id).first_episodes(c.demo_episodes)
+        self.expert = self.features(demos.observations, demos.actions)  # (E, in_dim)
+        self.expert_return = demos.expert_return
+        self.disc_metrics: dict[str, float] = {}
+
+    def modules(self):
+        """PPO's policy and optimizer, the discriminator and its optimizer."""
+        return {**super().modules(), "discriminator": self.discriminator, "disc_optimizer": self.disc_optimizer}
+
+    def features(self, obs: np.ndarray, actions: np.ndarray) -> torch.Tensor:
+        """Discriminator inputs for numpy (s, a) batches, on the device."""
+        return transition_features(
+            self.obs_tensor(obs),
+            torch.as_tensor(actions, device=self.device),
+            self.observation_space,
+            self.action_space,
+        )
+
+    def collect(self) -> np.ndarray:
+        """PPO's rollout, then a discriminator update on it, then the env rewards in the buffer
+        replaced by the discriminator's (before GAE sees them)."""
+        last_values = super().collect()
+        buffer = self.buffer
+        steps, n_envs = buffer.rewards.shape
+        policy = self.features(
+            buffer.obs.reshape(steps * n_envs, *buffer.obs.shape[2:]),
+            buffer.actions.reshape(steps * n_envs, *buffer.actions.shape[2:]),
+        )  # (T*N, d)
+        self.disc_metrics = self.update_discriminator(policy)
+        with torch.no_grad():
+            rewards = adversarial_reward(self.discriminator(policy), self.config.reward)  # (T*N,)
+        buffer.rewards[:] = rewards.reshape(steps, n_envs).cpu().numpy()
+        self.disc_metrics["train/disc_reward_mean"] = float(rewards.mean())
+        return last_values
+
+    def update_discriminator(self, policy: torch.Tensor) -> dict[str, float]:
+        """``disc_epochs`` passes over the rollout's transitions ``policy`` (P, d), each minibatch
+        against as many expert transitions drawn at random. Returns the ``train/disc_*`` metrics."""
+        c, expert = self.config, self.expert
+        set_lr(self.disc_optimizer, c.disc_learning_rate * self.lr_now() / c.learning_rate)
+        losses = []
+        for _ in range(c.disc_epochs):
+            order = torch.as_tensor(self.rng.permutation(len(policy)), device=self.device)
+            for start in range(0, len(policy), c.disc_batch_size):
+                fake = policy[order[start : start + c.disc_batch_size]]
+                real = expert[torch.as_tensor(self.rng.integers(0, len(expert), len(fake)), device=self.device)]
+                loss = discriminator_loss(self.discriminator(real), self.discriminator(fake), "standard")
+                if c.gp_coef > 0:
+                    loss = loss + c.gp_coef * gradient_penalty(self.discriminator, real, fake)
+                self.disc_optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                clip_grad_norm(list(self.discriminator.parameters()), c.max_grad_norm)
+                self.disc_optimizer.step()
+                losses.append(loss.detach())
+        with torch.no_grad():
+            sample = expert[torch.as_tensor(self.rng.integers(0, len(expert), len(policy)), device=self.device)]
+            expert_acc, policy_acc = discriminator_accuracy(self.discriminator(sample), self.discriminator(policy))
+        return {
+            "train/disc_loss": float(torch.stack(losses).mean()),
+            "train/disc_expert_acc": expert_acc,
+            "train/disc_policy_acc": policy_acc,
+        }
+
+    def train_iteration(self) -> dict[str, float]:
+        """PPO's iteration (whose rollout trains the discriminator), plus the discriminator's metrics."""
+        metrics = super().train_iteration()
+        metrics.update(self.disc_metrics)
+        return metrics

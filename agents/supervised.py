@@ -1,0 +1,357 @@
+"""The pathwise learner: supervised training written as an agent in a single-step env.
+
+A supervised task is a single-step environment (observation = x, action = prediction,
+reward = -loss). Because that reward is differentiable in the action, this learner trains by
+backpropagating ``(-reward).mean()`` through :class:`envs.SingleStepVectorEnv` — which is
+exactly minibatch gradient descent on the loss. One env step scores one example, so
+``total_steps``, ``time/fps`` and checkpoints count examples just as they count transitions
+for the RL learners.
+
+Read top to bottom: the config, the network builder, then the learner (one iteration = one
+pass over the train split, then a validation score and the early-stopping bookkeeping).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import gymnasium as gym
+import torch
+from torch import nn
+
+import envs
+from agents.base import Agent, TrainConfig, one_of, positive
+from agents.networks import CNN, AttentionEncoder, CategoricalHead, mlp, orthogonal_init
+from agents.optim import clip_grad_norm, make_optimizer, set_lr
+from envs.single_step import SingleStepEnv, SingleStepVectorEnv, prediction_accuracy
+from supervised.datasets import Dataset, load_task
+
+NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention")
+"""Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise."""
+
+
+@dataclass
+class SupervisedConfig(TrainConfig):
+    """Pathwise (backprop) learner hyperparameters; defaults suit the course's small tasks."""
+
+    total_steps: int = 0
+    """training examples (one example = one env step); 0: `epochs` passes over the train split"""
+    n_envs: int = 1
+    """must stay 1: one batched env scores batch_size examples per step (set batch_size instead)"""
+    learning_rate: float = 1e-3
+    """initial learning rate"""
+    max_grad_norm: float = 0.0
+    """clip the global gradient norm to this (0 disables)"""
+    hidden: list[int] = field(default_factory=lambda: [256, 256])
+    """hidden layer sizes of the MLP (the last one is the CNN's feature size)"""
+    activation: str = "relu"
+    """tanh | relu | gelu | elu | leaky_relu"""
+    ortho_init: bool = False
+    """orthogonal initialisation of the MLP/CNN layers (PyTorch's default init otherwise)"""
+    net: str = "auto"
+    """auto | mlp | cnn (image tasks) | attention (sequence tasks); mlp is per token on sequences"""
+    batch_size: int = 64
+    """examples per gradient step (= num_envs of the batched env)"""
+    epochs: int = 30
+    """passes over the train split when total_steps is 0"""
+    patience: int = 8
+    """stop after this many epochs without a better validation score, keeping the best weights (0: never)"""
+    weight_decay: float = 0.0
+    """L2 penalty passed to the optimizer"""
+    d_model: int = 64
+    """attention: width of the token embeddings"""
+    n_heads: int = 4
+    """attention: heads per layer"""
+    n_layers: int = 2
+    """attention: encoder layers"""
+    eval_batch_size: int = 1024
+    """examples per forward pass when scoring a whole split"""
+
+    def check(self) -> None:
+        """Raise ValueError for out-of-range values, with the fix."""
+        if self.total_steps < 0:
+            raise ValueError(f"total_steps must be >= 0 (0: epochs passes), got {self.total_steps}")
+        # the shared checks, with total_steps=0 (meaning "epochs passes") let through
+        TrainConfig.check(dataclasses.replace(self, total_steps=self.total_steps or 1))
+        positive(self, "batch_size", "epochs", "d_model", "n_heads", "n_layers", "eval_batch_size")
+        one_of(self, "net", NETS)
+        if self.n_envs != 1:
+            raise ValueError(
+                f"supervised steps one batched env, so n_envs must be 1 (got {self.n_envs}); "
+                f"set the examples per step with --set batch_size={self.n_envs}"
+            )
+        if self.patience < 0 or self.weight_decay < 0:
+            raise ValueError(f"patience and weight_decay must be >= 0 (got {self.patience} and {self.weight_decay})")
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model must be a multiple of n_heads (got {self.d_model} and {self.n_heads})")
+
+
+# ----------------------------------------------------------------------------- networks
+class Predictor(nn.Module):
+    """Observation batch -> prediction batch: a body and a linear head, shaped for the task.
+
+    Outputs are (B, n_classes) logits for classification, (B, 1) values for regression and
+    (B, T, n_classes) logits for sequences — the env's ``mode="prediction"`` action shape.
+    """
+
+    def __init__(self, body: nn.Module, head: nn.Module, flatten: bool):
+        super().__init__()
+        self.flatten = flatten
+        self.body = body
+        self.head = head
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        x = obs.flatten(1) if self.flatten else obs  # (B, D) or (B, T, D) or (B, C, H, W)
+        return self.head(self.body(x))
+
+
+def resolve_net(net: str, dataset: Dataset) -> str:
+    """The concrete network for ``net`` on ``dataset``; ValueError when it does not fit the task."""
+    is_image = len(dataset.obs_shape) == 3
+    if net == "auto":
+        return "cnn" if is_image else "attention" if dataset.kind == "sequence" else "mlp"
+    if net == "cnn" and not is_image:
+        raise ValueError(
+            f"net=cnn needs image observations; {dataset.name!r} inputs are {dataset.obs_shape}; use net=mlp"
+        )
+    if net == "attention" and dataset.kind != "sequence":
+        raise ValueError(f"net=attention needs a sequence task; {dataset.name!r} is {dataset.kind}; use net=mlp")
+    return net
+
+
+def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Predictor:
+    """The network ``net`` (mlp | cnn | attention) for ``dataset``, built from the shared modules."""
+    c = config
+    net = resolve_net(net, dataset)
+    out_dim = dataset.n_classes or 1  # regression predicts one value
+    if net == "cnn":
+        body = CNN(dataset.obs_shape, features=c.hidden[-1] if c.hidden else 256, act=c.activation)
+        model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False)
+    elif net == "attention":
+        seq_len, in_dim = dataset.obs_shape
+        body = AttentionEncoder(in_dim, seq_len, c.d_model, c.n_heads, c.n_layers)
+        model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False)  # per token
+    elif dataset.kind == "sequence":  # one MLP applied to every token on its own
+        model = Predictor(mlp([dataset.obs_shape[-1], *c.hidden, out_dim], c.activation), nn.Identity(), False)
+    else:
+        in_dim = math.prod(dataset.obs_shape)
+        model = Predictor(mlp([in_dim, *c.hidden, out_dim], c.activation), nn.Identity(), flatten=True)
+    if c.ortho_init and net != "attention":
+        orthogonal_init(model, math.sqrt(2))
+    return model
+
+
+# ----------------------------------------------------------------------------- learner
+class Supervised(Agent):
+    """Backpropagation through a single-step env's reward, with validation early stopping.
+
+    Trains on the ``train`` split, chooses the weights by the ``val`` split (accuracy, ties
+    broken by loss; MSE for regression) and reports ``evaluate()`` on the ``test`` split.
+    """
+
+    name = "supervised"
+    Config = SupervisedConfig
+    config: SupervisedConfig
+    action_spaces = (gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.Box)
+
+    @classmethod
+    def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> None:
+        """Any single-step env's action space; :meth:`build` checks the env is one."""
+        if not isinstance(action_space, cls.action_spaces):
+            raise ValueError(f"supervised does not support the action space {action_space}")
+
+    def build(self) -> None:
+        """Network, optimizer, best-weights copy; resolves total_steps = 0 into epochs passes."""
+        probe = envs.make_env(self.env_id, **self.env_kwargs)
+        single = probe.unwrapped
+        probe.close()
+        if not isinstance(single, SingleStepEnv):
+            raise ValueError(
+                f"supervised trains single-step supervised envs (gymlab/Digits-v0, gymlab/Diabetes-v0, "
+                f"gymlab/Piecewise-v0, gymlab/Sequence-v0); {self.env_id} is not one: train it with ppo"
+            )
+        self.task, self.mode = single.task, single.mode  # mode: how act() answers (label or prediction)
+        self.train_set = load_task(self.task, "train")
+        c = self.config
+        n_train = len(self.train_set)
+        if c.batch_size > n_train:
+            raise ValueError(
+                f"batch_size {c.batch_size} is larger than the {n_train}-example train split of "
+                f"{self.task!r}; use batch_size <= {n_train}"
+            )
+        if c.total_steps == 0:
+            self.config = c = dataclasses.replace(c, total_steps=c.epochs * n_train)
+        self.model = build_predictor(c.net, self.train_set, c).to(self.device)
+        self.best_model = copy.deepcopy(self.model)
+        self.params = list(self.model.parameters())
+        self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate, weight_decay=c.weight_decay)
+        self.epoch = 0
+        """completed passes over the train split"""
+        self.best_score: list[float] | None = None  # validation score to beat, compared as a tuple
+        self.bad_epochs = 0  # validations in a row without improvement
+        self.stopped_early = False
+        self.stream_position = 0  # examples served since the train env's last reset
+        self._score_envs: dict[str, SingleStepVectorEnv] = {}
+
+    def modules(self):
+        """Current weights, the best weights so far, and the optimizer."""
+        return {"model": self.model, "best_model": self.best_model, "optimizer": self.optimizer}
+
+    def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        """Labels (argmax, or sampled from the softmax) for label-mode envs, raw predictions otherwise."""
+        prediction = self.model(obs)  # (B, n_classes), (B, 1) or (B, T, n_classes)
+        if self.mode == "prediction":
+            return prediction
+        return CategoricalHead.mode(prediction) if deterministic else CategoricalHead.sample(prediction)
+
+    def open_envs(self, video_dir=None, video_every: int = 100) -> None:
+        """The batched train env on the learner's device (prediction mode, so the reward has a
+        gradient). ``video_dir`` is ignored: a batch of examples has no frames to record."""
+        c = self.config
+        # the finite-value check syncs the device every step: keep it on the CPU only
+        self.envs = SingleStepVectorEnv(
+            self.task, c.batch_size, "train", "prediction", self.device, check_values=self.device.type == "cpu"
+        )
+        self.obs, _ = self.envs.reset(seed=self.seed + self.num_timesteps)
+        self.stream_position = 0
+
+    def train_iteration(self) -> dict[str, float]:
+        """Gradient steps to the end of the current pass over the train split (or of the budget),
+        then a validation score and the early-stopping decision."""
+        c, batch = self.config, self.config.batch_size
+        if self.stopped_early:  # an early-stopped run whose budget was raised: patience anew
+            self.stopped_early, self.bad_epochs = False, 0
+        n_train = len(self.train_set)
+        pass_end = (self.stream_position // n_train + 1) * n_train
+        steps = min(-(-(pass_end - self.stream_position) // batch), -(-(c.total_steps - self.num_timesteps) // batch))
+        steps = max(steps, 1)
+        loss_sum = torch.zeros((), device=self.device)
+        for _ in range(steps):
+            lr = self.lr_now()
+            set_lr(self.optimizer, lr)
+            prediction = self.model(self.obs)  # the obs env_step stored is the batch to score
+            _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
+            loss = -reward.mean()
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            clip_grad_norm(self.params, c.max_grad_norm)
+            self.optimizer.step()
+            loss_sum += loss.detach()
+        self.stream_position += steps * batch
+        if self.stream_position >= pass_end:
+            self.epoch += 1
+        self._record_episodes(reward.detach())
+
+        val = self.score_split("val")
+        self.update_best(val)
+        finished = self.num_timesteps >= c.total_steps
+        if c.patience and self.bad_epochs >= c.patience:
+            self.stopped_early = finished = True
+            # the run's budget ends here; resuming with a larger --steps trains on
+            self.config = dataclasses.replace(c, total_steps=self.num_timesteps)
+        if finished:
+            self.model.load_state_dict(self.best_model.state_dict())
+        metrics = {
+            "train/loss": float(loss_sum / steps),
+            "train/learning_rate": lr,
+            "train/epoch": self.epoch,
+            "train/stopped_early": float(self.stopped_early),
+            "eval/loss": float(val["loss"]),
+        }
+        metric = "mse" if self.train_set.kind == "regression" else "accuracy"
+        metrics[f"eval/{metric}"] = float(val[metric])
+        return metrics
+
+    def _record_episodes(self, rewards: torch.Tensor) -> None:
+        """Feed the last batch's rewards (one episode each) to ``rollout/ep_rew_mean``; not to
+        episodes.csv, which would get a row per example."""
+        values = rewards[-self.episodes.returns.maxlen :].tolist()
+        self.episodes.returns.extend(values)
+        self.episodes.lengths.extend([1] * len(values))
+
+    def update_best(self, scores: dict[str, torch.Tensor]) -> bool:
+        """Keep a copy of the weights when ``scores`` (validation) beat the best so far."""
+        if self.train_set.kind == "regression":
+            score = [float(scores["mse"])]
+        else:  # higher accuracy first; between equal accuracies, lower loss
+            score = [-float(scores["accuracy"]), float(scores["loss"])]
+        if self.best_score is not None and not score < self.best_score:
+            self.bad_epochs += 1
+            return False
+        self.best_score, self.bad_epochs = score, 0
+        self.best_model.load_state_dict(self.model.state_dict())
+        return True
+
+    @torch.no_grad()
+    def score_split(self, split: str) -> dict[str, torch.Tensor]:
+        """Every example of ``split`` scored once: per-example ``reward`` (N,) (= -loss), mean
+        ``loss``, and ``accuracy`` (classification, sequence) or ``mse`` (regression)."""
+        env = self._score_envs.get(split)
+        if env is None:
+            n = len(load_task(self.task, split))
+            env = SingleStepVectorEnv(self.task, min(self.config.eval_batch_size, n), split, "prediction", self.device)
+            self._score_envs[split] = env
+        obs, _ = env.reset(seed=0)
+        rewards, correct = [], []
+        for _ in range(env.steps_per_epoch):
+            prediction = self.model(obs)
+            obs, reward, _, _, info = env.step(prediction)
+            first_pass = info["epoch"] == 0  # the last batch is topped up from a second pass
+            rewards.append(reward[first_pass])
+            if self.train_set.kind != "regression":
+                correct.append(prediction_accuracy(prediction, info["target"], self.train_set.kind)[first_pass])
+        reward = torch.cat(rewards)  # (N,)
+        out = {"reward": reward, "loss": -reward.mean()}
+        if correct:
+            out["accuracy"] = torch.cat(correct).mean()
+        else:
+            out["mse"] = -reward.mean()  # regression reward is minus the squared error
+        return out
+
+    def evaluate(self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None) -> dict[str, float]:
+        """Score the whole **test** split in batches: ``mean_reward`` = -mean loss (one episode =
+        one example), plus ``accuracy`` or ``mse``. ``episodes``, ``deterministic`` and ``seed``
+        do not apply (every example is scored once, by argmax); with ``env`` given, the base
+        class plays that env instead."""
+        if env is not None:
+            return super().evaluate(episodes, deterministic, seed, env, on_episode)
+        scores = self.score_split("test")
+        rewards = scores.pop("reward")
+        if on_episode is not None:
+            for value in rewards.tolist():
+                on_episode(value, 1)
+        stats = {
+            "mean_reward": float(rewards.mean()),
+            "std_reward": float(rewards.std(correction=0)),
+            "mean_ep_length": 1.0,
+        }
+        stats.update({k: float(v) for k, v in scores.items() if k != "loss"})
+        return stats
+
+    def state_dict(self) -> dict:
+        """The base state plus the early-stopping bookkeeping."""
+        state = super().state_dict()
+        state["early_stopping"] = {
+            "epoch": self.epoch,
+            "best_score": self.best_score,
+            "bad_epochs": self.bad_epochs,
+            "stopped_early": self.stopped_early,
+        }
+        return state
+
+    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
+        """Restore from :meth:`state_dict`; a run that stopped early stays stopped unless its
+        step budget is raised afterwards."""
+        super().load_state_dict(state, weights_only)
+        if weights_only or "early_stopping" not in state:
+            return
+        stopping = state["early_stopping"]
+        self.epoch = int(stopping["epoch"])
+        self.best_score = stopping["best_score"]
+        self.bad_epochs = int(stopping["bad_epochs"])
+        self.stopped_early = bool(stopping["stopped_early"])
+        if self.stopped_early:
+            self.config = dataclasses.replace(self.config, total_steps=self.num_timesteps)

@@ -1,0 +1,335 @@
+"""Reusable parts of the gymlab-vs-Stable-Baselines3 benchmarks.
+
+Every trainer runs in its own subprocess (``python -m bench.common WORKER JSON``), so each gets a
+clean interpreter and its own peak resident memory, read with ``os.wait4`` (per-child rusage;
+``RUSAGE_CHILDREN`` would only give the largest child so far). The child prints one
+``RESULT {json}`` line. Workers:
+
+- ``train_gymlab``: a gymlab learner with its preset (``gymlab/presets.yaml``), timed around
+  construction + ``learn()``; then a deterministic evaluation.
+- ``train_sb3``: the same hyperparameters translated to SB3 (:func:`sb3_kwargs`), SB3's own
+  ``make_vec_env`` (DummyVecEnv + Monitor), timed the same way, evaluated with ``evaluate_policy``.
+- ``env_rate``: the raw step rate of gymlab's vector env (random actions) -- no trainer can pass it.
+
+Both trainers record the env step at which the mean return of the last 100 finished training
+episodes first reaches a threshold (a full window of 100 episodes is required).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+WINDOW = 100  # episodes in the training mean, as SB3's ep_info_buffer and gymlab's rollout/ep_rew_mean
+
+
+# ----------------------------------------------------------------------------- subprocess runner
+
+
+def run_worker(worker: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Run ``worker(**kwargs)`` of this module in a fresh interpreter; return its result dict plus
+    ``peak_rss_mb`` (the child's own peak resident memory, from ``os.wait4``), ``cpu_s`` (its user +
+    system time) and ``process_s`` (its whole lifetime, interpreter start included)."""
+    cmd = [sys.executable, "-m", "bench.common", worker, json.dumps(kwargs)]
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.setdefault("SDL_VIDEODRIVER", "dummy")
+    start = time.perf_counter()
+    with tempfile.TemporaryFile(mode="w+") as err_file:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err_file, text=True)
+        timer = threading.Timer(timeout, proc.kill) if timeout else None
+        if timer is not None:
+            timer.start()
+        out = proc.stdout.read()
+        proc.stdout.close()
+        # Reap the child ourselves: wait4 gives this child's rusage (RUSAGE_CHILDREN would give
+        # the largest of all children so far).
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if timer is not None:
+            timer.cancel()
+        err_file.seek(0)
+        err = err_file.read()
+    lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        raise RuntimeError(f"{worker} {kwargs} failed (exit {proc.returncode}):\n{err[-3000:]}")
+    result = json.loads(lines[-1][len("RESULT ") :])
+    result["process_s"] = time.perf_counter() - start
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    result["cpu_s"] = usage.ru_utime + usage.ru_stime
+    return result
+
+
+def self_usage() -> dict[str, float]:
+    """This process's peak RSS (MB, from /proc VmHWM when present) and CPU seconds."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return {"self_peak_rss_mb": peak, "self_cpu_s": usage.ru_utime + usage.ru_stime}
+
+
+# ----------------------------------------------------------------------------- training-curve tracking
+
+
+class ThresholdTracker:
+    """Feed finished episodes in order; remembers the env step at which the mean return of the
+    last ``WINDOW`` episodes first reached ``threshold``."""
+
+    def __init__(self, threshold: float):
+        self.threshold = threshold
+        self.window: deque[float] = deque(maxlen=WINDOW)
+        self.episodes = 0
+        self.reached_at: int | None = None
+
+    def add(self, step: int, episode_return: float) -> None:
+        self.window.append(episode_return)
+        self.episodes += 1
+        if self.reached_at is None and len(self.window) == WINDOW and sum(self.window) / WINDOW >= self.threshold:
+            self.reached_at = step
+
+    def mean(self) -> float:
+        return sum(self.window) / len(self.window) if self.window else math.nan
+
+
+# ----------------------------------------------------------------------------- hyperparameters
+
+
+def gymlab_preset(agent: str, env_id: str, overrides: dict | None = None) -> dict[str, Any]:
+    """gymlab's preset for (agent, env_id) with ``overrides`` on top."""
+    from gymlab.config import preset
+
+    return {**preset(agent, env_id), **(overrides or {})}
+
+
+def _schedule(value: float, name: str):
+    if name == "linear":
+        return lambda progress_remaining: progress_remaining * value
+    if name != "constant":
+        raise ValueError(f"no SB3 translation for schedule {name!r}")
+    return value
+
+
+def sb3_kwargs(agent: str, config) -> dict[str, Any]:
+    """SB3 constructor kwargs equivalent to a gymlab config (PPO or A2C): same hyperparameters,
+    same network (separate 64x64 tanh actor and critic by default, orthogonal init), same optimizer."""
+    import torch
+
+    activations = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "elu": torch.nn.ELU,
+                   "leaky_relu": torch.nn.LeakyReLU}  # fmt: skip
+    hidden = list(config.hidden)
+    shared = getattr(config, "shared", False)
+    policy_kwargs: dict[str, Any] = {
+        "net_arch": hidden if shared else {"pi": hidden, "vf": hidden},
+        "activation_fn": activations[config.activation],
+        "ortho_init": config.ortho_init,
+    }
+    if getattr(config, "log_std_init", 0.0):
+        policy_kwargs["log_std_init"] = config.log_std_init
+    kwargs: dict[str, Any] = {
+        "learning_rate": _schedule(config.learning_rate, config.lr_schedule),
+        "gamma": config.gamma,
+        "gae_lambda": config.gae_lambda,
+        "ent_coef": config.ent_coef,
+        "vf_coef": config.vf_coef,
+        "max_grad_norm": config.max_grad_norm if config.max_grad_norm > 0 else 1e9,
+        "n_steps": config.n_steps,
+        "normalize_advantage": config.normalize_advantage,
+    }
+    if config.lr_warmup:
+        raise ValueError("SB3 has no learning-rate warm-up; benchmark without lr_warmup")
+    if agent == "ppo":
+        kwargs.update(
+            batch_size=config.batch_size,
+            n_epochs=config.n_epochs,
+            clip_range=_schedule(config.clip_range, config.clip_schedule),
+            clip_range_vf=config.clip_range_vf or None,
+            target_kl=config.target_kl or None,
+        )
+        if config.optimizer != "adam":
+            raise ValueError("SB3 PPO uses Adam; benchmark PPO with optimizer=adam")
+        policy_kwargs["optimizer_kwargs"] = {"eps": 1e-5}
+    elif agent == "a2c":
+        if config.optimizer not in ("rmsprop", "adam"):
+            raise ValueError("SB3 A2C uses RMSprop or Adam")
+        kwargs["use_rms_prop"] = config.optimizer == "rmsprop"
+        kwargs["rms_prop_eps"] = 1e-5
+    else:
+        raise ValueError(f"no SB3 translation for agent {agent!r}")
+    kwargs["policy_kwargs"] = policy_kwargs
+    return kwargs
+
+
+# ----------------------------------------------------------------------------- workers (run in the child)
+
+
+def train_gymlab(agent: str, env_id: str, seed: int, threads: int = 1, overrides: dict | None = None,
+                 eval_episodes: int = 20, threshold: float = math.inf) -> dict[str, Any]:  # fmt: skip
+    """Train a gymlab learner with its preset; time it; evaluate deterministically."""
+    import agents
+    from gymlab.config import build_config
+
+    cls = agents.agent_class(agent)
+    config = build_config(cls.Config, gymlab_preset(agent, env_id, {**(overrides or {}), "threads": threads}))
+    tracker = ThresholdTracker(threshold)
+
+    def on_iteration(learner, metrics) -> None:
+        for step, episode_return, _ in learner.episodes.drain():
+            tracker.add(step, episode_return)
+
+    start = time.perf_counter()
+    learner = cls(env_id, config, seed=seed, device="cpu")
+    learner.learn(callback=on_iteration)
+    wall = time.perf_counter() - start
+    steps = learner.num_timesteps
+    evaluation = learner.evaluate(episodes=eval_episodes, deterministic=True, seed=10_000 + seed)
+    learner.close()
+    import torch
+
+    return {
+        "trainer": "gymlab", "wall_s": wall, "steps": steps, "steps_per_s": steps / wall,
+        "eval_mean": evaluation["mean_reward"], "eval_std": evaluation["std_reward"],
+        "steps_to_threshold": tracker.reached_at, "final_train_mean": tracker.mean(),
+        "episodes": tracker.episodes, "threads": torch.get_num_threads(), **self_usage(),
+    }  # fmt: skip
+
+
+def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: dict | None = None,
+              eval_episodes: int = 20, threshold: float = math.inf) -> dict[str, Any]:  # fmt: skip
+    """Train SB3's learner with the same hyperparameters (from gymlab's preset); time; evaluate."""
+    import torch
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.evaluation import evaluate_policy
+
+    import agents
+    from gymlab.config import build_config
+
+    config = build_config(agents.agent_class(agent).Config, gymlab_preset(agent, env_id, overrides))
+    torch.set_num_threads(threads)
+    tracker = ThresholdTracker(threshold)
+
+    class Track(BaseCallback):
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    tracker.add(self.num_timesteps, float(info["episode"]["r"]))
+            return True
+
+    start = time.perf_counter()
+    env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed)
+    cls = {"ppo": PPO, "a2c": A2C}[agent]
+    model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **sb3_kwargs(agent, config))
+    model.learn(total_timesteps=config.total_steps, callback=Track())
+    wall = time.perf_counter() - start
+    steps = model.num_timesteps
+    eval_env = make_vec_env(env_id, n_envs=1, seed=10_000 + seed)
+    mean, std = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes, deterministic=True)
+    return {
+        "trainer": "sb3", "wall_s": wall, "steps": steps, "steps_per_s": steps / wall,
+        "eval_mean": float(mean), "eval_std": float(std),
+        "steps_to_threshold": tracker.reached_at, "final_train_mean": tracker.mean(),
+        "episodes": tracker.episodes, "threads": torch.get_num_threads(), **self_usage(),
+    }  # fmt: skip
+
+
+def env_rate(env_id: str, n_envs: int, vector_steps: int = 5000, seed: int = 0) -> dict[str, Any]:
+    """Env steps per second of gymlab's vector env (sync, SAME_STEP autoreset, episode statistics)
+    under random actions: the ceiling for any trainer on this machine."""
+    import envs
+
+    vec = envs.make_vec_env(env_id, n_envs, "sync")
+    vec.reset(seed=seed)
+    vec.action_space.seed(seed)
+    actions = [vec.action_space.sample() for _ in range(256)]
+    start = time.perf_counter()
+    for i in range(vector_steps):
+        vec.step(actions[i % len(actions)])
+    wall = time.perf_counter() - start
+    vec.close()
+    return {"trainer": "env", "wall_s": wall, "steps": vector_steps * n_envs,
+            "steps_per_s": vector_steps * n_envs / wall, **self_usage()}  # fmt: skip
+
+
+WORKERS = {"train_gymlab": train_gymlab, "train_sb3": train_sb3, "env_rate": env_rate}
+
+
+# ----------------------------------------------------------------------------- reporting
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """A table cell: numbers rounded, None as '-'."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:,.{digits}f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    """a / b, or None when either is missing or b is 0."""
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def print_table(headers: list[str], rows: list[list[Any]], out=None) -> None:
+    """Print rows as an aligned plain-text table (right-aligned numbers)."""
+    out = out or sys.stdout
+    cells = [[fmt(c) if not isinstance(c, str) else c for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    print("  ".join(h.rjust(w) for h, w in zip(headers, widths)), file=out)
+    print("  ".join("-" * w for w in widths), file=out)
+    for row in cells:
+        print("  ".join(c.rjust(w) for c, w in zip(row, widths)), file=out)
+
+
+def comparison_rows(pairs: list[tuple[str, dict, dict]], metrics: list[tuple[str, str]]) -> list[list[Any]]:
+    """Rows ``[label, metric, gymlab, sb3, gymlab/sb3]`` for each (label, gymlab, sb3) pair."""
+    rows = []
+    for label, ours, theirs in pairs:
+        for key, name in metrics:
+            a, b = ours.get(key), theirs.get(key)
+            r = ratio(a, b)
+            rows.append([label, name, a, b, "-" if r is None else f"{r:.2f}"])
+    return rows
+
+
+def save_results(name: str, payload: dict) -> Path:
+    """Write ``payload`` as JSON to ``bench/results/NAME-<time>.json``; return the path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps(payload, indent=2, default=str))
+    return path
+
+
+def main(argv: list[str]) -> None:
+    """Child entry point: ``python -m bench.common WORKER JSON_KWARGS``."""
+    worker, kwargs = argv[0], json.loads(argv[1])
+    result = WORKERS[worker](**kwargs)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,278 @@
+"""Tests for envs.demos and agents.imitation: the demonstrations file format, experts from gymlab
+runs and SB3 models, behaviour cloning and GAIL (slow: the CartPole targets)."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents.gan import adversarial_reward
+from agents.imitation import BC, GAIL, BCConfig, GAILConfig, load_expert, record_expert_demos
+from envs.demos import load_demos, record_demos, save_demos
+from gymlab.cli import main
+
+TINY = "gymlab_test/Tiny-v0"
+TINY_STEPS = 20
+
+
+class TinyEnv(gym.Env):
+    """Observe x in [-1, 1]^2; action 1 is right when x0 + x1 > 0, else 0; reward 1 for the right
+    action; 20 steps per episode. The expert's return is 20."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+    metadata = {"render_modes": ["rgb_array"]}
+
+    def __init__(self, render_mode=None):
+        self.render_mode = render_mode
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.x = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        return self.x.copy(), {}
+
+    def step(self, action):
+        reward = float(int(action) == expert_action(self.x))
+        self.t += 1
+        self.x = self.np_random.uniform(-1, 1, 2).astype(np.float32)
+        return self.x.copy(), reward, False, self.t >= TINY_STEPS, {}
+
+
+def expert_action(obs: np.ndarray) -> int:
+    """The tiny env's optimal action."""
+    return int(obs[0] + obs[1] > 0)
+
+
+if TINY not in gym.envs.registry:
+    gym.register(TINY, entry_point=TinyEnv)
+
+
+@pytest.fixture
+def tiny_demos(tmp_path):
+    """Ten expert episodes of the tiny env, saved; returns the path."""
+    env = gym.make(TINY)
+    demos = record_demos(env, expert_action, 10, TINY, seed=0)
+    return save_demos(demos, tmp_path / "tiny.npz")
+
+
+# ----------------------------------------------------------------------------- the file format
+def test_demos_round_trip(tiny_demos):
+    demos = load_demos(tiny_demos, TINY)
+    assert demos.env_id == TINY and len(demos) == 10 * TINY_STEPS and demos.n_episodes == 10
+    assert demos.expert_return == pytest.approx(TINY_STEPS)
+    assert demos.observations.shape == (200, 2) and demos.actions.shape == (200,)
+    np.testing.assert_array_equal(demos.episode_lengths(), [TINY_STEPS] * 10)
+    np.testing.assert_allclose(demos.episode_returns(), [TINY_STEPS] * 10)
+    assert demos.episode_starts[::TINY_STEPS].all() and demos.episode_starts.sum() == 10
+    np.testing.assert_array_equal(demos.actions, [expert_action(o) for o in demos.observations])
+    first = demos.first_episodes(3)
+    assert len(first) == 60 and first.n_episodes == 3 and first.expert_return == pytest.approx(TINY_STEPS)
+
+
+def test_record_demos_returns_mean_episode_return():
+    env = gym.make(TINY)
+    demos = record_demos(env, lambda obs: 0, 4, TINY, seed=1)  # right about half the time
+    np.testing.assert_allclose(demos.expert_return, demos.episode_returns().mean())
+    assert 0 < demos.expert_return < TINY_STEPS
+
+
+def _write(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def test_bad_demos_files_give_one_clear_error(tiny_demos, tmp_path):
+    good = dict(np.load(tiny_demos))
+    with pytest.raises(ValueError, match="was recorded on gymlab_test/Tiny-v0, not CartPole-v1"):
+        load_demos(tiny_demos, "CartPole-v1")
+    with pytest.raises(ValueError, match="does not exist"):
+        load_demos(tmp_path / "nope.npz")
+    with pytest.raises(ValueError, match="lacks episode_starts"):
+        load_demos(_write(tmp_path / "a.npz", **{k: v for k, v in good.items() if k != "episode_starts"}))
+    with pytest.raises(ValueError, match="mismatched lengths"):
+        load_demos(_write(tmp_path / "b.npz", **{**good, "rewards": good["rewards"][:-1]}))
+    truncated = tmp_path / "c.npz"
+    truncated.write_bytes(tiny_demos.read_bytes()[: tiny_demos.stat().st_size // 2])
+    with pytest.raises(ValueError, match="damaged or truncated"):
+        load_demos(truncated)
+    (tmp_path / "d.npz").write_text("not a zip")
+    with pytest.raises(ValueError, match="damaged"):
+        load_demos(tmp_path / "d.npz")
+    with pytest.raises(ValueError, match="damaged"):  # pickled objects are refused, never run
+        load_demos(_write(tmp_path / "e.npz", **{**good, "actions": np.array([object()] * 200)}))
+    with pytest.raises(ValueError, match="observes shape"):
+        load_demos(_write(tmp_path / "f.npz", **{**good, "observations": np.zeros((200, 3), np.float32)}), TINY)
+    with pytest.raises(ValueError, match="actions outside"):
+        load_demos(_write(tmp_path / "g.npz", **{**good, "actions": good["actions"] + 5}), TINY)
+
+
+def test_bad_demos_exit_2_through_the_cli(tiny_demos, tmp_path, capsys):
+    truncated = tmp_path / "cut.npz"
+    truncated.write_bytes(tiny_demos.read_bytes()[:100])
+    for agent, demos, message in (
+        ("bc", truncated, "damaged or truncated"),
+        ("gail", truncated, "damaged or truncated"),
+        ("bc", tiny_demos, "recorded on gymlab_test/Tiny-v0, not CartPole-v1"),
+        ("gail", tmp_path / "missing.npz", "does not exist"),
+    ):
+        run = tmp_path / f"run-{agent}"
+        code = main(
+            [
+                "train",
+                agent,
+                "CartPole-v1",
+                "--set",
+                f"demos={demos}",
+                "--steps",
+                "64",
+                "--run-dir",
+                str(run),
+                "--quiet",
+            ]
+        )
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+        assert not run.exists()  # nothing half-written is left behind
+    assert main(["train", "bc", "CartPole-v1", "--quiet"]) == 2
+    assert "bc needs expert demonstrations: --set demos=FILE.npz" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- experts
+def test_demos_from_a_gymlab_run_and_an_sb3_model(tmp_path, capsys):
+    run = tmp_path / "expert"
+    assert main(["train", "ppo", TINY, "--steps", "256", "--n-envs", "2", "--set", "n_steps=64", "--set",
+                 "batch_size=64", "--run-dir", str(run), "--quiet"]) == 0  # fmt: skip
+    out = tmp_path / "from-run.npz"
+    assert main(["demos", str(run), "--episodes", "3", "--out", str(out)]) == 0
+    assert "3 episodes, 60 steps" in capsys.readouterr().out
+    assert load_demos(out, TINY).n_episodes == 3
+
+    from stable_baselines3 import PPO as SB3PPO
+
+    model = SB3PPO("MlpPolicy", TINY, n_steps=64, batch_size=64, seed=0, device="cpu")
+    model.save(tmp_path / "sb3.zip")
+    env_id, policy = load_expert(tmp_path / "sb3.zip", TINY)
+    assert env_id == TINY and int(policy(np.zeros(2, np.float32))) in (0, 1)
+    demos, path = record_expert_demos(tmp_path / "sb3.zip", 2, tmp_path / "from-sb3", TINY)
+    assert path.name == "from-sb3.npz" and load_demos(path, TINY).n_episodes == 2
+
+    assert main(["demos", str(tmp_path / "sb3.zip"), "--out", str(tmp_path / "x.npz")]) == 2
+    assert "add --env ENV_ID" in capsys.readouterr().err
+    assert main(["demos", str(run), "--env", "CartPole-v1", "--out", str(tmp_path / "y.npz")]) == 2
+    assert "was trained on gymlab_test/Tiny-v0, not CartPole-v1" in capsys.readouterr().err
+    assert main(["demos", str(tmp_path / "nothing"), "--out", str(tmp_path / "z.npz")]) == 2
+
+
+# ----------------------------------------------------------------------------- behaviour cloning
+def test_bc_reaches_the_expert_on_a_tiny_env(tiny_demos):
+    config = BCConfig(demos=str(tiny_demos), epochs=60, patience=0, batch_size=16, learning_rate=3e-3, hidden=[32])
+    agent = BC(TINY, config, seed=0, device="cpu")
+    seen = []
+    agent.learn(callback=lambda a, m: seen.append(m))
+    assert "train/val_expert_agreement" in seen[-1]
+    stats = agent.evaluate(episodes=10, seed=100)
+    assert stats["mean_reward"] >= 0.95 * TINY_STEPS, stats
+
+
+def test_bc_run_trains_and_evaluates_through_the_cli(tiny_demos, tmp_path, capsys):
+    run = tmp_path / "bc"
+    assert (
+        main(
+            ["train", "bc", TINY, "--set", f"demos={tiny_demos}", "--set", "epochs=3", "--run-dir", str(run), "--quiet"]
+        )
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["eval", str(run), "--episodes", "2", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "mean_reward" in out and "mean_ep_length: 20.0" in out  # played the real (tiny) env
+
+
+# ----------------------------------------------------------------------------- GAIL
+def gail_config(demos, **overrides) -> GAILConfig:
+    """A small, fast GAIL configuration for the tiny env."""
+    values = dict(demos=str(demos), n_envs=2, n_steps=64, batch_size=64, n_epochs=2, hidden=[16], disc_hidden=[16])
+    return GAILConfig(**{**values, **overrides})
+
+
+def test_gail_replaces_env_rewards_with_the_discriminators(tiny_demos):
+    agent = GAIL(TINY, gail_config(tiny_demos, reward="logit"), seed=0, device="cpu")
+    agent.open_envs()
+    agent.collect()
+    buffer = agent.buffer
+    obs = buffer.obs.reshape(-1, 2)
+    actions = buffer.actions.reshape(-1)
+    with torch.no_grad():
+        logits = agent.discriminator(agent.features(obs, actions))
+    np.testing.assert_allclose(buffer.rewards.reshape(-1), logits.numpy(), rtol=1e-5, atol=1e-6)
+    assert {"train/disc_loss", "train/disc_expert_acc", "train/disc_policy_acc"} <= set(agent.disc_metrics)
+    agent.close()
+
+
+def test_gail_discriminator_rewards_expert_actions_more(tiny_demos):
+    """Against a policy that always takes the wrong action, the learned reward of the expert's
+    (s, a) pairs rises above that of the same states with the wrong action."""
+    agent = GAIL(TINY, gail_config(tiny_demos, disc_hidden=[32], disc_learning_rate=3e-3), seed=0, device="cpu")
+    demos = load_demos(tiny_demos)
+    right = agent.features(demos.observations, demos.actions)  # (200, 4)
+    wrong = agent.features(demos.observations, 1 - demos.actions)
+    with torch.no_grad():
+        before = adversarial_reward(agent.discriminator(right)) - adversarial_reward(agent.discriminator(wrong))
+    for _ in range(60):
+        metrics = agent.update_discriminator(wrong)
+    with torch.no_grad():
+        after = adversarial_reward(agent.discriminator(right)) - adversarial_reward(agent.discriminator(wrong))
+    assert after.mean() > before.mean() + 0.5
+    assert (after > 0).float().mean() > 0.9
+    assert metrics["train/disc_expert_acc"] > 0.9 and metrics["train/disc_policy_acc"] > 0.9
+
+
+def test_gail_run_trains_and_evaluates_through_the_cli(tiny_demos, tmp_path, capsys):
+    run = tmp_path / "gail"
+    args = ["train", "gail", TINY, "--set", f"demos={tiny_demos}", "--steps", "256", "--n-envs", "2",
+            "--set", "n_steps=64", "--set", "batch_size=64", "--run-dir", str(run), "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    capsys.readouterr()
+    from gymlab import runs
+
+    _, agent = runs.load_run(run)
+    assert isinstance(agent, GAIL) and agent.num_timesteps == 256
+    assert main(["eval", str(run), "--episodes", "2"]) == 0
+    assert "mean_ep_length: 20.0" in capsys.readouterr().out
+    assert main(["train", "--resume", str(run), "--steps", "384", "--quiet"]) == 0
+
+
+# ----------------------------------------------------------------------------- CartPole targets (slow)
+@pytest.fixture(scope="module")
+def cartpole_demos(tmp_path_factory):
+    """A gymlab PPO expert on CartPole-v1 (preset, 1e5 steps) and 10 of its episodes."""
+    from gymlab import train
+
+    folder = tmp_path_factory.mktemp("cartpole")
+    train.train("ppo", "CartPole-v1", seed=0, device="cpu", run_dir=folder / "expert", quiet=True)
+    demos, path = record_expert_demos(folder / "expert", 10, folder / "demos.npz")
+    assert demos.expert_return > 400, "the PPO expert did not learn CartPole"
+    return demos, path
+
+
+@pytest.mark.slow
+def test_bc_clones_a_cartpole_expert(cartpole_demos):
+    demos, path = cartpole_demos
+    agent = BC("CartPole-v1", BCConfig(demos=str(path)), seed=0, device="cpu")
+    agent.learn()
+    assert agent.evaluate(10, seed=1000)["mean_reward"] >= 0.9 * demos.expert_return
+
+
+@pytest.mark.slow
+def test_gail_imitates_a_cartpole_expert(cartpole_demos):
+    from gymlab import train
+
+    demos, path = cartpole_demos
+    agent = train.build_new("gail", "CartPole-v1", seed=0, device="cpu", sets=[f"demos={path}"])
+    assert agent.config.total_steps <= 300_000
+    agent.learn()
+    assert math.isfinite(agent.episodes.mean_return())
+    assert agent.evaluate(10, seed=1000)["mean_reward"] >= 0.95 * demos.expert_return

@@ -1,0 +1,157 @@
+"""Known answers for the shared networks: head formulas vs torch.distributions, the fused
+actor-critic vs separate MLPs (outputs and gradients), closed-form head backward vs autograd."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents.networks import ActorCritic, CategoricalHead, FusedMLPBodies, GaussianHead, mlp
+
+CARTPOLE_OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
+TWO_ACTIONS = gym.spaces.Discrete(2)
+BOX_ACTIONS = gym.spaces.Box(-2.0, 2.0, (3,), np.float32)
+
+
+def test_categorical_head_matches_torch_distributions():
+    torch.manual_seed(0)
+    logits = torch.randn(50, 4)
+    actions = torch.randint(0, 4, (50,))
+    dist = torch.distributions.Categorical(logits=logits)
+    head = CategoricalHead(8, 4)
+    torch.testing.assert_close(head.log_prob(logits, actions), dist.log_prob(actions))
+    torch.testing.assert_close(head.entropy(logits), dist.entropy())
+    log_prob, entropy = head.log_prob_entropy(logits, actions)
+    torch.testing.assert_close(log_prob, dist.log_prob(actions))
+    torch.testing.assert_close(entropy, dist.entropy())
+    assert torch.equal(head.mode(logits), logits.argmax(-1))
+
+
+def test_categorical_sample_frequencies():
+    torch.manual_seed(0)
+    logits = torch.log(torch.tensor([[0.2, 0.5, 0.3]])).expand(20000, 3)
+    counts = torch.bincount(CategoricalHead.sample(logits), minlength=3).float() / 20000
+    torch.testing.assert_close(counts, torch.tensor([0.2, 0.5, 0.3]), atol=0.015, rtol=0)
+
+
+def test_gaussian_head_matches_torch_distributions():
+    torch.manual_seed(0)
+    head = GaussianHead(8, 3, log_std_init=-0.5)
+    mean, actions = torch.randn(40, 3), torch.randn(40, 3)
+    dist = torch.distributions.Normal(mean, head.log_std.exp())
+    torch.testing.assert_close(head.log_prob(mean, actions), dist.log_prob(actions).sum(-1))
+    torch.testing.assert_close(head.entropy(mean), dist.entropy().sum(-1))
+    assert torch.equal(head.mode(mean), mean)
+
+
+@pytest.mark.parametrize("head_kind", ["categorical", "gaussian"])
+def test_head_backward_equals_autograd(head_kind):
+    torch.manual_seed(1)
+    if head_kind == "categorical":
+        head, params, actions = CategoricalHead(8, 3), torch.randn(30, 3), torch.randint(0, 3, (30,))
+    else:
+        head, params, actions = GaussianHead(8, 2, log_std_init=0.3), torch.randn(30, 2), torch.randn(30, 2)
+    params.requires_grad_(True)
+    grad_log_prob, grad_entropy = torch.randn(30), -0.07
+    log_prob, entropy = head.log_prob_entropy(params, actions)
+    (grad_log_prob * log_prob + grad_entropy * entropy).sum().backward()
+    grad_params, grad_log_std = head.log_prob_entropy_backward(params.detach(), actions, grad_log_prob, grad_entropy)
+    torch.testing.assert_close(grad_params, params.grad)
+    if head_kind == "gaussian":
+        torch.testing.assert_close(grad_log_std, head.log_std.grad)
+    else:
+        assert grad_log_std is None
+
+
+def separate_mlps(policy: ActorCritic, hidden: list[int], act: str) -> list[torch.nn.Sequential]:
+    """Ordinary nn.Sequential MLPs holding copies of the fused bodies' blocks."""
+    bodies = []
+    for k in range(policy.bodies.k):
+        net = mlp([policy.bodies.weights[0].shape[2], *hidden], act, output_act=act)
+        linears = [m for m in net if isinstance(m, torch.nn.Linear)]
+        for linear, (weight, bias) in zip(linears, policy.bodies.block(k)):
+            linear.weight.data.copy_(weight)
+            linear.bias.data.copy_(bias)
+        bodies.append(net)
+    return bodies
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"shared": True},
+        {"critic": False},
+        {"act": "relu", "hidden": [32, 16, 8]},
+        {"hidden": [16]},
+        {"ortho_init": False},
+    ],
+)
+def test_fused_actor_critic_equals_separate_mlps(kwargs):
+    torch.manual_seed(2)
+    hidden, act = kwargs.get("hidden", [64, 64]), kwargs.get("act", "tanh")
+    policy = ActorCritic(CARTPOLE_OBS, TWO_ACTIONS, **kwargs)
+    assert policy.fused
+    bodies = separate_mlps(policy, hidden, act)
+    obs = torch.randn(37, 4)
+    logits, values = policy(obs)
+    ref_logits = policy.head.linear(bodies[0](obs))
+    torch.testing.assert_close(logits, ref_logits, atol=1e-6, rtol=1e-5)
+    weights = torch.randn_like(logits)
+    loss, ref_loss = (weights * logits).sum(), (weights * ref_logits).sum()
+    if policy.has_critic:
+        ref_values = policy.vf_head(bodies[-1](obs)).squeeze(-1)
+        torch.testing.assert_close(values, ref_values, atol=1e-6, rtol=1e-5)
+        loss, ref_loss = loss + 3 * values.sum(), ref_loss + 3 * ref_values.sum()
+    else:
+        assert values is None
+    fused_params = [*policy.bodies.weights, *policy.bodies.biases]
+    grads = torch.autograd.grad(loss, fused_params + list(policy.head.parameters()))
+    ref_grads = torch.autograd.grad(
+        ref_loss, [p for b in bodies for p in b.parameters()] + list(policy.head.parameters())
+    )
+    n_layers, n_bodies = len(hidden), len(bodies)
+    for layer in range(n_layers):
+        for k in range(n_bodies):
+            body_grads = ref_grads[2 * n_layers * k : 2 * n_layers * (k + 1)]
+            torch.testing.assert_close(grads[layer][k], body_grads[2 * layer], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(grads[n_layers + layer][k], body_grads[2 * layer + 1], atol=1e-5, rtol=1e-4)
+    for grad, ref in zip(grads[2 * n_layers :], ref_grads[2 * n_layers * n_bodies :]):
+        torch.testing.assert_close(grad, ref, atol=1e-5, rtol=1e-4)
+
+
+def test_fused_orthogonal_init_per_block():
+    torch.manual_seed(3)
+    bodies = FusedMLPBodies(4, [64, 64], "tanh", k=2)
+    bodies.orthogonal_init(math.sqrt(2))
+    for k in range(2):
+        for weight, bias in bodies.block(k):
+            rows = weight.shape[0] if weight.shape[0] <= weight.shape[1] else weight.shape[1]
+            gram = weight @ weight.T if weight.shape[0] <= weight.shape[1] else weight.T @ weight
+            torch.testing.assert_close(gram, 2.0 * torch.eye(rows), atol=1e-5, rtol=0)
+            assert torch.all(bias == 0)
+    assert not torch.equal(bodies.weights[1][0], bodies.weights[1][1])  # independent blocks
+
+
+def test_act_and_evaluate_agree():
+    torch.manual_seed(4)
+    policy = ActorCritic(CARTPOLE_OBS, BOX_ACTIONS, log_std_init=-1.0)
+    obs = torch.randn(9, 4)
+    with torch.no_grad():
+        out = policy.act(obs)
+        log_prob, entropy, values = policy.evaluate(obs, out.actions)
+    torch.testing.assert_close(out.log_prob, log_prob)
+    torch.testing.assert_close(out.values, values)
+    torch.testing.assert_close(policy.value(obs), values)
+    assert entropy.shape == (9,)
+
+
+def test_image_and_other_activations_use_plain_modules():
+    image = gym.spaces.Box(0, 255, (8, 8, 1), np.uint8)
+    assert not ActorCritic(image, TWO_ACTIONS, hidden=[32]).fused
+    policy = ActorCritic(CARTPOLE_OBS, TWO_ACTIONS, act="gelu")
+    assert not policy.fused
+    logits, values = policy(torch.randn(5, 4))
+    assert logits.shape == (5, 2) and values.shape == (5,)

@@ -1,0 +1,164 @@
+"""PPO: known-answer losses and their closed-form gradients, save/load, determinism, learning."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents.ppo import (
+    PPO,
+    PPOConfig,
+    explained_variance,
+    ppo_policy_loss,
+    ppo_policy_loss_grad,
+    value_loss,
+    value_loss_grad,
+)
+from gymlab.config import build_config, preset
+
+
+class GuessSign(gym.Env):
+    """One-step contextual bandit: observe x in {-1, +1}, reward 1 for action (x > 0), else 0."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, render_mode=None):
+        self.render_mode = render_mode
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.x = float(self.np_random.choice([-1.0, 1.0]))
+        return np.array([self.x], np.float32), {}
+
+    def step(self, action):
+        reward = float(int(action) == int(self.x > 0))
+        return np.array([self.x], np.float32), reward, True, False, {}
+
+
+if "GuessSign-v0" not in gym.envs.registry:
+    gym.register("GuessSign-v0", entry_point=GuessSign)
+
+
+def small_config(**kwargs) -> PPOConfig:
+    defaults = dict(total_steps=512, n_envs=4, n_steps=32, batch_size=64, n_epochs=2, hidden=[16, 16])
+    return PPOConfig(**{**defaults, **kwargs})
+
+
+# ----------------------------------------------------------------------------- losses
+
+
+def test_ppo_policy_loss_known_answer():
+    ratio = torch.tensor([1.0, 1.5, 0.5])
+    old = torch.zeros(3)
+    advantages = torch.tensor([1.0, 1.0, -1.0])
+    loss, clip_fraction, approx_kl = ppo_policy_loss(ratio.log(), old, advantages, 0.2)
+    # min(A r, A clip(r)) = [1, 1.2, -0.8]
+    assert float(loss) == pytest.approx(-(1.0 + 1.2 - 0.8) / 3)
+    assert float(clip_fraction) == pytest.approx(2 / 3)
+    expected_kl = (0.0 + (0.5 - math.log(1.5)) + (-0.5 - math.log(0.5))) / 3
+    assert float(approx_kl) == pytest.approx(expected_kl, rel=1e-5)
+
+
+def test_value_loss_known_answer():
+    values, returns = torch.tensor([1.0, 2.0]), torch.tensor([2.0, 0.0])
+    assert float(value_loss(values, values, returns)) == pytest.approx(2.5)
+    # clipped to within 0.5 of the old values [0, 2]: [0.5, 2.0]
+    assert float(value_loss(values, torch.tensor([0.0, 2.0]), returns, 0.5)) == pytest.approx((1.5**2 + 4) / 2)
+
+
+def test_explained_variance():
+    target = torch.tensor([1.0, 2.0, 3.0, 4.0])
+    assert explained_variance(target, target) == pytest.approx(1.0)
+    assert explained_variance(torch.full((4,), 2.5), target) == pytest.approx(0.0)
+    assert math.isnan(explained_variance(target, torch.ones(4)))
+
+
+def test_closed_form_gradients_equal_autograd():
+    torch.manual_seed(0)
+    new = torch.randn(200) * 0.3
+    old, advantages = torch.randn(200) * 0.3, torch.randn(200)
+    new.requires_grad_(True)
+    ppo_policy_loss(new, old, advantages, 0.2)[0].backward()
+    torch.testing.assert_close(ppo_policy_loss_grad(new.detach(), old, advantages, 0.2), new.grad)
+    for clip_vf in (0.0, 0.1):
+        values = torch.randn(50, requires_grad=True)
+        old_values, returns = values.detach() + 0.2 * torch.randn(50), torch.randn(50)
+        value_loss(values, old_values, returns, clip_vf).backward()
+        torch.testing.assert_close(value_loss_grad(values.detach(), old_values, returns, clip_vf), values.grad)
+
+
+def test_config_checks_name_the_fix():
+    with pytest.raises(ValueError, match="try batch_size=50"):
+        PPOConfig(n_steps=100, n_envs=1, batch_size=64).check()
+
+
+# ----------------------------------------------------------------------------- the learner
+
+
+def test_save_load_gives_identical_actions(tmp_path):
+    agent = PPO("CartPole-v1", small_config(), seed=0, device="cpu")
+    agent.learn(256)
+    path = tmp_path / "ckpt.pt"
+    torch.save(agent.state_dict(), path)
+    clone = PPO("CartPole-v1", small_config(), seed=1, device="cpu")
+    clone.load_state_dict(torch.load(path, weights_only=True))
+    obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    np.testing.assert_array_equal(agent.predict(obs), clone.predict(obs))
+    with torch.no_grad():
+        torch.testing.assert_close(agent.policy(torch.as_tensor(obs)), clone.policy(torch.as_tensor(obs)))
+    clone.learn(512)  # the restored optimizer keeps training (flat parameters still shared)
+    assert clone.num_timesteps == 512
+
+
+def test_same_seed_identical_training():
+    runs = []
+    for _ in range(2):
+        agent = PPO("CartPole-v1", small_config(), seed=3, device="cpu")
+        agent.learn()
+        runs.append(
+            (list(agent.episodes.returns), torch.cat([p.detach().reshape(-1) for p in agent.policy.parameters()]))
+        )
+    assert runs[0][0] == runs[1][0] and len(runs[0][0]) > 0
+    assert torch.equal(runs[0][1], runs[1][1])
+
+
+def test_learns_a_tiny_bandit():
+    config = small_config(total_steps=4096, n_envs=8, n_steps=16, batch_size=64, n_epochs=4, learning_rate=3e-3)
+    agent = PPO("GuessSign-v0", config, seed=0, device="cpu")
+    agent.learn()
+    assert agent.evaluate(episodes=50, seed=0)["mean_reward"] >= 0.95
+    assert agent.episodes.mean_return() >= 0.8
+
+
+def test_box_actions_smoke_on_pendulum():
+    agent = PPO("Pendulum-v1", small_config(ent_coef=0.01, clip_range_vf=0.2, log_std_init=-0.5), seed=0, device="cpu")
+    metrics = {}
+    agent.learn(callback=lambda a, m: metrics.update(m))
+    assert agent.num_timesteps == 512
+    assert all(math.isfinite(metrics[k]) for k in ("train/loss", "train/value_loss", "train/std", "train/approx_kl"))
+    actions = agent.predict(np.zeros((3, 3), np.float32))
+    assert actions.shape == (3, 1) and np.all(np.abs(actions) <= 2.0)
+
+
+def test_target_kl_stops_epochs_early_and_metrics_are_reported():
+    config = small_config(target_kl=1e-6, n_epochs=10)
+    agent = PPO("CartPole-v1", config, seed=0, device="cpu")
+    agent.open_envs()
+    metrics = agent.train_iteration()
+    assert 1 <= metrics["train/n_updates"] < 10 * (32 * 4 // 64)
+    assert set(metrics) >= {"train/loss", "train/clip_range", "train/learning_rate", "train/explained_variance"}
+    assert metrics["train/loss"] == pytest.approx(
+        metrics["train/policy_gradient_loss"] + config.vf_coef * metrics["train/value_loss"]
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1])
+def test_solves_cartpole(seed):
+    config = build_config(PPOConfig, preset("ppo", "CartPole-v1"))
+    agent = PPO("CartPole-v1", config, seed=seed, device="cpu")
+    agent.learn()
+    assert agent.evaluate(episodes=20, seed=100 + seed)["mean_reward"] >= 475

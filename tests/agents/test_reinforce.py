@@ -1,0 +1,240 @@
+"""REINFORCE: returns and loss against hand-computed values, whole-episode collection (carry-over,
+truncation bootstrapping), learning on a bandit with a known optimum, save/load, determinism,
+smoke runs, and a slow CartPole "does it learn" test."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+
+from agents.reinforce import Reinforce, ReinforceConfig, reinforce_loss
+from agents.rollout import discounted_returns
+from gymlab.config import build_config, preset
+
+# ----------------------------------------------------------------------------- tiny test envs
+
+
+class Counter(gym.Env):
+    """obs = steps taken so far (t), reward 1 per step; terminates when t reaches ``terminate_at``.
+    A time limit (``max_episode_steps``) truncates it."""
+
+    observation_space = gym.spaces.Box(0.0, 100.0, (1,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, terminate_at: int | None = None, render_mode: str | None = None):
+        self.terminate_at, self.t = terminate_at, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t], np.float32), 1.0, self.t == self.terminate_at, False, {}
+
+
+class ContextBandit(gym.Env):
+    """One-step episodes: the observation is a context c in {0, 1}; action c pays 1, the other 0."""
+
+    observation_space = gym.spaces.Discrete(2)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, render_mode: str | None = None):
+        self.context = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.context = int(self.np_random.integers(2))
+        return self.context, {}
+
+    def step(self, action):
+        return self.context, float(action == self.context), True, False, {}
+
+
+COUNTER, BANDIT = "reinforce_test/Counter-v0", "reinforce_test/ContextBandit-v0"
+gym.register(COUNTER, entry_point=Counter, max_episode_steps=3)
+gym.register(BANDIT, entry_point=ContextBandit)
+
+
+# ----------------------------------------------------------------------------- returns and loss
+
+
+def test_discounted_returns_with_and_without_bootstrap():
+    rewards = np.array([[1.0, 0.0], [1.0, 1.0], [1.0, 2.0]])  # (T=3, N=2)
+    dones = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    # column 0, gamma .5: G2 = 1, G1 = 1 + .5, G0 = 1 + .75; column 1 restarts after its done at t=1
+    assert discounted_returns(rewards, dones, 0.5).tolist() == [[1.75, 0.5], [1.5, 1.0], [1.0, 2.0]]
+    # G3 = bootstrap: column 0 G2 = 1 + .5 * 8 = 5, G1 = 3.5, G0 = 2.75; column 1 G2 = 2 + .5 * 4 = 4
+    bootstrapped = discounted_returns(rewards, dones, 0.5, bootstrap=np.array([8.0, 4.0]))
+    assert bootstrapped.tolist() == [[2.75, 0.5], [3.5, 1.0], [5.0, 4.0]]
+
+
+def test_reinforce_loss_without_baseline():
+    log_prob = torch.tensor([-1.0, -2.0], requires_grad=True)
+    returns = torch.tensor([3.0, 1.0])
+    policy_loss, value_loss = reinforce_loss(log_prob, returns, None, normalize=False)
+    assert policy_loss.item() == pytest.approx(2.5)  # -mean(3 * -1, 1 * -2)
+    assert value_loss.item() == 0.0
+    # normalised weights: mean 2, sample std sqrt(2) -> +-1/sqrt(2); -mean(-1/sqrt2, 2/sqrt2)
+    policy_loss, _ = reinforce_loss(log_prob, returns, None, normalize=True)
+    assert policy_loss.item() == pytest.approx(-0.5 / math.sqrt(2))
+    policy_loss.backward()
+    assert log_prob.grad.tolist() == pytest.approx([-0.5 / math.sqrt(2), 0.5 / math.sqrt(2)])
+
+
+def test_reinforce_loss_with_baseline():
+    log_prob = torch.tensor([-1.0, -2.0], requires_grad=True)
+    returns = torch.tensor([3.0, 1.0])
+    values = torch.tensor([1.0, 0.0], requires_grad=True)
+    policy_loss, value_loss = reinforce_loss(log_prob, returns, values, normalize=False)
+    assert policy_loss.item() == pytest.approx(2.0)  # weights G - V = (2, 1): -mean(-2, -2)
+    assert value_loss.item() == pytest.approx(2.5)  # mean(2^2, 1^2)
+    (policy_loss + value_loss).backward()
+    assert values.grad.tolist() == pytest.approx([-2.0, -1.0])  # only the value loss: 2 (V - G) / B
+    assert log_prob.grad.tolist() == pytest.approx([-1.0, -0.5])
+
+
+# ----------------------------------------------------------------------------- collection
+
+
+def counter_agent(baseline: bool, env_kwargs: dict | None = None, **config) -> Reinforce:
+    agent = Reinforce(COUNTER, ReinforceConfig(baseline=baseline, gamma=0.5, **config), env_kwargs=env_kwargs)
+    agent.open_envs()
+    return agent
+
+
+def test_truncated_episode_without_baseline_counts_as_ended():
+    agent = counter_agent(baseline=False, episodes_per_update=1)
+    ((obs, actions, returns),) = agent.collect()
+    agent.close()
+    assert obs[:, 0].tolist() == [0, 1, 2] and actions.shape == (3,)
+    assert returns.tolist() == [1.75, 1.5, 1.0]
+
+
+def test_truncated_episode_with_baseline_bootstraps_from_the_final_observation():
+    agent = counter_agent(baseline=True, episodes_per_update=1)
+    ((_, _, returns),) = agent.collect()
+    agent.close()
+    with torch.no_grad():
+        v_final = agent.policy.value(torch.tensor([[3.0]])).item()  # V(true final obs), not V(reset obs)
+    g2 = 1 + 0.5 * v_final
+    assert returns.tolist() == pytest.approx([1 + 0.5 * (1 + 0.5 * g2), 1 + 0.5 * g2, g2])
+
+
+def test_terminated_episode_with_baseline_is_not_bootstrapped():
+    agent = counter_agent(baseline=True, env_kwargs={"terminate_at": 2}, episodes_per_update=1)
+    ((_, _, returns),) = agent.collect()
+    agent.close()
+    assert returns.tolist() == [1.5, 1.0]
+
+
+def test_unfinished_episodes_carry_over_and_only_whole_episodes_are_returned():
+    agent = Reinforce("CartPole-v1", ReinforceConfig(n_envs=3, episodes_per_update=2), seed=0)
+    agent.open_envs()
+    lengths: list[int] = []
+    for _ in range(3):
+        episodes = agent.collect()
+        assert len(episodes) >= 2
+        lengths += [len(returns) for _, _, returns in episodes]
+    running = sum(len(obs) for obs, _, _ in agent.running)
+    agent.close()
+    assert lengths == [length for _, _, length in agent.episodes.drain()]  # whole episodes, in order
+    assert sum(lengths) + running == agent.num_timesteps  # nothing dropped, nothing counted twice
+
+
+# ----------------------------------------------------------------------------- learning
+
+
+@pytest.mark.parametrize("baseline", [True, False])
+def test_reinforce_learns_a_contextual_bandit(baseline):
+    config = ReinforceConfig(
+        total_steps=2000, n_envs=8, episodes_per_update=32, learning_rate=0.01, hidden=[16], baseline=baseline
+    )
+    agent = Reinforce(BANDIT, config, seed=0).learn()
+    agent.close()
+    contexts = torch.tensor([0, 1])
+    assert agent.predict(contexts.numpy()).tolist() == [0, 1]
+    with torch.no_grad():
+        probs = torch.softmax(agent.policy(contexts)[0], -1)
+    assert probs[0, 0] > 0.9 and probs[1, 1] > 0.9
+
+
+# ----------------------------------------------------------------------------- save/load, determinism
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_save_load_gives_identical_actions(env_id):
+    agent = Reinforce(env_id, ReinforceConfig(total_steps=400, episodes_per_update=1), seed=3).learn()
+    agent.close()
+    buffer = io.BytesIO()
+    torch.save(agent.state_dict(), buffer)
+    buffer.seek(0)
+    fresh = Reinforce(env_id, ReinforceConfig(), seed=99)
+    fresh.load_state_dict(torch.load(buffer, weights_only=True))
+    obs = np.stack([agent.observation_space.sample() for _ in range(16)])
+    assert np.array_equal(agent.predict(obs), fresh.predict(obs))
+    torch.manual_seed(0)
+    sampled = agent.predict(obs, deterministic=False)
+    torch.manual_seed(0)
+    assert np.array_equal(sampled, fresh.predict(obs, deterministic=False))
+
+
+def test_same_seed_gives_identical_episode_returns():
+    def returns(seed: int) -> list[float]:
+        agent = Reinforce("CartPole-v1", ReinforceConfig(total_steps=1500, n_envs=2), seed=seed).learn()
+        agent.close()
+        return [r for _, r, _ in agent.episodes.drain()]
+
+    first = returns(7)
+    assert len(first) > 20
+    assert returns(7) == first
+    assert returns(8) != first
+
+
+# ----------------------------------------------------------------------------- smoke runs
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_smoke_run_reports_metrics(env_id):
+    seen: list[dict[str, float]] = []
+    agent = Reinforce(env_id, ReinforceConfig(total_steps=400, episodes_per_update=1), seed=0)
+    agent.learn(callback=lambda a, m: seen.append(m))
+    agent.close()
+    assert agent.num_timesteps >= 400 and seen
+    keys = {"train/loss", "train/policy_loss", "train/value_loss", "train/entropy_loss",
+            "train/explained_variance", "train/learning_rate", "train/n_updates"}  # fmt: skip
+    if env_id == "Pendulum-v1":
+        keys.add("train/std")
+        assert seen[-1]["train/batch_steps"] == 200  # one whole 200-step episode per update
+    assert keys <= set(seen[-1])
+    assert all(math.isfinite(seen[-1][k]) for k in keys)
+
+
+def test_config_check_names_the_fix():
+    with pytest.raises(ValueError, match="episodes_per_update"):
+        ReinforceConfig(episodes_per_update=0).check()
+    with pytest.raises(ValueError, match="baseline"):
+        ReinforceConfig(baseline=False, shared=True).check()
+
+
+def test_presets_build():
+    for env_id in ("CartPole-v1", "LunarLander-v3", "Acrobot-v1", "Pendulum-v1"):
+        build_config(ReinforceConfig, preset("reinforce", env_id))
+
+
+# ----------------------------------------------------------------------------- does it learn
+
+
+@pytest.mark.slow
+def test_reinforce_solves_cartpole():
+    config = build_config(ReinforceConfig, preset("reinforce", "CartPole-v1"))
+    agent = Reinforce("CartPole-v1", config, seed=0).learn()
+    agent.close()
+    # HW12's protocol: the mean total reward of 5 test episodes
+    assert agent.evaluate(5, deterministic=True, seed=1000)["mean_reward"] >= 475
