@@ -10,6 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -175,6 +176,8 @@ class Agent:
         self.iterations = 0
         self.episodes = EpisodeStats()
         self.envs: gym.vector.VectorEnv | None = None
+        self.run_dir: Path | None = None  # set by attach_run when training inside a run directory
+        self.writer = None
         self.build()
 
     # ------------------------------------------------------------------ subclass interface
@@ -217,6 +220,12 @@ class Agent:
         """The scheduled learning rate at the current progress."""
         c = self.config
         return c.learning_rate * schedule(c.lr_schedule, c.lr_warmup)(self.progress())
+
+    def attach_run(self, run_dir, writer=None) -> None:
+        """Called by the training driver before training with the run directory and its
+        TensorBoard SummaryWriter, for learners that write more than scalars (e.g. a GAN's
+        sample grids). The base learner only keeps them."""
+        self.run_dir, self.writer = Path(run_dir), writer
 
     def open_envs(self, video_dir=None, video_every: int = 100) -> None:
         """Create the training vector env and reset it. A resumed run reseeds with the step

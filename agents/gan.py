@@ -346,8 +346,6 @@ class GAN(Agent):
         self.discriminator = Discriminator(obs_dim(space), c.disc_hidden, c.activation).to(self.device)
         self.gen_optimizer = self._adam(self.generator, c.learning_rate)
         self.disc_optimizer = self._adam(self.discriminator, c.disc_learning_rate)
-        self.run_dir: Path | None = None
-        self.writer = None
 
     def _adam(self, net: nn.Module, lr: float) -> torch.optim.Optimizer:
         optimizer = make_optimizer(net.parameters(), self.config.optimizer, lr)
@@ -364,11 +362,6 @@ class GAN(Agent):
             "gen_optimizer": self.gen_optimizer,
             "disc_optimizer": self.disc_optimizer,
         }
-
-    def attach_run(self, run_dir: Path, writer=None) -> None:
-        """Write sample grids to ``run_dir/samples.png`` and, with a SummaryWriter, to
-        TensorBoard (``samples/generated``). Call before training."""
-        self.run_dir, self.writer = Path(run_dir), writer
 
     def open_envs(self, video_dir=None, video_every: int = 100) -> None:
         """The real-data stream: a batched single-step env of the task's training split,

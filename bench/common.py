@@ -31,6 +31,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
+EVAL_SEED = 10_000  # evaluation episode i of training seed s is reset with seed EVAL_SEED + s + i
 WINDOW = 100  # episodes in the training mean, as SB3's ep_info_buffer and gymlab's rollout/ep_rew_mean
 
 
@@ -40,7 +41,8 @@ WINDOW = 100  # episodes in the training mean, as SB3's ep_info_buffer and gymla
 def run_worker(worker: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:
     """Run ``worker(**kwargs)`` of this module in a fresh interpreter; return its result dict plus
     ``peak_rss_mb`` (the child's own peak resident memory, from ``os.wait4``), ``cpu_s`` (its user +
-    system time) and ``process_s`` (its whole lifetime, interpreter start included)."""
+    system time) and ``process_s`` (its whole lifetime, interpreter start included). The trainers also report
+    ``train_cpu_s``: the child's CPU time (all threads) over the same span as ``wall_s``."""
     cmd = [sys.executable, "-m", "bench.common", worker, json.dumps(kwargs)]
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     env.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -180,8 +182,10 @@ def sb3_kwargs(agent: str, config) -> dict[str, Any]:
 
 
 def train_gymlab(agent: str, env_id: str, seed: int, threads: int = 1, overrides: dict | None = None,
-                 eval_episodes: int = 20, threshold: float = math.inf) -> dict[str, Any]:  # fmt: skip
-    """Train a gymlab learner with its preset; time it; evaluate deterministically."""
+                 eval_episodes: int = 20, threshold: float = math.inf,
+                 extra_evals: dict[str, dict] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Train a gymlab learner with its preset; time it; evaluate deterministically (and with each of
+    ``extra_evals``: name -> ``{"episodes": N, "deterministic": bool}``, reported as ``NAME_mean``)."""
     import agents
     from gymlab.config import build_config
 
@@ -193,26 +197,34 @@ def train_gymlab(agent: str, env_id: str, seed: int, threads: int = 1, overrides
         for step, episode_return, _ in learner.episodes.drain():
             tracker.add(step, episode_return)
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     learner = cls(env_id, config, seed=seed, device="cpu")
     learner.learn(callback=on_iteration)
-    wall = time.perf_counter() - start
+    wall, train_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     steps = learner.num_timesteps
-    evaluation = learner.evaluate(episodes=eval_episodes, deterministic=True, seed=10_000 + seed)
+    evaluation = learner.evaluate(episodes=eval_episodes, deterministic=True, seed=EVAL_SEED + seed)
+    extra = {}
+    for name, spec in (extra_evals or {}).items():
+        e = learner.evaluate(episodes=spec["episodes"], deterministic=spec["deterministic"], seed=EVAL_SEED + seed)
+        extra[f"{name}_mean"] = e["mean_reward"]
     learner.close()
     import torch
 
     return {
-        "trainer": "gymlab", "wall_s": wall, "steps": steps, "steps_per_s": steps / wall,
+        "trainer": "gymlab", "wall_s": wall, "train_cpu_s": train_cpu, "steps": steps, "steps_per_s": steps / wall,
         "eval_mean": evaluation["mean_reward"], "eval_std": evaluation["std_reward"],
         "steps_to_threshold": tracker.reached_at, "final_train_mean": tracker.mean(),
-        "episodes": tracker.episodes, "threads": torch.get_num_threads(), **self_usage(),
+        "episodes": tracker.episodes, "threads": torch.get_num_threads(), **extra, **self_usage(),
     }  # fmt: skip
 
 
 def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: dict | None = None,
-              eval_episodes: int = 20, threshold: float = math.inf) -> dict[str, Any]:  # fmt: skip
-    """Train SB3's learner with the same hyperparameters (from gymlab's preset); time; evaluate."""
+              eval_episodes: int = 20, threshold: float = math.inf, extra_evals: dict[str, dict] | None = None,
+              use_preset: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Train SB3's learner with the same hyperparameters (from gymlab's preset); time; evaluate.
+
+    ``use_preset=False`` builds the config from ``overrides`` on the gymlab ``agent`` config's
+    defaults alone (e.g. SB3 A2C set up as a peer for another gymlab learner)."""
     import torch
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.callbacks import BaseCallback
@@ -222,7 +234,8 @@ def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: d
     import agents
     from gymlab.config import build_config
 
-    config = build_config(agents.agent_class(agent).Config, gymlab_preset(agent, env_id, overrides))
+    layers = gymlab_preset(agent, env_id, overrides) if use_preset else dict(overrides or {})
+    config = build_config(agents.agent_class(agent).Config, layers)
     torch.set_num_threads(threads)
     tracker = ThresholdTracker(threshold)
 
@@ -233,20 +246,25 @@ def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: d
                     tracker.add(self.num_timesteps, float(info["episode"]["r"]))
             return True
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed)
     cls = {"ppo": PPO, "a2c": A2C}[agent]
     model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **sb3_kwargs(agent, config))
     model.learn(total_timesteps=config.total_steps, callback=Track())
-    wall = time.perf_counter() - start
+    wall, train_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     steps = model.num_timesteps
-    eval_env = make_vec_env(env_id, n_envs=1, seed=10_000 + seed)
+    eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes, deterministic=True)
+    extra = {}
+    for name, spec in (extra_evals or {}).items():
+        eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed)
+        m, _ = evaluate_policy(model, eval_env, n_eval_episodes=spec["episodes"], deterministic=spec["deterministic"])
+        extra[f"{name}_mean"] = float(m)
     return {
-        "trainer": "sb3", "wall_s": wall, "steps": steps, "steps_per_s": steps / wall,
+        "trainer": "sb3", "wall_s": wall, "train_cpu_s": train_cpu, "steps": steps, "steps_per_s": steps / wall,
         "eval_mean": float(mean), "eval_std": float(std),
         "steps_to_threshold": tracker.reached_at, "final_train_mean": tracker.mean(),
-        "episodes": tracker.episodes, "threads": torch.get_num_threads(), **self_usage(),
+        "episodes": tracker.episodes, "threads": torch.get_num_threads(), **extra, **self_usage(),
     }  # fmt: skip
 
 
@@ -314,6 +332,59 @@ def comparison_rows(pairs: list[tuple[str, dict, dict]], metrics: list[tuple[str
             r = ratio(a, b)
             rows.append([label, name, a, b, "-" if r is None else f"{r:.2f}"])
     return rows
+
+
+def compare_seeds(seeds: list[int], gymlab: dict[str, Any], sb3: dict[str, Any],
+                  timeout: float | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    """Run ``train_gymlab(**gymlab)`` and ``train_sb3(**sb3)`` once per seed, one after the other,
+    alternating which goes first (so slow drift in the machine's load hits both sides alike); print
+    a line per run; return ``[{"seed", "gymlab", "sb3"}, ...]``."""
+    runs = []
+    for i, seed in enumerate(seeds):
+        sides = [("gymlab", "train_gymlab", gymlab), ("sb3", "train_sb3", sb3)]
+        result: dict[str, Any] = {"seed": seed}
+        for side, worker, kwargs in sides if i % 2 == 0 else sides[::-1]:
+            r = result[side] = run_worker(worker, timeout=timeout, seed=seed, **kwargs)
+            print(f"seed {seed} {side:6s}: {r['wall_s']:.1f} s wall, {r['train_cpu_s']:.1f} s CPU, "
+                  f"eval {r['eval_mean']:.1f}, threshold at {r['steps_to_threshold']}", flush=True)  # fmt: skip
+        runs.append(result)
+    return runs
+
+
+def seed_mean(values: list) -> float | None:
+    """Mean over seeds; None when any seed has None (e.g. never reached the threshold)."""
+    return None if any(v is None for v in values) else sum(values) / len(values)
+
+
+def mean_run(runs: list[dict[str, Any]], side: str, keys: list[str]) -> dict[str, float | None]:
+    """Per-key mean over seeds of one side (``"gymlab"`` or ``"sb3"``) of :func:`compare_seeds` runs."""
+    return {key: seed_mean([r[side].get(key) for r in runs]) for key in keys}
+
+
+def print_comparison(runs: list[dict[str, Any]], metrics: list[tuple[str, str]], peer: str = "SB3") -> dict:
+    """Table of every metric per seed and the mean over seeds, with gymlab/peer ratios; returns the
+    means ``{"gymlab": {...}, "sb3": {...}}``."""
+    keys = [key for key, _ in metrics]
+    means = {side: mean_run(runs, side, keys) for side in ("gymlab", "sb3")}
+    pairs = [(f"seed {r['seed']}", r["gymlab"], r["sb3"]) for r in runs]
+    if len(runs) > 1:
+        pairs.append(("mean", means["gymlab"], means["sb3"]))
+    print_table(["run", "metric", "gymlab", peer, f"gymlab/{peer}"], comparison_rows(pairs, metrics))
+    return means
+
+
+def print_env_ceiling(env: dict[str, Any], env_id: str, n_envs: int, gymlab_steps_per_s: float) -> float | None:
+    """The raw env step rate line and gymlab's training steps/s as a fraction of it (returned)."""
+    fraction = ratio(gymlab_steps_per_s, env["steps_per_s"])
+    print(f"raw env rate ({env_id}, {n_envs} envs, gymnasium SyncVectorEnv, SAME_STEP autoreset, random actions): "
+          f"{env['steps_per_s']:,.0f} steps/s; gymlab training reaches {fmt(fraction, 2)} of it")  # fmt: skip
+    return fraction
+
+
+def target(name: str, passed: bool, detail: str) -> dict[str, Any]:
+    """Print one ``PASS``/``FAIL`` line for a benchmark target; return it for the JSON."""
+    print(f"{'PASS' if passed else 'FAIL'}  {name}: {detail}")
+    return {"target": name, "passed": bool(passed), "detail": detail}
 
 
 def save_results(name: str, payload: dict) -> Path:

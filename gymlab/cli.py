@@ -37,11 +37,12 @@ def cmd_train(args) -> int:
             args.agent, args.env_id, args.seed, args.device, args.set, args.steps, args.n_envs,
             args.run_dir, args.video, quiet,
         )  # fmt: skip
-    mean = agent.episodes.mean_return()
     print(f"run:         {run_dir}")
     print(f"steps:       {agent.num_timesteps}")
     print(f"fps:         {metrics.get('time/fps', float('nan')):.0f}")
-    print(f"ep_rew_mean: {mean:.2f} (last {len(agent.episodes.returns)} training episodes)")
+    if agent.episodes.returns:
+        mean = agent.episodes.mean_return()
+        print(f"ep_rew_mean: {mean:.2f} (last {len(agent.episodes.returns)} training episodes)")
     print(f"next:        gymlab eval {run_dir}  |  gymlab record {run_dir}  |  gymlab board {run_dir}")
     return 0
 

@@ -39,9 +39,20 @@ def run_training(agent: Agent, run_dir: Path, video: bool = False, quiet: bool =
     episodes.csv, periodic atomic checkpoints, a progress bar on terminals. Ctrl-C saves a
     checkpoint before leaving. Returns the last iteration's metrics."""
     logger = runs.RunLogger(run_dir, start_step=agent.num_timesteps)
-    if agent.num_timesteps == 0:
-        logger.hparams(runs.read_config(run_dir))
-    agent.open_envs(video_dir=run_dir / "videos" if video else None)
+    try:
+        if agent.num_timesteps == 0:
+            logger.hparams(runs.read_config(run_dir))
+        agent.attach_run(run_dir, logger.writer)
+        agent.open_envs(video_dir=run_dir / "videos" if video else None)
+        return _train_loop(agent, run_dir, logger, quiet)
+    finally:  # on success, Ctrl-C or any error: nothing is left open to write into run_dir
+        logger.close()
+        agent.close()
+
+
+def _train_loop(agent: Agent, run_dir: Path, logger: runs.RunLogger, quiet: bool) -> dict[str, float]:
+    """The loop of :func:`run_training`: progress bar, logging, checkpoints (one at the end, and
+    one on Ctrl-C before it propagates)."""
     every = checkpoint_interval(agent)
     next_checkpoint = (agent.num_timesteps // every + 1) * every
     bar = tqdm(
@@ -69,17 +80,13 @@ def run_training(agent: Agent, run_dir: Path, video: bool = False, quiet: bool =
     try:
         agent.learn(callback=on_iteration)
     except KeyboardInterrupt:
-        bar.close()
         logger.flush()
         runs.save_checkpoint(run_dir, agent)
-        logger.close()
-        agent.close()
         raise
-    bar.close()
+    finally:
+        bar.close()
     logger.flush()
     runs.save_checkpoint(run_dir, agent)
-    logger.close()
-    agent.close()
     return last
 
 

@@ -185,3 +185,18 @@ def test_gan_through_the_cli(tmp_path, quick_judge, capsys):
     assert "frechet_distance" in out and "frechet_floor" in out and "class_entropy" in out
     assert main(["train", "gan", DIGITS, "--set", "loss=minimax", "--run-dir", str(tmp_path / "x")]) == 2
     assert "loss must be one of standard, wgan-gp" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_gan_preset_learns_the_digits():
+    """The preset (1.2e6 real samples, ~2-3 CPU-minutes): close to the data and all classes.
+    The confidence bar here is below bench.gan's 0.9 target, which seeds meet only in part
+    (0.87-0.90 measured; real held-out digits: 0.915)."""
+    from gymlab import train
+
+    agent = train.build_new("gan", DIGITS, seed=0, device="cpu")
+    agent.learn()
+    stats = agent.evaluate()
+    assert stats["frechet_distance"] <= 3 * stats["frechet_floor"], stats
+    assert stats["classes_generated"] == 10 and stats["class_entropy"] >= 0.9 * math.log(10), stats
+    assert stats["confident_fraction"] >= 0.8, stats
