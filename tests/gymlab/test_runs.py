@@ -83,12 +83,13 @@ def test_resume_after_kill_continues(tmp_path):
     assert json.loads(latest.read_text())["num_timesteps"] == target
     assert json.loads((run_dir / "config.json").read_text())["hyperparameters"]["total_steps"] == target
     steps = [s for s, _ in episode_returns(run_dir)]
-    assert steps == sorted(steps) and steps[-1] > saved  # no rows of the dead run past its checkpoint
+    assert steps == sorted(steps), f"episode rows out of order around the resume at {saved}: {steps[-20:]}"
+    assert steps[-1] > saved, f"no episode finished after the resume at {saved}: {steps[-5:]}"
     events = EventAccumulator(str(run_dir))
     events.Reload()
     logged = [e.step for e in events.Scalars("train/loss")]
-    assert logged == sorted(set(logged)), "resumed curve must continue, not overlap the dead run"
-    assert logged[-1] == target and saved in logged
+    assert logged == sorted(set(logged)), f"resumed curve overlaps the dead run (saved {saved}): {logged[-12:]}"
+    assert logged[-1] == target and saved in logged, f"saved {saved}, target {target}: {logged[-12:]}"
 
 
 def test_resume_restores_optimizer_and_counters(tiny_run):
