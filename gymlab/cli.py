@@ -68,7 +68,7 @@ def cmd_eval(args) -> int:
     logger.close()
     mode = "deterministic" if args.deterministic else "stochastic"
     print(
-        f"mean_reward: {stats['mean_reward']:.2f} +/- {stats['std_reward']:.2f} over {args.episodes} episodes "
+        f"mean_reward: {stats['mean_reward']:.2f} +/- {stats['std_reward']:.2f} over {len(returns)} episodes "
         f"({mode}), mean_ep_length: {stats['mean_ep_length']:.1f}"
     )
     extra = {k: v for k, v in stats.items() if k not in ("mean_reward", "std_reward", "mean_ep_length")}
