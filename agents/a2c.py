@@ -96,10 +96,7 @@ class A2C(Agent):
     def build(self) -> None:
         """Actor-critic, RMSProp (by default), rollout buffer."""
         c = self.config
-        self.policy = ActorCritic(
-            self.observation_space, self.action_space, c.hidden, c.activation,
-            shared=c.shared, ortho_init=c.ortho_init, log_std_init=c.log_std_init,
-        ).to(self.device)  # fmt: skip
+        self.policy = ActorCritic.for_agent(self)
         self.params = list(self.policy.parameters())
         self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate)
         self.buffer = RolloutBuffer(

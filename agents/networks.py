@@ -424,6 +424,16 @@ class ActorCritic(nn.Module):
     and heads); images and other activations use ordinary modules (``pi_body``, ``vf_body``).
     """
 
+    @classmethod
+    def for_agent(cls, agent, critic: bool = True) -> ActorCritic:
+        """The actor-critic an on-policy learner's config describes (hidden, activation, shared,
+        ortho_init, log_std_init), for the learner's spaces, on its device."""
+        c = agent.config
+        return cls(
+            agent.observation_space, agent.action_space, c.hidden, c.activation, shared=c.shared,
+            critic=critic, ortho_init=c.ortho_init, log_std_init=c.log_std_init,
+        ).to(agent.device)  # fmt: skip
+
     def __init__(
         self,
         obs_space: gym.Space,

@@ -140,10 +140,7 @@ class PPO(Agent):
     def build(self) -> None:
         """Actor-critic, Adam, rollout buffer."""
         c = self.config
-        self.policy = ActorCritic(
-            self.observation_space, self.action_space, c.hidden, c.activation,
-            shared=c.shared, ortho_init=c.ortho_init, log_std_init=c.log_std_init,
-        ).to(self.device)  # fmt: skip
+        self.policy = ActorCritic.for_agent(self)
         # One flat tensor holds every weight (and one every gradient): Adam, clipping and zeroing
         # are then a kernel or two per minibatch instead of a few per weight tensor.
         self.params = [flatten_parameters(self.policy.parameters())]

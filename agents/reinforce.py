@@ -103,10 +103,7 @@ class Reinforce(Agent):
     def build(self) -> None:
         """Actor (and baseline critic), optimizer, per-env episode storage."""
         c = self.config
-        self.policy = ActorCritic(
-            self.observation_space, self.action_space, c.hidden, c.activation, shared=c.shared,
-            critic=c.baseline, ortho_init=c.ortho_init, log_std_init=c.log_std_init,
-        ).to(self.device)  # fmt: skip
+        self.policy = ActorCritic.for_agent(self, critic=c.baseline)
         self.params = list(self.policy.parameters())
         self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate)
         self.clear_episodes()
