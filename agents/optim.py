@@ -109,9 +109,10 @@ def clip_grad_norm(params: list[nn.Parameter], max_norm: float | None) -> torch.
 
 
 def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
-    """``optimizer.step()``; for fused Adam on one (flat) tensor, the same kernel call without the
-    ~50 us of Python bookkeeping around it (hooks, grouping by device) -- that bookkeeping costs
-    more than the update itself for the course's small networks. Anything else: ``step()``."""
+    """``optimizer.step()``; for fused Adam or plain RMSprop (no momentum, centering or weight decay)
+    on one (flat) CPU tensor, the same kernels without the ~50 us of Python bookkeeping around
+    them (hooks, grouping by device) -- that bookkeeping costs more than the update itself for the
+    course's small networks. Anything else: ``step()``."""
     if type(optimizer) is torch.optim.Adam and len(optimizer.param_groups) == 1 and hasattr(torch, "_fused_adam_"):
         group = optimizer.param_groups[0]
         params = group["params"]
@@ -128,6 +129,22 @@ def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
                 amsgrad=False, lr=group["lr"], beta1=float(beta1), beta2=float(beta2),
                 weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
             )  # fmt: skip
+            return
+    if type(optimizer) is torch.optim.RMSprop and len(optimizer.param_groups) == 1:
+        group = optimizer.param_groups[0]
+        params = group["params"]
+        state = optimizer.state.get(params[0]) if len(params) == 1 else None
+        plain = not (
+            group["momentum"] or group["centered"] or group["maximize"] or group["capturable"]
+            or group["differentiable"] or group["weight_decay"] or isinstance(group["lr"], torch.Tensor)
+        )  # fmt: skip
+        param = params[0]
+        if plain and state and param.grad is not None and param.device.type == "cpu" and not param.is_complex():
+            # torch.optim.RMSprop's single-tensor update, op for op (so bit-identical to step())
+            grad, square_avg, alpha = param.grad, state["square_avg"], group["alpha"]
+            state["step"] += 1
+            square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+            param.detach().addcdiv_(grad, square_avg.sqrt().add_(group["eps"]), value=-group["lr"])
             return
     optimizer.step()
 

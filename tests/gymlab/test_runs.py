@@ -97,3 +97,10 @@ def test_resume_restores_optimizer_and_counters(tiny_run):
     assert agent.num_timesteps == 512 and agent.iterations == 2
     assert agent.optimizer.state_dict()["state"], "optimizer moments must be restored"
     assert len(agent.episodes.returns) > 0
+
+
+def test_async_vectorization_matches_sync(tmp_path):
+    """vectorization=async (one subprocess per env) gives the same episodes as sync."""
+    assert train_tiny(tmp_path / "sync", "--seed", "5") == 0
+    assert train_tiny(tmp_path / "async", "--seed", "5", "--set", "vectorization=async") == 0
+    assert episode_returns(tmp_path / "sync") == episode_returns(tmp_path / "async")
