@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from agents.base import Agent, TrainConfig, in_unit_interval, positive
-from agents.networks import ActorCritic
-from agents.optim import clip_grad_norm, make_optimizer, set_lr
+from agents.networks import ActorCritic, actor_critic_backward
+from agents.optim import clip_grad_norm, flatten_parameters, make_optimizer, optimizer_step, set_lr
 from agents.rollout import RolloutBuffer, collect_rollout, explained_variance
 
 
@@ -86,6 +86,25 @@ def a2c_loss(
     return A2CLoss(total, policy_loss, value_loss, entropy_loss)
 
 
+def a2c_loss_grad(
+    values: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    ent_coef: float = 0.0,
+    vf_coef: float = 0.5,
+) -> tuple[torch.Tensor, float, torch.Tensor]:
+    """Gradient of :func:`a2c_loss`'s total w.r.t. its differentiable inputs, in closed form:
+    ``(d/d log_prob (B,), d/d entropy (one float, the same for every sample), d/d values (B,))``.
+
+    With B transitions: d/d log_prob of -mean(A log_prob) = -A / B; d/d entropy of
+    ent_coef * -mean(H) = -ent_coef / B; d/d values of vf_coef * mean((R - V)^2) = vf_coef * 2 (V - R) / B.
+    """
+    n = len(values)
+    grad_log_prob = advantages.detach() * (-1.0 / n)
+    grad_values = (values.detach() - returns.detach()).mul_(2.0 * vf_coef / n)
+    return grad_log_prob, -ent_coef / n, grad_values
+
+
 class A2C(Agent):
     """A2C: short n-step rollouts from every env, GAE(lambda) advantages, one update per rollout."""
 
@@ -97,7 +116,9 @@ class A2C(Agent):
         """Actor-critic, RMSProp (by default), rollout buffer."""
         c = self.config
         self.policy = ActorCritic.for_agent(self)
-        self.params = list(self.policy.parameters())
+        # One flat tensor holds every weight (and one every gradient): RMSprop, clipping and zeroing
+        # are then a few kernels per update instead of a few per weight tensor.
+        self.params = [flatten_parameters(self.policy.parameters())]
         self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate)
         self.buffer = RolloutBuffer(
             c.n_steps, c.n_envs, self.observation_space.shape, self.observation_space.dtype,
@@ -119,15 +140,22 @@ class A2C(Agent):
         lr = self.lr_now()
         set_lr(self.optimizer, lr)
         data = self.buffer.all()  # (n_steps * n_envs, ...) flattened time-major
-        log_prob, entropy, values = self.policy.evaluate(data.obs, data.actions)
-        advantages = data.advantages
-        if c.normalize_advantage:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        loss = a2c_loss(log_prob, entropy, values, advantages, data.returns, c.ent_coef, c.vf_coef)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.total.backward()
+        # Autograd records the network only; the loss gradient w.r.t. its outputs is closed-form
+        # (a2c_loss_grad, actor_critic_backward): the gradient of loss.total.backward(), in fewer ops.
+        params, values = self.policy(data.obs)
+        with torch.no_grad():
+            log_prob, entropy = self.policy.head.log_prob_entropy(params, data.actions)
+            advantages = data.advantages
+            if c.normalize_advantage:
+                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+            loss = a2c_loss(log_prob, entropy, values, advantages, data.returns, c.ent_coef, c.vf_coef)
+            grad_log_prob, grad_entropy, grad_values = a2c_loss_grad(
+                values, advantages, data.returns, c.ent_coef, c.vf_coef
+            )
+        actor_critic_backward(self.policy, params, values, data.actions, grad_log_prob, grad_entropy, grad_values)
         clip_grad_norm(self.params, c.max_grad_norm)
-        self.optimizer.step()
+        optimizer_step(self.optimizer)
+        self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
         parts = torch.stack(tuple(loss)).detach().tolist()  # one device sync for the four scalars
         metrics = dict(zip(("train/loss", "train/policy_loss", "train/value_loss", "train/entropy_loss"), parts))
         metrics["train/explained_variance"] = explained_variance(data.old_values, data.returns)

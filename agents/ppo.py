@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from agents.base import Agent, TrainConfig, in_unit_interval, one_of, positive
-from agents.networks import ActorCritic
+from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import (
     SCHEDULES,
     clip_grad_norm,
@@ -175,7 +175,7 @@ class PPO(Agent):
         for _ in range(c.n_epochs):
             for batch in self.buffer.minibatches(c.batch_size, self.rng):
                 # Autograd records the network only; the loss gradient w.r.t. the network's outputs
-                # is closed-form (ppo_policy_loss_grad, value_loss_grad, the head's backward): the
+                # is closed-form (ppo_policy_loss_grad, value_loss_grad, actor_critic_backward): the
                 # same gradient as backpropagating the loss, without ~30 tiny autograd nodes.
                 params, values = policy(batch.obs)  # (B, n) logits or means, (B,)
                 with torch.no_grad():
@@ -192,14 +192,11 @@ class PPO(Agent):
                     stats.append(torch.stack([pg_loss, v_loss, entropy.mean(), approx_kl, clip_fraction]))
                     # loss = pg_loss + ent_coef * (-mean entropy) + vf_coef * v_loss
                     grad_log_prob = ppo_policy_loss_grad(log_prob, batch.old_log_prob, advantages, clip)
-                    grad_params, grad_log_std = head.log_prob_entropy_backward(
-                        params, batch.actions, grad_log_prob, -c.ent_coef / len(log_prob)
-                    )
                     grad_values = value_loss_grad(values, batch.old_values, batch.returns, c.clip_range_vf)
                     grad_values.mul_(c.vf_coef)
-                torch.autograd.backward((params, values), (grad_params, grad_values))
-                if grad_log_std is not None:
-                    head.log_std.grad += grad_log_std
+                actor_critic_backward(
+                    policy, params, values, batch.actions, grad_log_prob, -c.ent_coef / len(log_prob), grad_values
+                )
                 clip_grad_norm(self.params, c.max_grad_norm)
                 optimizer_step(self.optimizer)
                 self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view

@@ -7,12 +7,13 @@ from __future__ import annotations
 import io
 import math
 
+import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-from agents.a2c import A2C, A2CConfig, a2c_loss
-from agents.networks import PolicyOutput
+from agents.a2c import A2C, A2CConfig, a2c_loss, a2c_loss_grad
+from agents.networks import ActorCritic, PolicyOutput, actor_critic_backward
 from agents.rollout import collect_rollout
 from gymlab.config import build_config, preset
 from tests.agents.toy_envs import BANDIT, COUNTER
@@ -176,3 +177,34 @@ def test_a2c_solves_cartpole(seed):
     agent = A2C("CartPole-v1", config, seed=seed).learn()
     agent.close()
     assert agent.evaluate(10, deterministic=True, seed=1000)["mean_reward"] >= 475
+
+
+def test_a2c_loss_grad_equals_autograd():
+    torch.manual_seed(0)
+    log_prob, entropy, values = (torch.randn(12, requires_grad=True) for _ in range(3))
+    advantages, returns = torch.randn(12), torch.randn(12)
+    loss = a2c_loss(log_prob, entropy, values, advantages, returns, ent_coef=0.03, vf_coef=0.7)
+    loss.total.backward()
+    grad_log_prob, grad_entropy, grad_values = a2c_loss_grad(values, advantages, returns, ent_coef=0.03, vf_coef=0.7)
+    torch.testing.assert_close(grad_log_prob, log_prob.grad)
+    torch.testing.assert_close(torch.full((12,), grad_entropy), entropy.grad)
+    torch.testing.assert_close(grad_values, values.grad)
+
+
+@pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))])
+def test_closed_form_update_gradient_equals_loss_backward(action_space):
+    """a2c_loss_grad + actor_critic_backward give every weight the gradient of a2c_loss.backward()."""
+    torch.manual_seed(0)
+    obs_space = gym.spaces.Box(-1.0, 1.0, (4,))
+    policy = ActorCritic(obs_space, action_space, [16, 16], log_std_init=-0.3)
+    obs = torch.randn(10, 4)
+    actions = torch.stack([torch.as_tensor(action_space.sample()) for _ in range(10)])
+    advantages, returns = torch.randn(10), torch.randn(10)
+    log_prob, entropy, values = policy.evaluate(obs, actions)
+    a2c_loss(log_prob, entropy, values, advantages, returns, ent_coef=0.05, vf_coef=0.5).total.backward()
+    expected = [p.grad.clone() for p in policy.parameters()]
+    policy.zero_grad(set_to_none=True)
+    params, values = policy(obs)
+    actor_critic_backward(policy, params, values, actions, *a2c_loss_grad(values, advantages, returns, 0.05, 0.5))
+    for p, grad in zip(policy.parameters(), expected):
+        torch.testing.assert_close(p.grad, grad)

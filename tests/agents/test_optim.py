@@ -136,3 +136,27 @@ def test_optimizer_step_fast_path_equals_adam_step():
     torch.testing.assert_close(flats[0], flats[1], rtol=0, atol=0)
     torch.testing.assert_close(optimizers[0].state[flats[0]]["exp_avg_sq"], optimizers[1].state[flats[1]]["exp_avg_sq"])
     assert float(optimizers[1].state[flats[1]]["step"]) == 4
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"momentum": 0.9}])
+def test_optimizer_step_fast_path_equals_rmsprop_step(kwargs):
+    torch.manual_seed(0)
+    flats = [nn.Parameter(torch.randn(300)) for _ in range(2)]
+    flats[1].data.copy_(flats[0].data)
+    optimizers = [make_optimizer([f], "rmsprop", 7e-4) for f in flats]
+    for optimizer in optimizers:
+        optimizer.param_groups[0].update(kwargs)
+    for i in range(5):
+        grad = torch.randn(300)
+        for flat, optimizer in zip(flats, optimizers):
+            flat.grad = grad.clone()
+            set_lr(optimizer, 7e-4 * (1 - i / 10))
+        optimizers[0].step()
+        optimizer_step(optimizers[1])
+        if not kwargs:  # after the first step (which creates the state) the fast path runs, not step()
+            optimizers[1].step = lambda: pytest.fail("plain RMSprop on one tensor should skip step()")
+    torch.testing.assert_close(flats[0], flats[1], rtol=0, atol=0)
+    for key in ("square_avg", "step"):
+        torch.testing.assert_close(
+            optimizers[0].state[flats[0]][key], optimizers[1].state[flats[1]][key], rtol=0, atol=0
+        )
