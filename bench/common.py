@@ -8,7 +8,8 @@ clean interpreter and its own peak resident memory, read with ``os.wait4`` (per-
 - ``train_gymlab``: a gymlab learner with its preset (``gymlab/presets.yaml``), timed around
   construction + ``learn()``; then a deterministic evaluation.
 - ``train_sb3``: the same hyperparameters translated to SB3 (:func:`sb3_kwargs`), SB3's own
-  ``make_vec_env`` (DummyVecEnv + Monitor), timed the same way, evaluated with ``evaluate_policy``.
+  ``make_vec_env`` (DummyVecEnv + Monitor, render_mode None as gymlab's), timed the same way,
+  evaluated with ``evaluate_policy``.
 - ``env_rate``: the raw step rate of gymlab's vector env (random actions) -- no trainer can pass it.
 
 Both trainers record the env step at which the mean return of the last 100 finished training
@@ -246,18 +247,21 @@ def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: d
                     tracker.add(self.num_timesteps, float(info["episode"]["r"]))
             return True
 
+    # SB3's make_vec_env defaults to render_mode="rgb_array"; gymlab trains with None. LunarLander
+    # then adds decorative particle bodies that only render() retires, slowing Box2D 3-4x: pass None.
+    no_render = {"render_mode": None}
     start, cpu_start = time.perf_counter(), time.process_time()
-    env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed)
+    env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed, env_kwargs=no_render)
     cls = {"ppo": PPO, "a2c": A2C}[agent]
     model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **sb3_kwargs(agent, config))
     model.learn(total_timesteps=config.total_steps, callback=Track())
     wall, train_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     steps = model.num_timesteps
-    eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed)
+    eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed, env_kwargs=no_render)
     mean, std = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes, deterministic=True)
     extra = {}
     for name, spec in (extra_evals or {}).items():
-        eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed)
+        eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed, env_kwargs=no_render)
         m, _ = evaluate_policy(model, eval_env, n_eval_episodes=spec["episodes"], deterministic=spec["deterministic"])
         extra[f"{name}_mean"] = float(m)
     return {
@@ -387,10 +391,25 @@ def target(name: str, passed: bool, detail: str) -> dict[str, Any]:
     return {"target": name, "passed": bool(passed), "detail": detail}
 
 
+def code_version() -> dict[str, Any]:
+    """The git commit benchmarked and the source files that differ from it (so a result can be
+    tied to the code that produced it when the tree changes between runs)."""
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    changed = git("status", "--porcelain", "--", "agents", "envs", "gymlab", "bench").splitlines()
+    return {"commit": git("rev-parse", "HEAD"), "changed": [line.split(maxsplit=1)[-1] for line in changed]}
+
+
 def save_results(name: str, payload: dict) -> Path:
-    """Write ``payload`` as JSON to ``bench/results/NAME-<time>.json``; return the path."""
+    """Write ``payload`` (plus ``code_version``) as JSON to ``bench/results/NAME-<time>.json``; return the path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    payload = {**payload, "code_version": code_version()}
     path.write_text(json.dumps(payload, indent=2, default=str))
     return path
 
