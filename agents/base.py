@@ -208,9 +208,7 @@ class Agent:
             supported = False
         if not supported:
             names = " or ".join(s.__name__ for s in cls.action_spaces)
-            raise ValueError(
-                f"{cls.name} does not support the action space {action_space}; it needs {names} actions"
-            )
+            raise ValueError(f"{cls.name} does not support the action space {action_space}; it needs {names} actions")
 
     def progress(self) -> float:
         """Fraction of training done, in [0, 1]."""
@@ -231,9 +229,7 @@ class Agent:
         """Create the training vector env and reset it. A resumed run reseeds with the step
         count so it does not replay the episodes it already saw."""
         c = self.config
-        self.envs = envs.make_vec_env(
-            self.env_id, c.n_envs, c.vectorization, self.env_kwargs, video_dir, video_every
-        )
+        self.envs = envs.make_vec_env(self.env_id, c.n_envs, c.vectorization, self.env_kwargs, video_dir, video_every)
         reset_seed = self.seed + self.num_timesteps
         self.obs, _ = self.envs.reset(seed=reset_seed)
         self.envs.action_space.seed(reset_seed)

@@ -177,3 +177,11 @@ def flatten_parameters(params: Iterable[nn.Parameter]) -> nn.Parameter:
         p.grad = flat.grad[offset : offset + n].view_as(p)
         offset += n
     return flat
+
+
+def make_flat_optimizer(module: nn.Module, name: str, lr: float) -> tuple[list[nn.Parameter], torch.optim.Optimizer]:
+    """Flatten ``module``'s weights into one tensor (see :func:`flatten_parameters`) and build the
+    named optimizer on it: the optimizer step, clipping and zeroing are then a few kernels per
+    update instead of a few per weight tensor. Returns ``([flat], optimizer)``."""
+    params = [flatten_parameters(module.parameters())]
+    return params, make_optimizer(params, name, lr)

@@ -13,16 +13,8 @@ import torch
 
 from agents.base import Agent, TrainConfig, in_unit_interval, one_of, positive
 from agents.networks import ActorCritic, actor_critic_backward
-from agents.optim import (
-    SCHEDULES,
-    clip_grad_norm,
-    flatten_parameters,
-    make_optimizer,
-    optimizer_step,
-    schedule,
-    set_lr,
-)
-from agents.rollout import RolloutBuffer, collect_rollout, explained_variance
+from agents.optim import SCHEDULES, clip_grad_norm, make_flat_optimizer, optimizer_step, schedule, set_lr
+from agents.rollout import buffer_for, collect_rollout, explained_variance
 
 
 @dataclass
@@ -141,14 +133,8 @@ class PPO(Agent):
         """Actor-critic, Adam, rollout buffer."""
         c = self.config
         self.policy = ActorCritic.for_agent(self)
-        # One flat tensor holds every weight (and one every gradient): Adam, clipping and zeroing
-        # are then a kernel or two per minibatch instead of a few per weight tensor.
-        self.params = [flatten_parameters(self.policy.parameters())]
-        self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate)
-        self.buffer = RolloutBuffer(
-            c.n_steps, c.n_envs, self.observation_space.shape, self.observation_space.dtype,
-            self.action_space.shape, self.action_space.dtype, self.device,
-        )  # fmt: skip
+        self.params, self.optimizer = make_flat_optimizer(self.policy, c.optimizer, c.learning_rate)
+        self.buffer = buffer_for(self)
 
     def modules(self):
         """Policy and optimizer."""

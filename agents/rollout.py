@@ -168,6 +168,15 @@ class RolloutBuffer:
             yield RolloutBatch(*(x[idx] for x in data))
 
 
+def buffer_for(agent: Agent) -> RolloutBuffer:
+    """A rollout buffer sized by an on-policy learner's config (n_steps x n_envs) for its spaces."""
+    c = agent.config
+    obs_space, action_space = agent.observation_space, agent.action_space
+    return RolloutBuffer(
+        c.n_steps, c.n_envs, obs_space.shape, obs_space.dtype, action_space.shape, action_space.dtype, agent.device
+    )
+
+
 @torch.inference_mode()
 def collect_rollout(agent: Agent, policy: ActorCritic, buffer: RolloutBuffer) -> np.ndarray:
     """Fill ``buffer`` with ``buffer.n_steps`` vector steps of ``policy`` acting through
