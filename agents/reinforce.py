@@ -114,7 +114,7 @@ class Reinforce(Agent):
         self.running: list[tuple[list, list, list]] = [([], [], []) for _ in range(n)]  # obs, actions, rewards
 
     def open_envs(self, video_dir=None, video_every: int = 100) -> None:
-        """Reset the envs as the base does, dropping episodes from a previous session."""
+        """Reset the envs as the base does, dropping unfinished episodes from before a reset or resume."""
         super().open_envs(video_dir, video_every)
         self.clear_episodes()
 
