@@ -132,7 +132,9 @@ def latest_checkpoint(run_dir: Path) -> Path:
     except FileNotFoundError:
         raise RunError(f"{run_dir} has no checkpoint yet; train it (or resume it) first") from None
     except (json.JSONDecodeError, KeyError, TypeError):
-        raise RunError(f"{folder / LATEST} is damaged; delete it and point --resume at a run with checkpoints") from None
+        raise RunError(
+            f"{folder / LATEST} is damaged; delete it and point --resume at a run with checkpoints"
+        ) from None
     return folder / name
 
 
@@ -187,6 +189,17 @@ def _episode_row_step(row: list[str]) -> float:
     return step
 
 
+def _wait_for_a_later_events_name(run_dir: Path) -> None:
+    """TensorBoard reads a run's event files in name order, and names start with the creation
+    second: a file opened in the same second as the last one could sort before it (by pid) and
+    its purge marker would come too early. Wait, at most a second, until a new name sorts last."""
+    stamps = [
+        int(p.name.split(".")[3]) for p in run_dir.glob("events.out.tfevents.*") if p.name.split(".")[3].isdigit()
+    ]
+    while stamps and int(time.time()) <= max(stamps):
+        time.sleep(0.05)
+
+
 class RunLogger:
     """TensorBoard scalars under SB3's tag names, plus episodes.csv.
 
@@ -198,6 +211,8 @@ class RunLogger:
         from torch.utils.tensorboard import SummaryWriter
 
         self.run_dir = Path(run_dir)
+        if start_step > 0:
+            _wait_for_a_later_events_name(self.run_dir)
         # Events at steps <= start_step match the checkpoint; later ones came from the dead run.
         self.writer = SummaryWriter(str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None)
         self.start_time = time.perf_counter()
