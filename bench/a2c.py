@@ -15,19 +15,23 @@ JSON goes to bench/results/.
 
 from __future__ import annotations
 
-import argparse
 import platform
 
 import torch
 
-from bench.common import compare_seeds, print_comparison, print_env_ceiling, ratio, run_worker, save_results, target
+from bench.common import (
+    TASKS,
+    compare_seeds,
+    comparison_parser,
+    print_comparison,
+    print_env_ceiling,
+    ratio,
+    run_worker,
+    save_results,
+    target,
+)
 from gymlab.config import preset
 
-# eval episodes and the training-mean threshold ("solved") per env
-TASKS = {
-    "CartPole-v1": {"eval_episodes": 20, "threshold": 475.0},
-    "LunarLander-v3": {"eval_episodes": 100, "threshold": 200.0},
-}
 METRICS = [
     ("wall_s", "wall-clock s"),
     ("train_cpu_s", "CPU s"),
@@ -41,12 +45,7 @@ WALL_TARGET = 0.5  # gymlab wall-clock / SB3 wall-clock
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the comparison; print tables and targets; write JSON; return the payload."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="CartPole-v1", choices=sorted(TASKS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both trainers (default 1)")
-    parser.add_argument("--steps", type=int, default=None, help="override total_steps (smoke runs)")
-    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per trainer run")
+    parser = comparison_parser(__doc__)
     args = parser.parse_args(argv)
 
     task = TASKS[args.env]

@@ -18,6 +18,7 @@ episodes first reaches a threshold (a full window of 100 episodes is required).
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -37,6 +38,24 @@ WINDOW = 100  # episodes in the training mean, as SB3's ep_info_buffer and gymla
 
 
 # ----------------------------------------------------------------------------- subprocess runner
+
+
+# eval episodes and the training-mean threshold ("solved") per control env
+TASKS: dict[str, dict[str, float]] = {
+    "CartPole-v1": {"eval_episodes": 20, "threshold": 475.0},
+    "LunarLander-v3": {"eval_episodes": 100, "threshold": 200.0},
+}
+
+
+def comparison_parser(doc: str | None) -> argparse.ArgumentParser:
+    """The command line every gymlab-vs-SB3 benchmark shares: --env, --seeds, --threads, --steps, --timeout."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", default="CartPole-v1", choices=sorted(TASKS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--threads", type=int, default=1, help="torch threads for both trainers (default 1)")
+    parser.add_argument("--steps", type=int, default=None, help="override total_steps (smoke runs)")
+    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per trainer run")
+    return parser
 
 
 def run_worker(worker: str, timeout: float | None = None, **kwargs: Any) -> dict[str, Any]:

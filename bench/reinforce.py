@@ -22,13 +22,20 @@ Timing, memory, the alternating order and the JSON are as in bench/a2c.py (bench
 
 from __future__ import annotations
 
-import argparse
 import platform
 from typing import Any
 
 import torch
 
-from bench.common import compare_seeds, print_comparison, print_env_ceiling, run_worker, save_results, target
+from bench.common import (
+    compare_seeds,
+    comparison_parser,
+    print_comparison,
+    print_env_ceiling,
+    run_worker,
+    save_results,
+    target,
+)
 
 TASKS = {
     "CartPole-v1": {"eval_episodes": 20, "threshold": 475.0, "time_limit": 500},
@@ -64,13 +71,8 @@ def sb3_peer_config(env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the comparison; print tables and targets; write JSON; return the payload."""
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--env", default="CartPole-v1", choices=sorted(TASKS))
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--threads", type=int, default=1, help="torch threads for both trainers (default 1)")
-    parser.add_argument("--steps", type=int, default=None, help="override total_steps (smoke runs)")
+    parser = comparison_parser(__doc__)
     parser.add_argument("--no-peer", action="store_true", help="gymlab only (no SB3 peer)")
-    parser.add_argument("--timeout", type=float, default=7200.0, help="seconds per trainer run")
     args = parser.parse_args(argv)
 
     task = {k: v for k, v in TASKS[args.env].items() if k != "time_limit"}
