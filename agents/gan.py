@@ -18,6 +18,7 @@ fixed noise in ``RUN_DIR/samples.png`` and TensorBoard's IMAGES tab (``samples/g
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from dataclasses import dataclass, field
@@ -107,6 +108,23 @@ def discriminator_accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor)
     return float((real_logits > 0).float().mean()), float((fake_logits < 0).float().mean())
 
 
+def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """Exponential moving average of weights, in place: ``average <- decay * average + (1 - decay)
+    * model`` for every parameter (buffers are copied). ``decay = 0`` copies ``model``."""
+    with torch.no_grad():
+        for avg, new in zip(average.parameters(), model.parameters(), strict=True):
+            avg.lerp_(new, 1.0 - decay)
+        for avg, new in zip(average.buffers(), model.buffers(), strict=True):
+            avg.copy_(new)
+
+
+def ema_decay_at(decay: float, updates: int) -> float:
+    """The decay for the ``updates``-th average (0-based): ``min(decay, (1 + t) / (10 + t))``, so
+    the first averages follow the weights closely instead of lagging at their random start
+    (the warm-up of TensorFlow's ``ExponentialMovingAverage(num_updates=t)``)."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
+
+
 # ============================================================================= evaluation
 
 HELD_OUT_SPLITS: tuple[str, ...] = ("val", "test")
@@ -156,6 +174,7 @@ class Judge:
         self.classifier = classifier.eval()
         self.forward = forward  # raw inputs -> logits
         self.last_linear = [m for m in classifier.modules() if isinstance(m, nn.Linear)][-1]
+        self.test_accuracy = float("nan")  # set by judge_for: the classifier's test accuracy
 
     @torch.inference_mode()
     def __call__(self, x: torch.Tensor, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
@@ -172,16 +191,25 @@ class Judge:
         return np.concatenate(features), np.concatenate(probs)
 
 
-JUDGE_CONFIG: dict = {"net": "mlp", "hidden": [256, 128], "epochs": 60, "patience": 0}
-"""The judge classifier: an MLP (a few seconds on a CPU; 98% test accuracy on digits, and 91%
-of real held-out digits classified with confidence >= 0.9); its 128 penultimate ReLU units are
-the features the Fréchet distance compares."""
+JUDGE_CONFIG: dict = {
+    "net": "cnn",
+    "hidden": [512, 512],
+    "learning_rate": 3e-3,
+    "lr_schedule": "cosine",
+    "epochs": 30,
+    "patience": 10,
+}
+"""The judge classifier: the supervised learner's Digits preset, a small CNN (about 10 s on a
+CPU; 99% test accuracy, test NLL 0.01-0.03, and about 97% of real held-out digits classified
+with confidence >= 0.9, against 98%, 0.09 and 91% for the 256-128 MLP used before). Its 512
+penultimate ReLU units are the features the Fréchet distance compares."""
 
 
 @functools.cache
 def judge_for(env_id: str, seed: int = 0) -> Judge:
     """A classifier for ``env_id``'s task trained by the supervised (pathwise) learner on the
-    train split, deterministically from ``seed``; cached for the process (a few seconds)."""
+    train split, deterministically from ``seed``; cached for the process (a few seconds).
+    ``judge.test_accuracy`` is its accuracy on the test split, printed beside its verdicts."""
     from agents.supervised import Supervised
 
     torch_state = torch.get_rng_state()  # training the judge must not shift the caller's RNG
@@ -191,10 +219,13 @@ def judge_for(env_id: str, seed: int = 0) -> Judge:
             learner = Supervised(env_id, Supervised.Config(**JUDGE_CONFIG), seed=seed, device="cpu")
             learner.learn()
             learner.close()
+            test_accuracy = float(learner.evaluate()["accuracy"])
     finally:
         torch.set_rng_state(torch_state)
         torch.set_num_threads(threads)
-    return Judge(learner.model, learner.model)
+    judge = Judge(learner.model, learner.model)
+    judge.test_accuracy = test_accuracy
+    return judge
 
 
 def gan_metrics(
@@ -206,7 +237,9 @@ def gan_metrics(
     Fréchet distances to the reference features, each from ``len(held_out)`` samples so the
     three share one finite-sample bias: generated (``frechet_distance``), real held-out
     (``frechet_floor``) and uniform noise in the data's range (``frechet_noise``). Diversity:
-    :func:`class_diversity` of the generated samples.
+    :func:`class_diversity` of the generated samples. For the judge's scale: the confident
+    fraction of the real held-out inputs (``confident_fraction_real``) and the judge's own test
+    accuracy (``judge_test_accuracy``).
     """
     n = len(held_out)
     rng = np.random.default_rng(seed)
@@ -225,6 +258,7 @@ def gan_metrics(
     metrics.update(class_diversity(generated_probs, confidence))
     held_out_probs = judge(torch.tensor(held_out))[1]
     metrics["confident_fraction_real"] = class_diversity(held_out_probs, confidence)["confident_fraction"]
+    metrics["judge_test_accuracy"] = judge.test_accuracy
     return metrics
 
 
@@ -277,6 +311,9 @@ class GANConfig(TrainConfig):
     """standard (non-saturating cross-entropy) | wgan-gp"""
     disc_steps: int = 1
     """discriminator updates per generator update (WGAN-GP papers use 5)"""
+    ema_decay: float = 0.999
+    """decay of the moving average of the generator's weights that sample() draws from (Karras et
+    al. 2018, Yazici et al. 2019: it smooths the generator's oscillation); 0: the trained weights"""
     gp_coef: float = 10.0
     """gradient penalty weight at real/fake interpolates, for either loss (0: none; wgan-gp needs it)"""
     sample_every: int = 0
@@ -291,6 +328,10 @@ class GANConfig(TrainConfig):
         one_of(self, "loss", LOSSES)
         if not (0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0):
             raise ValueError(f"adam_beta1 and adam_beta2 must be in [0, 1), got {self.adam_beta1}, {self.adam_beta2}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(
+                f"ema_decay must be in [0, 1) (0.999 is usual; 0 turns the average off), got {self.ema_decay}"
+            )
         if self.gp_coef < 0 or self.sample_every < 0:
             raise ValueError("gp_coef and sample_every must be >= 0")
         if self.loss == "wgan-gp" and self.gp_coef == 0:
@@ -343,6 +384,7 @@ class GAN(Agent):
         space = self.observation_space
         low, high = float(np.min(space.low)), float(np.max(space.high))
         self.generator = Generator(c.z_dim, space.shape, c.hidden, c.activation, low, high).to(self.device)
+        self.ema_generator = copy.deepcopy(self.generator).requires_grad_(False)  # what sample() uses
         self.discriminator = Discriminator(obs_dim(space), c.disc_hidden, c.activation).to(self.device)
         self.gen_optimizer = self._adam(self.generator, c.learning_rate)
         self.disc_optimizer = self._adam(self.discriminator, c.disc_learning_rate)
@@ -355,9 +397,10 @@ class GAN(Agent):
         return optimizer
 
     def modules(self):
-        """Both networks and both optimizers."""
+        """Both networks, the generator's moving average and both optimizers."""
         return {
             "generator": self.generator,
+            "ema_generator": self.ema_generator,
             "discriminator": self.discriminator,
             "gen_optimizer": self.gen_optimizer,
             "disc_optimizer": self.disc_optimizer,
@@ -378,10 +421,14 @@ class GAN(Agent):
         self.env_step(self._no_answer)  # the answer is ignored: the env only serves x
         return real
 
+    def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The generator's input: ``n`` standard Gaussian vectors ``(n, z_dim)``."""
+        return torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
+
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` generated inputs ``(n, *obs_shape)``."""
-        z = torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
-        return self.generator(z)
+        """``n`` generated inputs ``(n, *obs_shape)`` from the moving average of the generator's
+        weights (``ema_decay``); training draws from the trained generator itself."""
+        return self.ema_generator(self.noise(n, generator))
 
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """One sample per observation (the observations themselves are not used)."""
@@ -389,7 +436,8 @@ class GAN(Agent):
 
     def train_iteration(self) -> dict[str, float]:
         """``disc_steps`` discriminator updates on real and generated batches, then one
-        generator update; samples are logged every ``sample_every`` iterations."""
+        generator update and its moving average; samples are logged every ``sample_every``
+        iterations."""
         c = self.config
         lr_scale = self.lr_now() / c.learning_rate
         set_lr(self.gen_optimizer, c.learning_rate * lr_scale)
@@ -398,16 +446,17 @@ class GAN(Agent):
         for _ in range(c.disc_steps):
             real = self.next_real_batch()  # (B, *obs_shape)
             with torch.no_grad():
-                fake = self.sample(len(real))
+                fake = self.generator(self.noise(len(real)))
             real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
             disc_loss = discriminator_loss(real_logits, fake_logits, c.loss)
             if c.gp_coef > 0:  # on the standard loss too: it stabilises it (Fedus et al. 2018)
                 penalty = gradient_penalty(self.discriminator, real, fake)
                 disc_loss = disc_loss + c.gp_coef * penalty
             self._step(self.disc_optimizer, self.discriminator, disc_loss)
-        gen_logits = self.discriminator(self.sample(c.n_envs))  # (B,)
+        gen_logits = self.discriminator(self.generator(self.noise(c.n_envs)))  # (B,)
         gen_loss = generator_loss(gen_logits, c.loss)
         self._step(self.gen_optimizer, self.generator, gen_loss)
+        ema_update(self.ema_generator, self.generator, ema_decay_at(c.ema_decay, self.iterations))
         self._record_episodes(adversarial_reward(gen_logits.detach()))
         real_logits, fake_logits = real_logits.detach(), fake_logits.detach()
         real_acc, fake_acc = discriminator_accuracy(real_logits, fake_logits)

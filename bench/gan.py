@@ -4,13 +4,15 @@
     .venv/bin/python -m bench.gan --seeds 0 --set loss=wgan-gp --set disc_steps=5
 
 Per seed: ``gymlab train gan gymlab/Digits-v0`` with its preset (``--set`` overrides), then
-``evaluate()``: a classifier trained by the supervised learner (``agents.gan.JUDGE_CONFIG``)
-gives 128-d penultimate features and class probabilities. Fréchet distances to the training
+``evaluate()`` on samples from the moving average of the generator's weights: a classifier
+trained by the supervised learner (``agents.gan.JUDGE_CONFIG``, its Digits CNN preset) gives
+512-d penultimate features and class probabilities. Fréchet distances to the training
 digits' features come from as many samples as there are held-out real digits (val + test, 540):
 generated, real held-out (the floor) and uniform noise (the ceiling). Targets: distance <= 3x
 the floor, all 10 classes generated with predicted-class entropy >= 0.9 ln 10, >= 90% of samples
-classified with confidence >= 0.9 (for scale, the share of real held-out digits that are is
-printed too). Sample grids go to bench/results/gan-s<seed>.png, JSON to bench/results/.
+classified with confidence >= 0.9 (for scale, the share of real held-out digits that are, and
+the judge's test accuracy, are printed too). Sample grids go to bench/results/gan-s<seed>.png,
+JSON to bench/results/.
 """
 
 from __future__ import annotations
@@ -47,7 +49,9 @@ def run_seed(seed: int, sets: list[str]) -> dict:
         and metrics["confident_fraction"] >= TARGETS["confident_fraction"]
     )
     print(f"seed {seed}: FD {metrics['frechet_distance']:.2f} (floor {metrics['frechet_floor']:.2f}) "
-          f"entropy {metrics['class_entropy']:.3f} confident {metrics['confident_fraction']:.3f} in {wall:.0f} s",
+          f"entropy {metrics['class_entropy']:.3f} confident {metrics['confident_fraction']:.3f} "
+          f"(real {metrics['confident_fraction_real']:.3f}, judge test accuracy {metrics['judge_test_accuracy']:.4f}) "
+          f"in {wall:.0f} s",
           flush=True)  # fmt: skip
     return {"seed": seed, "wall_s": wall, "env_steps": agent.num_timesteps, "pass": passed, **metrics}
 
@@ -61,14 +65,15 @@ def main(argv: list[str] | None = None) -> dict:
     rows = [
         [r["seed"], r["frechet_distance"], r["frechet_floor"], r["frechet_noise"], f"{r['frechet_ratio']:.2f}",
          f"{r['class_entropy']:.3f}", int(r["classes_generated"]), f"{r['confident_fraction']:.3f}",
-         f"{r['confident_fraction_real']:.3f}", "yes" if r["pass"] else "NO", r["env_steps"], r["wall_s"]]
+         f"{r['confident_fraction_real']:.3f}", f"{r['judge_test_accuracy']:.4f}", "yes" if r["pass"] else "NO",
+         r["env_steps"], r["wall_s"]]
         for r in results
     ]  # fmt: skip
     print(f"\n{ENV_ID}: GAN ({', '.join(args.set) or 'preset'}); targets: ratio <= 3, entropy >= "
           f"{TARGETS['class_entropy']:.3f} with 10 classes, confident >= 0.9")  # fmt: skip
     print_table(
-        ["seed", "FD", "floor", "noise", "FD/floor", "entropy", "classes", "confident", "real conf.", "pass",
-         "real samples", "wall s"],
+        ["seed", "FD", "floor", "noise", "FD/floor", "entropy", "classes", "confident", "real conf.", "judge acc.",
+         "pass", "real samples", "wall s"],
         rows,
     )  # fmt: skip
     payload = {

@@ -16,6 +16,8 @@ from agents.gan import (
     class_diversity,
     discriminator_accuracy,
     discriminator_loss,
+    ema_decay_at,
+    ema_update,
     frechet_distance,
     generator_loss,
     gradient_penalty,
@@ -83,6 +85,23 @@ def test_discriminator_reward_moves_toward_the_real_data(kind):
     assert loss.item() < 0.2
 
 
+def test_ema_update_known_answers():
+    model, average = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+    with torch.no_grad():
+        model.weight.fill_(1.0), model.bias.fill_(3.0)
+        average.weight.fill_(0.0), average.bias.fill_(-1.0)
+    ema_update(average, model, 0.75)
+    torch.testing.assert_close(average.weight, torch.full((1, 2), 0.25))
+    torch.testing.assert_close(average.bias, torch.tensor([0.0]))
+    ema_update(average, model, 0.0)  # decay 0 copies the weights
+    torch.testing.assert_close(average.weight, model.weight)
+    # warm-up: the first averages follow the weights, later ones reach the asked-for decay
+    assert ema_decay_at(0.999, 0) == pytest.approx(0.1)
+    assert ema_decay_at(0.999, 90) == pytest.approx(0.91)
+    assert ema_decay_at(0.999, 10**6) == 0.999
+    assert ema_decay_at(0.0, 10**6) == 0.0
+
+
 # ----------------------------------------------------------------------------- evaluation
 def test_frechet_distance_known_answers():
     rng = np.random.default_rng(0)
@@ -147,14 +166,39 @@ def test_gan_trains_and_logs_samples(tmp_path, loss):
     assert samples.shape == (3, 1, 8, 8) and samples.min() >= 0 and samples.max() <= 1
 
 
+def test_gan_samples_from_the_moving_average_of_its_generator():
+    config = GANConfig(total_steps=64 * 20, ema_decay=0.9, hidden=[16], disc_hidden=[16])
+    agent = GAN(DIGITS, config, seed=0, device="cpu")
+    before = [p.clone() for p in agent.ema_generator.parameters()]
+    agent.learn()
+    averaged, trained = list(agent.ema_generator.parameters()), list(agent.generator.parameters())
+    assert all(not torch.equal(a, b) for a, b in zip(averaged, before)), "the average never moved"
+    assert all(not torch.equal(a, w) for a, w in zip(averaged, trained)), "the average is the weights"
+    assert not any(p.requires_grad for p in averaged)
+    z = agent.noise(5, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(agent.sample(5, torch.Generator().manual_seed(3)), agent.ema_generator(z))
+    # ema_decay = 0: the average is the trained generator itself
+    plain = GAN(DIGITS, GANConfig(total_steps=64 * 4, ema_decay=0.0, hidden=[16], disc_hidden=[16]), device="cpu")
+    plain.learn()
+    z = plain.noise(5)
+    torch.testing.assert_close(plain.ema_generator(z), plain.generator(z))
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        GANConfig(ema_decay=1.0).check()
+
+
 def test_gan_state_dict_round_trip():
     config = GANConfig(total_steps=128, hidden=[16], disc_hidden=[16])
     agent = GAN(DIGITS, config, seed=0, device="cpu")
     agent.learn()
+    assert "ema_generator" in agent.state_dict()["modules"]
     clone = GAN(DIGITS, config, seed=1, device="cpu")
     clone.load_state_dict(agent.state_dict())
     z = torch.randn(4, config.z_dim)
     torch.testing.assert_close(clone.generator(z), agent.generator(z))
+    torch.testing.assert_close(clone.ema_generator(z), agent.ema_generator(z))
+    torch.testing.assert_close(
+        clone.sample(4, torch.Generator().manual_seed(0)), agent.sample(4, torch.Generator().manual_seed(0))
+    )
     assert clone.num_timesteps == agent.num_timesteps
 
 
@@ -171,6 +215,7 @@ def test_gan_evaluate_reports_the_course_metrics(quick_judge):
     assert stats["frechet_floor"] < stats["frechet_distance"]
     assert stats["frechet_floor"] < stats["frechet_noise"]
     assert 0 <= stats["class_entropy"] <= math.log(10) + 1e-9
+    assert 0.5 < stats["judge_test_accuracy"] <= 1.0 and 0 <= stats["confident_fraction_real"] <= 1
     assert all(isinstance(v, float) for v in stats.values())
 
 
