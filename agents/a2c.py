@@ -134,11 +134,12 @@ class A2C(Agent):
         lr = self.lr_now()
         set_lr(self.optimizer, lr)
         data = self.buffer.all()  # (n_steps * n_envs, ...) flattened time-major
-        # Autograd records the network only; the loss gradient w.r.t. its outputs is closed-form
-        # (a2c_loss_grad, actor_critic_backward): the gradient of loss.total.backward(), in fewer ops.
-        params, values = self.policy(data.obs)
+        # The network's forward and backward run without autograd (forward_update,
+        # actor_critic_backward) and the loss gradient w.r.t. its outputs is closed-form
+        # (a2c_loss_grad): the gradient of loss.total.backward(), in fewer ops.
+        params, values, saved = self.policy.forward_update(data.obs)
         with torch.no_grad():
-            log_prob, entropy = self.policy.head.log_prob_entropy(params, data.actions)
+            log_prob, entropy, head_saved = self.policy.head.log_prob_entropy_saved(params, data.actions)
             advantages = data.advantages
             if c.normalize_advantage:
                 advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
@@ -146,7 +147,9 @@ class A2C(Agent):
             grad_log_prob, grad_entropy, grad_values = a2c_loss_grad(
                 values, advantages, data.returns, c.ent_coef, c.vf_coef
             )
-        actor_critic_backward(self.policy, params, values, data.actions, grad_log_prob, grad_entropy, grad_values)
+        actor_critic_backward(
+            self.policy, params, values, data.actions, grad_log_prob, grad_entropy, grad_values, saved, head_saved
+        )
         clip_grad_norm(self.params, c.max_grad_norm)
         optimizer_step(self.optimizer)
         self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view

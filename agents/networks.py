@@ -145,23 +145,37 @@ class CategoricalHead(nn.Module):
     @staticmethod
     def log_prob_entropy(logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(log_prob(actions), entropy)`` from one log-softmax."""
+        log_prob, entropy, _ = CategoricalHead.log_prob_entropy_saved(logits, actions)
+        return log_prob, entropy
+
+    @staticmethod
+    def log_prob_entropy_saved(logits: torch.Tensor, actions: torch.Tensor):
+        """:meth:`log_prob_entropy` plus what :meth:`log_prob_entropy_backward` would recompute
+        (log-probabilities, probabilities, entropy, action index), to pass it as ``saved``."""
         log_p = torch.log_softmax(logits, dim=-1)
-        log_prob = log_p.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        return log_prob, -(log_p.exp() * log_p).sum(-1)
+        index = actions.long().unsqueeze(-1)
+        p = log_p.exp()
+        entropy = (p * log_p).sum(-1).neg_()
+        return log_p.gather(-1, index).squeeze(-1), entropy, (log_p, p, entropy, index)
 
     @staticmethod
     def log_prob_entropy_backward(
-        logits: torch.Tensor, actions: torch.Tensor, grad_log_prob: torch.Tensor, grad_entropy: float
+        logits: torch.Tensor, actions: torch.Tensor, grad_log_prob: torch.Tensor, grad_entropy: float, saved=None
     ) -> tuple[torch.Tensor, None]:
         """Gradient of ``sum(grad_log_prob * log_prob + grad_entropy * entropy)`` w.r.t. the logits
         ``(B, n)`` (no head parameter of its own: second item None). The closed form of what
         autograd would compute through :meth:`log_prob_entropy`, in a few kernels:
-        d log p_a / dz = onehot(a) - p,  d H / dz = -p (log p + H)."""
-        log_p = torch.log_softmax(logits, dim=-1)
-        p = log_p.exp()
-        entropy = -(p * log_p).sum(-1, keepdim=True)  # (B, 1)
-        grad = (log_p + entropy).mul_(-grad_entropy).sub_(grad_log_prob.unsqueeze(-1)).mul_(p)
-        return grad.scatter_add_(-1, actions.long().unsqueeze(-1), grad_log_prob.unsqueeze(-1)), None
+        d log p_a / dz = onehot(a) - p,  d H / dz = -p (log p + H). ``saved`` is the third item of
+        :meth:`log_prob_entropy_saved` for these logits and actions (else it is recomputed)."""
+        if saved is None:
+            saved = CategoricalHead.log_prob_entropy_saved(logits, actions)[2]
+        log_p, p, entropy, index = saved
+        weight = grad_log_prob.unsqueeze(-1)  # (B, 1)
+        if grad_entropy:
+            grad = (log_p + entropy.unsqueeze(-1)).mul_(-grad_entropy).sub_(weight).mul_(p)
+        else:
+            grad = p * weight.neg()
+        return grad.scatter_add_(-1, index, weight), None
 
 
 class GaussianHead(nn.Module):
@@ -195,8 +209,12 @@ class GaussianHead(nn.Module):
         """``(log_prob(actions), entropy)``."""
         return self.log_prob(mean, actions), self.entropy(mean)
 
+    def log_prob_entropy_saved(self, mean: torch.Tensor, actions: torch.Tensor):
+        """:meth:`log_prob_entropy` and None (the backward has nothing worth keeping)."""
+        return self.log_prob(mean, actions), self.entropy(mean), None
+
     def log_prob_entropy_backward(
-        self, mean: torch.Tensor, actions: torch.Tensor, grad_log_prob: torch.Tensor, grad_entropy: float
+        self, mean: torch.Tensor, actions: torch.Tensor, grad_log_prob: torch.Tensor, grad_entropy: float, saved=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradient of ``sum(grad_log_prob * log_prob + grad_entropy * entropy)`` w.r.t. the mean
         ``(B, d)`` and ``log_std`` ``(d,)``, in closed form: with z = (a - mean) / std,
@@ -307,11 +325,12 @@ def _hidden_act_backward(grad: torch.Tensor, y: torch.Tensor, act: str, out: tor
 def _fused_forward(x, act, weights, biases, pi_w, pi_b, vf_w, vf_b):
     """Forward of the fused bodies (:class:`FusedMLPBodies`) and heads; returns (params, values or
     None, every hidden layer's output (K, B, h))."""
-    k, h0, _ = weights[0].shape
+    k = weights[0].shape[0]
     scale = _act_scale(act, x)
-    # layer 0: one (B, D) @ (D, K*h0) matmul; viewed as (K, B, h0) blocks without a copy
-    y = _hidden_act(torch.addmm(biases[0].view(-1), x, weights[0].view(k * h0, -1).t(), beta=scale, alpha=scale), act)
-    ys = [y.view(len(x), k, h0).transpose(0, 1)]  # (K, B, h0)
+    # layer 0: the K blocks read the same input (expanded, not copied); every hidden output is a
+    # contiguous (K, B, h), the layout the batched matmuls and the backward's kernels are fastest on
+    ys = [_hidden_act(torch.baddbmm(biases[0].unsqueeze(1), x.expand(k, *x.shape), weights[0].transpose(1, 2),
+                                    beta=scale, alpha=scale), act)]  # fmt: skip
     for w, b in zip(weights[1:], biases[1:]):  # (K, out, in) blocks: (K, B, in) -> (K, B, out)
         ys.append(_hidden_act(torch.baddbmm(b.unsqueeze(1), ys[-1], w.transpose(1, 2), beta=scale, alpha=scale), act))
     last = ys[-1]
@@ -331,7 +350,7 @@ class _FusedMLPFunction(torch.autograd.Function):
             (tensors[2 * n_layers + 2], tensors[2 * n_layers + 3]) if len(tensors) > 2 * n_layers + 2 else (None, None)
         )
         params, values, ys = _fused_forward(x, act, weights, biases, pi_w, pi_b, vf_w, vf_b)
-        ctx.act, ctx.n_layers, ctx.has_critic = act, n_layers, vf_w is not None
+        ctx.act, ctx.n_layers = act, n_layers
         ctx.save_for_backward(x, *tensors, *ys)
         if values is None:
             return params
@@ -340,40 +359,46 @@ class _FusedMLPFunction(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_params, grad_values=None):
-        act, n_layers = ctx.act, ctx.n_layers
-        saved = ctx.saved_tensors
+        n_layers, saved = ctx.n_layers, ctx.saved_tensors
         x, tensors, ys = saved[0], saved[1 : len(saved) - n_layers], saved[len(saved) - n_layers :]
-        weights = tensors[:n_layers]
-        pi_w = tensors[2 * n_layers]
-        vf_w = tensors[2 * n_layers + 2] if ctx.has_critic else None
-        k, batch = ys[-1].shape[0], ys[-1].shape[1]
-        last = ys[-1]
-        # heads: (B, n) -> grads of head weights and of the last hidden layer (K, B, h)
-        head_grads = [grad_params.t().mm(last[0]), grad_params.sum(0)]
-        if k == 1:
-            grad_y = grad_params.mm(pi_w)
-            if vf_w is not None:
-                grad_y.addmm_(grad_values.unsqueeze(1), vf_w)
-            grad_y = grad_y.unsqueeze(0)
-        else:
-            grad_y = torch.empty_like(last, memory_format=torch.contiguous_format)
-            torch.mm(grad_params, pi_w, out=grad_y[0])
-            torch.mm(grad_values.unsqueeze(1), vf_w, out=grad_y[1])
+        grads = _fused_backward(ctx.act, n_layers, x, tensors, ys, grad_params, grad_values, ctx.needs_input_grad[0])
+        return (grads[0], None, None, *grads[1:])
+
+
+def _fused_backward(act, n_layers, x, tensors, ys, grad_params, grad_values, need_grad_x=False):
+    """Backward of :func:`_fused_forward` (``tensors`` as it read them, ``ys`` its hidden outputs):
+    returns the gradient w.r.t. ``x`` (None unless ``need_grad_x``), then one per tensor, in order."""
+    weights = tensors[:n_layers]
+    pi_w = tensors[2 * n_layers]
+    has_critic = len(tensors) > 2 * n_layers + 2
+    vf_w = tensors[2 * n_layers + 2] if has_critic else None
+    k = ys[-1].shape[0]
+    last = ys[-1]
+    # heads: (B, n) -> grads of head weights and of the last hidden layer (K, B, h)
+    head_grads = [grad_params.t().mm(last[0]), grad_params.sum(0)]
+    if k == 1:
+        grad_y = grad_params.mm(pi_w)
         if vf_w is not None:
-            head_grads += [grad_values.unsqueeze(0).mm(last[k - 1]), grad_values.sum(0, keepdim=True)]
-        weight_grads, bias_grads = [None] * n_layers, [None] * n_layers
-        for i in range(n_layers - 1, 0, -1):
-            grad_z = _hidden_act_backward(grad_y, ys[i], act)  # (K, B, out)
-            weight_grads[i] = torch.bmm(grad_z.transpose(1, 2), ys[i - 1])  # (K, out, in)
-            bias_grads[i] = grad_z.sum(1)
-            grad_y = torch.bmm(grad_z, weights[i])  # (K, B, in)
-        h0 = ys[0].shape[2]
-        grad_z0 = torch.empty(batch, k * h0, dtype=x.dtype, device=x.device)  # layer 0's (B, K*h0) layout
-        _hidden_act_backward(grad_y, ys[0], act, out=grad_z0.view(batch, k, h0).transpose(0, 1))
-        weight_grads[0] = x.t().mm(grad_z0).t().view(k, h0, -1)  # (D, B) @ (B, K*h0): the fast shape
-        bias_grads[0] = grad_z0.sum(0).view(k, h0)
-        grad_x = grad_z0.mm(weights[0].view(k * h0, -1)) if ctx.needs_input_grad[0] else None
-        return (grad_x, None, None, *weight_grads, *bias_grads, *head_grads)
+            grad_y.addmm_(grad_values.unsqueeze(1), vf_w)
+        grad_y = grad_y.unsqueeze(0)
+    else:
+        grad_y = torch.empty_like(last, memory_format=torch.contiguous_format)
+        torch.mm(grad_params, pi_w, out=grad_y[0])
+        torch.mm(grad_values.unsqueeze(1), vf_w, out=grad_y[1])
+    if vf_w is not None:
+        head_grads += [grad_values.unsqueeze(0).mm(last[k - 1]), grad_values.sum(0, keepdim=True)]
+    weight_grads, bias_grads = [None] * n_layers, [None] * n_layers
+    for i in range(n_layers - 1, 0, -1):
+        grad_z = _hidden_act_backward(grad_y, ys[i], act)  # (K, B, out)
+        weight_grads[i] = torch.bmm(grad_z.transpose(1, 2), ys[i - 1])  # (K, out, in)
+        bias_grads[i] = grad_z.sum(1)
+        grad_y = torch.bmm(grad_z, weights[i])  # (K, B, in)
+    grad_z0 = _hidden_act_backward(grad_y, ys[0], act)  # (K, B, h0)
+    x_t = x.t()  # (D, B) @ (B, h0) per block, then transposed: the fast shape for a small D
+    weight_grads[0] = torch.bmm(x_t.expand(k, *x_t.shape), grad_z0).transpose(1, 2).contiguous()
+    bias_grads[0] = grad_z0.sum(1)
+    grad_x = torch.bmm(grad_z0, weights[0]).sum(0) if need_grad_x else None
+    return (grad_x, *weight_grads, *bias_grads, *head_grads)
 
 
 class FusedMLPBodies(nn.Module):
@@ -487,6 +512,21 @@ class ActorCritic(nn.Module):
             tensors += (linear._parameters["weight"], linear._parameters["bias"])
         return tensors
 
+    def forward_update(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, tuple | None]:
+        """:meth:`forward` for an update whose loss gradient w.r.t. the outputs is known in closed
+        form: ``(params, values, saved)``, for :func:`actor_critic_backward`. Fused MLPs run without
+        autograd and keep in ``saved`` what their hand-written backward reads (the autograd engine
+        and node cost more than the backward's arithmetic at these sizes); other bodies record
+        autograd as usual (``saved`` is None)."""
+        if not self.fused:
+            return (*self(obs), None)
+        x = preprocess(obs, self.obs_space)
+        tensors, n_layers = self._fused_tensors(), self._n_layers
+        weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
+        with torch.no_grad():
+            params, values, ys = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))
+        return params, values, (x, tensors, ys)
+
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State values ``(N,)`` for raw observations."""
         if self.fused:
@@ -537,25 +577,46 @@ def actor_critic_backward(
     grad_log_prob: torch.Tensor,
     grad_entropy: float,
     grad_values: torch.Tensor | None,
+    saved: tuple | None = None,
+    head_saved=None,
 ) -> None:
     """Accumulate into the policy's ``.grad`` the gradient of a loss given by its derivatives
     w.r.t. the outputs: ``grad_log_prob`` ``(B,)`` and ``grad_entropy`` (one float, the same for
     every sample) w.r.t. the head's ``log_prob_entropy(params, actions)``, and ``grad_values`` ``(B,)``
-    w.r.t. ``values``; ``params, values = policy(obs)`` with autograd recording.
+    w.r.t. ``values``. ``params, values = policy(obs)`` with autograd recording, or
+    ``params, values, saved = policy.forward_update(obs)``; ``head_saved`` is the third item of the
+    head's ``log_prob_entropy_saved(params, actions)`` when the caller has it.
 
     The head's closed-form backward turns the first two into a gradient w.r.t. ``params`` (and the
-    Gaussian ``log_std``), then one autograd pass runs through the network only -- the same
-    gradient as ``loss.backward()`` without the loss's tiny autograd nodes.
+    Gaussian ``log_std``), then the network's backward runs -- its hand-written one when ``saved``
+    is given, else one autograd pass -- the same gradient as ``loss.backward()`` without the
+    loss's tiny autograd nodes.
     """
     head = policy.head
     with torch.no_grad():
-        grad_params, grad_log_std = head.log_prob_entropy_backward(params, actions, grad_log_prob, grad_entropy)
-    if values is None or grad_values is None:
-        torch.autograd.backward(params, grad_params)
-    else:
-        torch.autograd.backward((params, values), (grad_params, grad_values))
-    if grad_log_std is not None:
-        if head.log_std.grad is None:
-            head.log_std.grad = grad_log_std
+        grad_params, grad_log_std = head.log_prob_entropy_backward(
+            params, actions, grad_log_prob, grad_entropy, head_saved
+        )
+        if saved is not None:
+            x, tensors, ys = saved
+            if values is None or grad_values is None:
+                grad_values = torch.zeros(len(params), dtype=params.dtype, device=params.device)
+            grads = _fused_backward(policy.bodies.act, policy._n_layers, x, tensors, ys, grad_params, grad_values)[1:]
+            _accumulate_grads(tensors, grads)
+    if saved is None:
+        if values is None or grad_values is None:
+            torch.autograd.backward(params, grad_params)
         else:
-            head.log_std.grad += grad_log_std
+            torch.autograd.backward((params, values), (grad_params, grad_values))
+    if grad_log_std is not None:
+        _accumulate_grads([head.log_std], [grad_log_std])
+
+
+def _accumulate_grads(tensors: list[torch.Tensor], grads: list[torch.Tensor]) -> None:
+    """``t.grad += g`` for each pair, as autograd accumulates (a missing ``.grad`` becomes ``g``)."""
+    existing = [(t.grad, g) for t, g in zip(tensors, grads) if t.grad is not None]
+    for t, g in zip(tensors, grads):
+        if t.grad is None:
+            t.grad = g.detach()
+    if existing:
+        torch._foreach_add_([e[0] for e in existing], [e[1] for e in existing])

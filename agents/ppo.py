@@ -122,6 +122,61 @@ def value_loss_grad(
     return (values - returns).mul_(2.0 / len(values))
 
 
+def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
+    """Schulman's low-variance estimator of KL(old || new), ``E[(r - 1) - log r]``, from ``log r``."""
+    return (log_ratio.exp() - 1.0 - log_ratio).mean()
+
+
+def ppo_objective_grad(
+    log_ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The clipped surrogate per sample, ``min(A r, A clip(r))`` ``(B,)`` (the policy loss is minus its
+    mean, :func:`ppo_policy_loss`), and the loss's gradient w.r.t. the new log-prob ``(B,)`` in closed
+    form (as :func:`ppo_policy_loss_grad`), sharing the ratio between them."""
+    ratio = log_ratio.exp()
+    surrogate = advantages * ratio
+    clipped = ratio.clamp_(1.0 - clip_range, 1.0 + clip_range).mul_(advantages)
+    objective = torch.minimum(surrogate, clipped)
+    return objective, surrogate.mul_(surrogate <= clipped).mul_(-1.0 / len(ratio))
+
+
+def value_error_grad(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_range_vf: float, vf_coef: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The error ``v - R`` of the (clipped, with ``clip_range_vf`` > 0) value prediction, whose mean
+    square is :func:`value_loss`, and the gradient of ``vf_coef * value_loss`` w.r.t. ``values``."""
+    if clip_range_vf > 0:
+        change = values - old_values
+        error = old_values + change.clamp(-clip_range_vf, clip_range_vf) - returns
+        return error, error.mul(2.0 * vf_coef / len(values)).mul_(change.abs() <= clip_range_vf)
+    error = values - returns
+    return error, error.mul(2.0 * vf_coef / len(values))
+
+
+def ppo_metrics(terms: list[torch.Tensor], clip_range: float, ent_coef: float, vf_coef: float) -> dict[str, float]:
+    """SB3's ``train/*`` figures of one update from each minibatch's ``(4, B)`` stack of log ratio,
+    entropy, clipped objective and value error, computed once per update rather than per minibatch.
+    Minibatches are equal in size, so the mean over samples is the mean of minibatch means."""
+    if not terms:
+        pg = vf = ent = kl = clipped = float("nan")
+    else:
+        log_ratio, entropy, objective, value_error = torch.cat(terms, dim=1)
+        ratio = log_ratio.exp()
+        figures = torch.stack([
+            -objective.mean(), value_error.square().mean(), entropy.mean(), approx_kl(log_ratio),
+            ((ratio - 1.0).abs() > clip_range).float().mean(),
+        ])  # fmt: skip
+        pg, vf, ent, kl, clipped = figures.tolist()
+    return {
+        "train/loss": pg - ent_coef * ent + vf_coef * vf,
+        "train/policy_gradient_loss": pg,
+        "train/value_loss": vf,
+        "train/entropy_loss": -ent,
+        "train/approx_kl": kl,
+        "train/clip_fraction": clipped,
+    }
+
+
 class PPO(Agent):
     """PPO with GAE, minibatch epochs, advantage normalisation, optional value clipping and KL stop."""
 
@@ -156,52 +211,49 @@ class PPO(Agent):
         set_lr(self.optimizer, lr)
         clip = c.clip_range * schedule(c.clip_schedule)(self.progress())
         policy, head = self.policy, self.policy.head
-        stats: list[torch.Tensor] = []  # per minibatch: (5,) kept as tensors, averaged at the end
+        single = c.batch_size >= self.buffer.n_steps * self.buffer.n_envs  # one minibatch: the whole rollout
+        normalized = None
+        terms: list[torch.Tensor] = []  # per minibatch (4, B): log ratio, entropy, clipped objective, value error
         stopped_early = False
         for _ in range(c.n_epochs):
             for batch in self.buffer.minibatches(c.batch_size, self.rng):
-                # Autograd records the network only; the loss gradient w.r.t. the network's outputs
-                # is closed-form (ppo_policy_loss_grad, value_loss_grad, actor_critic_backward): the
-                # same gradient as backpropagating the loss, without ~30 tiny autograd nodes.
-                params, values = policy(batch.obs)  # (B, n) logits or means, (B,)
-                with torch.no_grad():
-                    log_prob, entropy = head.log_prob_entropy(params, batch.actions)
+                # The network's forward and backward run without autograd (forward_update,
+                # actor_critic_backward) and the loss gradient w.r.t. its outputs is closed-form:
+                # the gradient of loss.backward() without ~30 tiny autograd nodes per minibatch.
+                params, values, saved = policy.forward_update(batch.obs)  # (B, n) logits or means, (B,)
+                log_prob, entropy, head_saved = head.log_prob_entropy_saved(params, batch.actions)
+                advantages = normalized
+                if advantages is None:
                     advantages = batch.advantages
                     if c.normalize_advantage and len(advantages) > 1:
                         std, mean = torch.std_mean(advantages)
                         advantages = (advantages - mean) / (std + 1e-8)
-                    pg_loss, clip_fraction, approx_kl = ppo_policy_loss(log_prob, batch.old_log_prob, advantages, clip)
-                    if c.target_kl > 0 and approx_kl.item() > 1.5 * c.target_kl:
-                        stopped_early = True
-                        break
-                    v_loss = value_loss(values, batch.old_values, batch.returns, c.clip_range_vf)
-                    stats.append(torch.stack([pg_loss, v_loss, entropy.mean(), approx_kl, clip_fraction]))
-                    # loss = pg_loss + ent_coef * (-mean entropy) + vf_coef * v_loss
-                    grad_log_prob = ppo_policy_loss_grad(log_prob, batch.old_log_prob, advantages, clip)
-                    grad_values = value_loss_grad(values, batch.old_values, batch.returns, c.clip_range_vf)
-                    grad_values.mul_(c.vf_coef)
-                actor_critic_backward(
-                    policy, params, values, batch.actions, grad_log_prob, -c.ent_coef / len(log_prob), grad_values
+                    if single:  # the same batch every epoch: normalise once
+                        normalized = advantages
+                log_ratio = log_prob - batch.old_log_prob
+                if c.target_kl > 0 and approx_kl(log_ratio).item() > 1.5 * c.target_kl:
+                    stopped_early = True
+                    break
+                objective, grad_log_prob = ppo_objective_grad(log_ratio, advantages, clip)
+                value_error, grad_values = value_error_grad(
+                    values, batch.old_values, batch.returns, c.clip_range_vf, c.vf_coef
                 )
+                terms.append(torch.stack([log_ratio, entropy, objective, value_error]))
+                actor_critic_backward(
+                    policy, params, values, batch.actions, grad_log_prob, -c.ent_coef / len(log_prob), grad_values,
+                    saved, head_saved,
+                )  # fmt: skip
                 clip_grad_norm(self.params, c.max_grad_norm)
                 optimizer_step(self.optimizer)
                 self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
             if stopped_early:
                 break
-        pg, vf, ent, kl, clipped = torch.stack(stats).mean(0).tolist() if stats else [float("nan")] * 5
-        metrics = {
-            "train/loss": pg - c.ent_coef * ent + c.vf_coef * vf,
-            "train/policy_gradient_loss": pg,
-            "train/value_loss": vf,
-            "train/entropy_loss": -ent,
-            "train/approx_kl": kl,
-            "train/clip_fraction": clipped,
-        }
+        metrics = ppo_metrics(terms, clip, c.ent_coef, c.vf_coef)
         data = self.buffer.all()
         metrics["train/explained_variance"] = explained_variance(data.old_values, data.returns)
         metrics["train/learning_rate"] = lr
         metrics["train/clip_range"] = clip
-        metrics["train/n_updates"] = len(stats)
+        metrics["train/n_updates"] = len(terms)
         if hasattr(self.policy.head, "log_std"):
             metrics["train/std"] = float(self.policy.head.log_std.detach().exp().mean())
         return metrics

@@ -191,8 +191,9 @@ def test_a2c_loss_grad_equals_autograd():
     torch.testing.assert_close(grad_values, values.grad)
 
 
+@pytest.mark.parametrize("hand_written", [False, True])
 @pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))])
-def test_closed_form_update_gradient_equals_loss_backward(action_space):
+def test_closed_form_update_gradient_equals_loss_backward(action_space, hand_written):
     """a2c_loss_grad + actor_critic_backward give every weight the gradient of a2c_loss.backward()."""
     torch.manual_seed(0)
     obs_space = gym.spaces.Box(-1.0, 1.0, (4,))
@@ -204,7 +205,12 @@ def test_closed_form_update_gradient_equals_loss_backward(action_space):
     a2c_loss(log_prob, entropy, values, advantages, returns, ent_coef=0.05, vf_coef=0.5).total.backward()
     expected = [p.grad.clone() for p in policy.parameters()]
     policy.zero_grad(set_to_none=True)
-    params, values = policy(obs)
-    actor_critic_backward(policy, params, values, actions, *a2c_loss_grad(values, advantages, returns, 0.05, 0.5))
+    if hand_written:  # the network's backward without autograd, as A2C trains
+        params, values, saved = policy.forward_update(obs)
+        assert saved is not None and not params.requires_grad
+    else:
+        (params, values), saved = policy(obs), None
+    grads = a2c_loss_grad(values, advantages, returns, 0.05, 0.5)
+    actor_critic_backward(policy, params, values, actions, *grads, saved)
     for p, grad in zip(policy.parameters(), expected):
         torch.testing.assert_close(p.grad, grad)

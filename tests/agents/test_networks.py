@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.networks import ActorCritic, CategoricalHead, FusedMLPBodies, GaussianHead, mlp
+from agents.networks import ActorCritic, CategoricalHead, FusedMLPBodies, GaussianHead, actor_critic_backward, mlp
 
 CARTPOLE_OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 TWO_ACTIONS = gym.spaces.Discrete(2)
@@ -120,6 +120,46 @@ def test_fused_actor_critic_equals_separate_mlps(kwargs):
             torch.testing.assert_close(grads[n_layers + layer][k], body_grads[2 * layer + 1], atol=1e-5, rtol=1e-4)
     for grad, ref in zip(grads[2 * n_layers :], ref_grads[2 * n_layers * n_bodies :]):
         torch.testing.assert_close(grad, ref, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"shared": True}, {"critic": False}, {"act": "relu", "hidden": [32, 16, 8]}, {"box": True}]
+)
+def test_hand_written_backward_equals_autograd_and_accumulates(kwargs):
+    """forward_update + actor_critic_backward(saved): the outputs and the gradients of the autograd
+    path; a second call adds to .grad as autograd does."""
+    torch.manual_seed(4)
+    kwargs = dict(kwargs)
+    action_space = BOX_ACTIONS if kwargs.pop("box", False) else TWO_ACTIONS
+    policy = ActorCritic(CARTPOLE_OBS, action_space, **kwargs)
+    obs = torch.randn(23, 4)
+    actions = torch.stack([torch.as_tensor(action_space.sample()) for _ in range(23)])
+    grad_log_prob, grad_values = torch.randn(23), torch.randn(23)
+
+    def grads_of(hand_written: bool, times: int = 1) -> list[torch.Tensor]:
+        policy.zero_grad(set_to_none=True)
+        for _ in range(times):
+            if hand_written:
+                params, values, saved = policy.forward_update(obs)
+                head_saved = policy.head.log_prob_entropy_saved(params, actions)[2]
+            else:
+                (params, values), saved, head_saved = policy(obs), None, None
+            actor_critic_backward(policy, params, values, actions, grad_log_prob, -0.03,
+                                  grad_values if values is not None else None, saved, head_saved)  # fmt: skip
+        return [p.grad.clone() for p in policy.parameters()]
+
+    with torch.no_grad():
+        reference = policy(obs)
+    params, values, saved = policy.forward_update(obs)
+    assert saved is not None
+    torch.testing.assert_close(params, reference[0])
+    if policy.has_critic:
+        torch.testing.assert_close(values, reference[1])
+    expected = grads_of(hand_written=False)
+    for grad, ref in zip(grads_of(hand_written=True), expected):
+        torch.testing.assert_close(grad, ref, atol=1e-6, rtol=1e-5)
+    for grad, ref in zip(grads_of(hand_written=True, times=2), expected):
+        torch.testing.assert_close(grad, 2 * ref, atol=1e-6, rtol=1e-5)
 
 
 def test_fused_orthogonal_init_per_block():

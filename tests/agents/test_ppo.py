@@ -10,9 +10,13 @@ import torch
 from agents.ppo import (
     PPO,
     PPOConfig,
+    approx_kl,
     explained_variance,
+    ppo_metrics,
+    ppo_objective_grad,
     ppo_policy_loss,
     ppo_policy_loss_grad,
+    value_error_grad,
     value_loss,
     value_loss_grad,
 )
@@ -88,6 +92,38 @@ def test_closed_form_gradients_equal_autograd():
         old_values, returns = values.detach() + 0.2 * torch.randn(50), torch.randn(50)
         value_loss(values, old_values, returns, clip_vf).backward()
         torch.testing.assert_close(value_loss_grad(values.detach(), old_values, returns, clip_vf), values.grad)
+
+
+def test_shared_ratio_helpers_equal_the_losses():
+    """ppo_objective_grad / value_error_grad (one ratio for loss and gradient) agree with the
+    separate loss and gradient functions, and ppo_metrics with per-minibatch ppo_policy_loss stats."""
+    torch.manual_seed(1)
+    terms, stats = [], []
+    for _ in range(3):  # three minibatches of 64
+        new, old, advantages = torch.randn(64) * 0.3, torch.randn(64) * 0.3, torch.randn(64)
+        values, returns = torch.randn(64), torch.randn(64)
+        objective, grad = ppo_objective_grad(new - old, advantages, 0.2)
+        loss, clip_fraction, kl = ppo_policy_loss(new, old, advantages, 0.2)
+        torch.testing.assert_close(-objective.mean(), loss)
+        torch.testing.assert_close(grad, ppo_policy_loss_grad(new, old, advantages, 0.2))
+        torch.testing.assert_close(approx_kl(new - old), kl)
+        for clip_vf in (0.0, 0.1):
+            old_values = values + 0.2 * torch.randn(64)
+            error, grad_v = value_error_grad(values, old_values, returns, clip_vf, 0.5)
+            torch.testing.assert_close(error.square().mean(), value_loss(values, old_values, returns, clip_vf))
+            torch.testing.assert_close(grad_v, 0.5 * value_loss_grad(values, old_values, returns, clip_vf))
+        entropy = torch.rand(64)
+        terms.append(torch.stack([new - old, entropy, objective, error]))
+        stats.append([loss, error.square().mean(), entropy.mean(), kl, clip_fraction])
+    metrics = ppo_metrics(terms, 0.2, ent_coef=0.01, vf_coef=0.5)
+    pg, vf, ent, kl, clipped = torch.tensor(stats).mean(0).tolist()
+    assert metrics["train/policy_gradient_loss"] == pytest.approx(pg, rel=1e-5)
+    assert metrics["train/value_loss"] == pytest.approx(vf, rel=1e-5)
+    assert metrics["train/entropy_loss"] == pytest.approx(-ent, rel=1e-5)
+    assert metrics["train/approx_kl"] == pytest.approx(kl, rel=1e-4)
+    assert metrics["train/clip_fraction"] == pytest.approx(clipped, rel=1e-5)
+    assert metrics["train/loss"] == pytest.approx(pg - 0.01 * ent + 0.5 * vf, rel=1e-5)
+    assert math.isnan(ppo_metrics([], 0.2, 0.0, 0.5)["train/loss"])
 
 
 def test_config_checks_name_the_fix():
