@@ -14,6 +14,12 @@
   (``reward=logit``) before GAE. The true env reward still reaches ``rollout/ep_rew_mean``
   through RecordEpisodeStatistics, so the curves show how well the imitation really plays.
   The discriminator and its loss are the GAN's (:mod:`agents.gan`).
+  With ``absorbing=true`` (Kostrikov et al. 2019, "Discriminator-Actor-Critic") a terminated
+  episode does not end the reward: it goes on forever in an absorbing state, an extra input
+  (zero observation and action, indicator 1) that D sees once per terminated episode of the
+  expert and of the policy. The terminal step's reward gains ``gamma / (1 - gamma) * r(absorbing)``,
+  so neither reward sign makes ending an episode free or forced: D prices it by how often the
+  expert ends episodes (in an env whose episodes end on success, as LunarLander's landing does).
 """
 
 from __future__ import annotations
@@ -272,6 +278,8 @@ class GAILConfig(PPOConfig):
     """policy transitions per discriminator minibatch (with as many expert transitions)"""
     gp_coef: float = 0.0
     """gradient penalty weight on the discriminator (WGAN-GP's, at expert/policy interpolates; 0 disables)"""
+    absorbing: bool = False
+    """a terminated episode goes on in an absorbing state that D also judges (DAC's fix of the length bias)"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -311,10 +319,16 @@ class GAIL(PPO):
         super().build()
         c = self.config
         in_dim = obs_dim(self.observation_space) + obs_dim(self.action_space)  # one-hot for Discrete
+        in_dim += int(c.absorbing)  # the absorbing-state indicator
+        self.disc_in_dim = in_dim
         self.discriminator = Discriminator(in_dim, c.disc_hidden, c.activation).to(self.device)
         self.disc_optimizer = make_optimizer(self.discriminator.parameters(), c.optimizer, c.disc_learning_rate)
         demos = load_demos(c.demos, self.env_id).first_episodes(c.demo_episodes)
         self.expert = self.features(demos.observations, demos.actions)  # (E, in_dim)
+        if c.absorbing:
+            max_steps = gym.spec(self.env_id).max_episode_steps
+            ended = demos.episode_lengths() < (max_steps or np.inf)  # terminated, not cut by the time limit
+            self.expert = torch.cat([self.expert, self.absorbing_state().expand(int(ended.sum()), -1)])
         self.expert_return = demos.expert_return
         self.disc_metrics: dict[str, float] = {}
 
@@ -323,13 +337,23 @@ class GAIL(PPO):
         return {**super().modules(), "discriminator": self.discriminator, "disc_optimizer": self.disc_optimizer}
 
     def features(self, obs: np.ndarray, actions: np.ndarray) -> torch.Tensor:
-        """Discriminator inputs for numpy (s, a) batches, on the device."""
-        return transition_features(
+        """Discriminator inputs for numpy (s, a) batches, on the device (with a 0 indicator
+        column when ``absorbing``)."""
+        x = transition_features(
             self.obs_tensor(obs),
             torch.as_tensor(actions, device=self.device),
             self.observation_space,
             self.action_space,
         )
+        if self.config.absorbing:
+            x = torch.cat([x, x.new_zeros(len(x), 1)], dim=1)
+        return x
+
+    def absorbing_state(self) -> torch.Tensor:
+        """The absorbing state's discriminator input ``(1, in_dim)``: zeros, indicator 1."""
+        x = torch.zeros(1, self.disc_in_dim, device=self.device)
+        x[0, -1] = 1.0
+        return x
 
     def collect(self) -> np.ndarray:
         """PPO's rollout, then a discriminator update on it, then the env rewards in the buffer
@@ -341,9 +365,20 @@ class GAIL(PPO):
             buffer.obs.reshape(steps * n_envs, *buffer.obs.shape[2:]),
             buffer.actions.reshape(steps * n_envs, *buffer.actions.shape[2:]),
         )  # (T*N, d)
-        self.disc_metrics = self.update_discriminator(policy)
+        c = self.config
+        terminated = torch.as_tensor(buffer.terminated.reshape(-1), device=self.device)  # (T*N,)
+        if c.absorbing:
+            ended = int(terminated.sum())
+            self.disc_metrics = self.update_discriminator(torch.cat([policy, self.absorbing_state().expand(ended, -1)]))
+        else:
+            self.disc_metrics = self.update_discriminator(policy)
         with torch.no_grad():
-            rewards = adversarial_reward(self.discriminator(policy), self.config.reward)  # (T*N,)
+            rewards = adversarial_reward(self.discriminator(policy), c.reward)  # (T*N,)
+            if c.absorbing:
+                absorbing_reward = adversarial_reward(self.discriminator(self.absorbing_state()), c.reward)  # (1,)
+                self.disc_metrics["train/disc_absorbing_reward"] = float(absorbing_reward)
+                # the absorbing state's discounted sum from the step after termination on
+                rewards = rewards + terminated * absorbing_reward * c.gamma / (1.0 - c.gamma)
         buffer.rewards[:] = rewards.reshape(steps, n_envs).cpu().numpy()
         self.disc_metrics["train/disc_reward_mean"] = float(rewards.mean())
         return last_values

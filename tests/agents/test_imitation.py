@@ -212,6 +212,44 @@ def test_gail_replaces_env_rewards_with_the_discriminators(tiny_demos):
     agent.close()
 
 
+class EndingTinyEnv(TinyEnv):
+    """The tiny env, but each episode terminates (not truncates) after 10 steps, well inside
+    its registered time limit of 50."""
+
+    def step(self, action):
+        obs, reward, _, _, info = super().step(action)
+        return obs, reward, self.t >= 10, False, info
+
+
+ENDING_TINY = "gymlab_test/EndingTiny-v0"
+if ENDING_TINY not in gym.envs.registry:
+    gym.register(ENDING_TINY, entry_point=EndingTinyEnv, max_episode_steps=50)
+
+
+def test_gail_absorbing_state_prices_termination(tmp_path):
+    """With absorbing=true every terminated expert episode adds one absorbing input to D's
+    expert set, and a terminated step's reward gains gamma / (1 - gamma) times D's reward for
+    the absorbing state; other steps keep D's reward of (s, a)."""
+    demos = save_demos(record_demos(gym.make(ENDING_TINY), expert_action, 10, ENDING_TINY, seed=0), tmp_path / "e.npz")
+    config = gail_config(demos, reward="logit", absorbing=True, gamma=0.9)
+    agent = GAIL(ENDING_TINY, config, seed=0, device="cpu")
+    absorbing = agent.absorbing_state()
+    assert absorbing.shape == (1, 2 + 2 + 1) and absorbing[0, -1] == 1 and absorbing[0, :-1].abs().sum() == 0
+    assert len(agent.expert) == 100 + 10 and (agent.expert[:, -1] == 1).sum() == 10
+    agent.open_envs()
+    agent.collect()
+    buffer = agent.buffer
+    with torch.no_grad():
+        logits = agent.discriminator(agent.features(buffer.obs.reshape(-1, 2), buffer.actions.reshape(-1)))
+        absorbing_logit = agent.discriminator(absorbing)
+    terminated = buffer.terminated.reshape(-1)
+    assert terminated.sum() == 2 * 64 // 10
+    expected = logits.numpy() + terminated * float(absorbing_logit) * 0.9 / (1 - 0.9)
+    np.testing.assert_allclose(buffer.rewards.reshape(-1), expected, rtol=1e-5, atol=1e-5)
+    assert agent.disc_metrics["train/disc_absorbing_reward"] == pytest.approx(float(absorbing_logit), abs=1e-6)
+    agent.close()
+
+
 def test_gail_discriminator_rewards_expert_actions_more(tiny_demos):
     """Against a policy that always takes the wrong action, the learned reward of the expert's
     (s, a) pairs rises above that of the same states with the wrong action."""
