@@ -31,8 +31,9 @@ class TrainConfig:
     """environment steps to train for"""
     n_envs: int = 8
     """environments stepped in parallel (one gymnasium vector env)"""
-    vectorization: str = "sync"
-    """'sync' (one process) or 'async' (one subprocess per env)"""
+    vectorization: str = "auto"
+    """'sync' (one process), 'async' (one subprocess per env), or 'auto': the env's native vector
+    implementation when gymlab has one (CartPole-v1: the same env stepped as arrays), else sync"""
     learning_rate: float = 3e-4
     """initial learning rate"""
     lr_schedule: str = "constant"
@@ -57,7 +58,7 @@ class TrainConfig:
     def check(self) -> None:
         """Raise ValueError, naming the key and the fix, for values out of range."""
         positive(self, "total_steps", "n_envs", "learning_rate", "threads")
-        one_of(self, "vectorization", ("sync", "async"))
+        one_of(self, "vectorization", envs.VECTORIZATIONS)
         one_of(self, "lr_schedule", SCHEDULES)
         one_of(self, "optimizer", OPTIMIZERS)
         one_of(self, "activation", tuple(ACTIVATIONS))

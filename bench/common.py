@@ -10,7 +10,7 @@ clean interpreter and its own peak resident memory, read with ``os.wait4`` (per-
 - ``train_sb3``: the same hyperparameters translated to SB3 (:func:`sb3_kwargs`), SB3's own
   ``make_vec_env`` (DummyVecEnv + Monitor, render_mode None as gymlab's), timed the same way,
   evaluated with ``evaluate_policy``.
-- ``env_rate``: the raw step rate of gymlab's vector env (random actions) -- no trainer can pass it.
+- ``env_rate``: the raw step rate of gymlab's vector env (random actions) -- gymlab cannot pass it.
 
 Both trainers record the env step at which the mean return of the last 100 finished training
 episodes first reaches a threshold (a full window of 100 episodes is required).
@@ -292,21 +292,28 @@ def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: d
 
 
 def env_rate(env_id: str, n_envs: int, vector_steps: int = 5000, seed: int = 0) -> dict[str, Any]:
-    """Env steps per second of gymlab's vector env (sync, SAME_STEP autoreset, episode statistics)
-    under random actions: the ceiling for any trainer on this machine."""
+    """Env steps per second of the vector env gymlab trains on (``vectorization=auto``: SAME_STEP
+    autoreset, episode statistics) under random actions: the ceiling for gymlab on this machine.
+    For an env with a native vector implementation, gymnasium's SyncVectorEnv of the same env is
+    timed too (``sync_steps_per_s``), the kind of vector env SB3's DummyVecEnv is."""
     import envs
 
-    vec = envs.make_vec_env(env_id, n_envs, "sync")
-    vec.reset(seed=seed)
-    vec.action_space.seed(seed)
-    actions = [vec.action_space.sample() for _ in range(256)]
-    start = time.perf_counter()
-    for i in range(vector_steps):
-        vec.step(actions[i % len(actions)])
-    wall = time.perf_counter() - start
-    vec.close()
-    return {"trainer": "env", "wall_s": wall, "steps": vector_steps * n_envs,
-            "steps_per_s": vector_steps * n_envs / wall, **self_usage()}  # fmt: skip
+    def rate(vectorization: str) -> tuple[float, float]:
+        vec = envs.make_vec_env(env_id, n_envs, vectorization)
+        vec.reset(seed=seed)
+        vec.action_space.seed(seed)
+        actions = [vec.action_space.sample() for _ in range(256)]
+        start = time.perf_counter()
+        for i in range(vector_steps):
+            vec.step(actions[i % len(actions)])
+        wall = time.perf_counter() - start
+        vec.close()
+        return wall, vector_steps * n_envs / wall
+
+    sync_rate = rate("sync")[1] if env_id in envs.NATIVE else None
+    wall, steps_per_s = rate("auto")
+    return {"trainer": "env", "wall_s": wall, "steps": vector_steps * n_envs, "steps_per_s": steps_per_s,
+            "sync_steps_per_s": sync_rate, **self_usage()}  # fmt: skip
 
 
 WORKERS = {"train_gymlab": train_gymlab, "train_sb3": train_sb3, "env_rate": env_rate}
@@ -399,8 +406,13 @@ def print_comparison(runs: list[dict[str, Any]], metrics: list[tuple[str, str]],
 def print_env_ceiling(env: dict[str, Any], env_id: str, n_envs: int, gymlab_steps_per_s: float) -> float | None:
     """The raw env step rate line and gymlab's training steps/s as a fraction of it (returned)."""
     fraction = ratio(gymlab_steps_per_s, env["steps_per_s"])
-    print(f"raw env rate ({env_id}, {n_envs} envs, gymnasium SyncVectorEnv, SAME_STEP autoreset, random actions): "
+    native = env.get("sync_steps_per_s") is not None
+    kind = "gymlab's native vector env" if native else "gymnasium SyncVectorEnv"
+    print(f"raw env rate ({env_id}, {n_envs} envs, {kind}, SAME_STEP autoreset, random actions): "
           f"{env['steps_per_s']:,.0f} steps/s; gymlab training reaches {fmt(fraction, 2)} of it")  # fmt: skip
+    if native:
+        print(f"  (the same env in gymnasium's SyncVectorEnv, the kind SB3's DummyVecEnv is: "
+              f"{env['sync_steps_per_s']:,.0f} steps/s)")  # fmt: skip
     return fraction
 
 

@@ -1,9 +1,21 @@
 """Everything an agent acts in: env construction, wrappers, and gymlab's registered envs
 (``gymlab/Digits-v0`` and the other single-step supervised tasks, registered on import)."""
 
-from envs.make import check_env_id, env_ids, make_env, make_vec_env
+from envs.make import VECTORIZATIONS, check_env_id, env_ids, make_env, make_vec_env
+from envs.native import NATIVE, CartPoleVectorEnv
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, register_envs
 
 register_envs()
 
-__all__ = ["SingleStepEnv", "SingleStepVectorEnv", "check_env_id", "env_ids", "make_env", "make_vec_env", "register_envs"]
+__all__ = [
+    "NATIVE",
+    "VECTORIZATIONS",
+    "CartPoleVectorEnv",
+    "SingleStepEnv",
+    "SingleStepVectorEnv",
+    "check_env_id",
+    "env_ids",
+    "make_env",
+    "make_vec_env",
+    "register_envs",
+]

@@ -8,6 +8,10 @@ from pathlib import Path
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
+from envs.native import NATIVE
+
+VECTORIZATIONS = ("auto", "sync", "async")
+
 
 def env_ids() -> list[str]:
     """Every environment id registered with gymnasium (gymlab's included)."""
@@ -58,7 +62,7 @@ def _thunk(env_id: str, index: int, env_kwargs: dict, video_dir: Path | None, vi
 def make_vec_env(
     env_id: str,
     n_envs: int,
-    vectorization: str = "sync",
+    vectorization: str = "auto",
     env_kwargs: dict | None = None,
     video_dir: Path | None = None,
     video_every: int = 100,
@@ -67,12 +71,17 @@ def make_vec_env(
 
     Autoreset is SAME_STEP: a step that ends an episode returns the reset observation and puts
     the true final observation in ``info["final_obs"]`` (needed to bootstrap truncations).
+    ``vectorization``: "sync" (gymnasium's SyncVectorEnv, one process), "async" (one subprocess per
+    env), or "auto": the env's native vector implementation (:mod:`envs.native`, the same env
+    stepped as arrays) when it has one and nothing asks for more (no env kwargs, no video), else sync.
     With ``video_dir``, env 0 records mp4s of some training episodes there.
     """
     check_env_id(env_id)
-    if vectorization not in ("sync", "async"):
-        raise ValueError(f"vectorization must be 'sync' or 'async', got {vectorization!r}")
+    if vectorization not in VECTORIZATIONS:
+        raise ValueError(f"vectorization must be one of {', '.join(VECTORIZATIONS)}; got {vectorization!r}")
+    if vectorization == "auto" and env_id in NATIVE and not env_kwargs and video_dir is None:
+        return NATIVE[env_id](n_envs)
     thunks = [_thunk(env_id, i, env_kwargs or {}, video_dir, video_every) for i in range(n_envs)]
-    cls = gym.vector.SyncVectorEnv if vectorization == "sync" else gym.vector.AsyncVectorEnv
+    cls = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
     envs = cls(thunks, autoreset_mode=AutoresetMode.SAME_STEP)
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)

@@ -1,0 +1,137 @@
+"""Vector envs that step every copy in one batch of numpy operations.
+
+gymnasium's ``SyncVectorEnv`` steps one env object per copy, each behind its wrappers (time limit,
+order enforcing), then stacks the results and, in gymlab, records episode statistics in another
+wrapper: for CartPole that bookkeeping costs several times the physics. :class:`CartPoleVectorEnv`
+is CartPole-v1 for ``n`` copies as one set of arrays, and steps for steps the same env as
+``SyncVectorEnv`` of ``gym.make("CartPole-v1")`` copies with SAME_STEP autoreset wrapped in
+``RecordEpisodeStatistics``: the same observations, rewards, terminations, truncations,
+``final_obs`` and ``episode`` infos, bit for bit, for the same seeds and actions (each copy keeps
+its own random generator, seeded as gymnasium seeds copy ``i`` with ``seed + i``).
+
+:data:`NATIVE` maps env ids to these classes; :func:`envs.make.make_vec_env` uses them for
+``vectorization="auto"``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+
+class CartPoleVectorEnv(gym.vector.VectorEnv):
+    """``num_envs`` CartPole-v1 copies (500-step time limit) stepped as arrays, SAME_STEP autoreset,
+    with RecordEpisodeStatistics' ``episode`` / ``_episode`` infos built in."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+
+    gravity, masscart, masspole, length, force_mag, tau = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
+    total_mass = masspole + masscart
+    polemass_length = masspole * length
+    theta_threshold = 12 * 2 * math.pi / 360
+    x_threshold = 2.4
+    max_episode_steps = 500
+
+    def __init__(self, num_envs: int):
+        probe = gym.make("CartPole-v1")
+        self.single_observation_space, self.single_action_space = probe.observation_space, probe.action_space
+        probe.close()
+        self.num_envs = num_envs
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.spec = gym.spec("CartPole-v1")
+        self.render_mode = None
+        self.state = np.zeros((4, num_envs))  # float64 rows x, x_dot, theta, theta_dot, as CartPoleEnv keeps them
+        self.generators: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(num_envs)]
+        self.elapsed = np.zeros(num_envs, dtype=np.int64)
+        self.episode_returns = np.zeros(num_envs)
+        self.episode_lengths = np.zeros(num_envs, dtype=np.int64)
+        self.episode_starts = np.zeros(num_envs)
+        self.ready = False
+
+    def _reset_one(self, i: int) -> None:
+        self.state[:, i] = self.generators[i].uniform(low=-0.05, high=0.05, size=(4,))
+        self.elapsed[i] = 0
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        """Reset every copy; ``seed`` an int seeds copy ``i`` with ``seed + i`` (as SyncVectorEnv)."""
+        if options:
+            raise ValueError("CartPoleVectorEnv.reset takes no options; use vectorization=sync for reset bounds")
+        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+        if seeds is None:
+            seeds = [None] * self.num_envs
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        for i, s in enumerate(seeds):
+            if s is not None:
+                self.generators[i] = seeding.np_random(s)[0]
+            self._reset_one(i)
+        self.episode_returns[:] = 0.0
+        self.episode_lengths[:] = 0
+        self.episode_starts[:] = time.perf_counter()
+        self.ready = True
+        return self.state.T.astype(np.float32), {}
+
+    def step(self, actions):
+        """One step of every copy; ended copies are reset in the same step (``final_obs`` holds
+        their last observation) and report ``episode`` statistics."""
+        if not self.ready:
+            raise gym.error.ResetNeeded("call reset() before step()")
+        actions = np.asarray(actions)
+        if actions.shape != (self.num_envs,) or not ((actions == 0) | (actions == 1)).all():
+            raise ValueError(f"CartPole actions must be {self.num_envs} values in {{0, 1}}, got {actions!r}")
+        x, x_dot, theta, theta_dot = self.state
+        force = np.where(actions == 1, self.force_mag, -self.force_mag)
+        costheta, sintheta = np.cos(theta), np.sin(theta)
+        temp = (force + self.polemass_length * np.square(theta_dot) * sintheta) / self.total_mass
+        thetaacc = (self.gravity * sintheta - costheta * temp) / (
+            self.length * (4.0 / 3.0 - self.masspole * np.square(costheta) / self.total_mass)
+        )
+        xacc = temp - self.polemass_length * thetaacc * costheta / self.total_mass
+        state = np.stack((x + self.tau * x_dot, x_dot + self.tau * xacc,
+                          theta + self.tau * theta_dot, theta_dot + self.tau * thetaacc))  # fmt: skip
+        x, theta = state[0], state[2]
+        terminated = (x < -self.x_threshold) | (x > self.x_threshold)
+        terminated |= (theta < -self.theta_threshold) | (theta > self.theta_threshold)
+        self.state = state
+        self.elapsed += 1
+        truncated = self.elapsed >= self.max_episode_steps
+        rewards = np.ones(self.num_envs)
+        self.episode_returns += rewards
+        self.episode_lengths += 1
+        obs = state.T.astype(np.float32)
+        infos: dict = {}
+        done = terminated | truncated
+        if done.any():
+            ids = np.flatnonzero(done)
+            final_obs = np.full(self.num_envs, None, dtype=object)
+            for i in ids:
+                final_obs[i] = obs[i].copy()
+                self._reset_one(i)
+            obs[ids] = self.state[:, ids].T
+            now = time.perf_counter()
+            infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
+            infos["final_info"], infos["_final_info"] = {}, done.copy()
+            infos["episode"] = {
+                "r": np.where(done, self.episode_returns, 0.0),
+                "l": np.where(done, self.episode_lengths, 0),
+                "t": np.where(done, np.round(now - self.episode_starts, 6), 0.0),
+            }
+            infos["_episode"] = done
+            self.episode_returns[ids] = 0.0
+            self.episode_lengths[ids] = 0
+            self.episode_starts[ids] = now
+        return obs, rewards, terminated, truncated, infos
+
+    def close_extras(self, **kwargs) -> None:
+        """Nothing to release."""
+
+
+NATIVE: dict[str, type[gym.vector.VectorEnv]] = {"CartPole-v1": CartPoleVectorEnv}
+"""Env ids with a native vector implementation."""
