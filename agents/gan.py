@@ -31,10 +31,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from agents.base import Agent, TrainConfig, one_of, positive
-from agents.networks import mlp, obs_dim
+from agents.networks import CNN, activation, mlp, obs_dim
 from agents.optim import make_optimizer, set_lr
 
 # ============================================================================= shared adversarial pieces
+
+NETS: tuple[str, ...] = ("mlp", "conv")
+"""GAN networks: MLPs over flat inputs, or (image data) a transposed-convolution generator
+against a convolutional discriminator (DCGAN, Radford et al. 2016)."""
 
 LOSSES: tuple[str, ...] = ("standard", "wgan-gp")
 """GAN objectives: non-saturating cross-entropy, or Wasserstein with a gradient penalty."""
@@ -52,6 +56,18 @@ class Discriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x.flatten(1)).squeeze(-1)
+
+
+class ConvDiscriminator(nn.Module):
+    """D(x) as a logit for images: the shared ``CNN`` body and a linear head. (B, C, H, W) -> (B,)."""
+
+    def __init__(self, obs_shape: tuple[int, ...], features: int, act: str = "leaky_relu"):
+        super().__init__()
+        self.body = CNN(obs_shape, features, act)
+        self.head = nn.Linear(self.body.out_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x)).squeeze(-1)
 
 
 def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, loss: str = "standard") -> torch.Tensor:
@@ -299,10 +315,14 @@ class GANConfig(TrainConfig):
     """Adam's second beta for both networks (WGAN-GP's paper uses 0.9)"""
     max_grad_norm: float = 0.0
     """clip each network's gradient norm to this (0 disables)"""
+    net: str = "mlp"
+    """mlp | conv (image data: a transposed-convolution generator against a CNN discriminator)"""
     hidden: list[int] = field(default_factory=lambda: [256, 256])
-    """hidden layer sizes of the generator"""
+    """hidden layer sizes of the mlp generator"""
     disc_hidden: list[int] = field(default_factory=lambda: [256, 256])
-    """hidden layer sizes of the discriminator"""
+    """hidden layer sizes of the mlp discriminator; conv: the last is the CNN's feature size"""
+    channels: int = 64
+    """conv: channels of the generator's last feature map (twice as many before its upsampling)"""
     activation: str = "leaky_relu"
     """activation of both networks"""
     z_dim: int = 32
@@ -324,8 +344,13 @@ class GANConfig(TrainConfig):
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
         super().check()
-        positive(self, "disc_learning_rate", "z_dim", "disc_steps")
+        positive(self, "disc_learning_rate", "z_dim", "disc_steps", "channels")
         one_of(self, "loss", LOSSES)
+        one_of(self, "net", NETS)
+        if self.net == "conv" and not self.disc_hidden:
+            raise ValueError(
+                "net=conv takes the CNN discriminator's feature size from disc_hidden; set disc_hidden=256"
+            )
         if not (0.0 <= self.adam_beta1 < 1.0 and 0.0 <= self.adam_beta2 < 1.0):
             raise ValueError(f"adam_beta1 and adam_beta2 must be in [0, 1), got {self.adam_beta1}, {self.adam_beta2}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -339,21 +364,52 @@ class GANConfig(TrainConfig):
 
 
 class Generator(nn.Module):
-    """Noise ``(B, z_dim)`` -> samples ``(B, *shape)``: an ``mlp`` whose tanh output is mapped
-    onto the data's [low, high] (or left linear when the data is unbounded)."""
+    """Noise ``(B, z_dim)`` -> samples ``(B, *shape)`` whose tanh output is mapped onto the data's
+    [low, high] (or left linear when the data is unbounded).
 
-    def __init__(self, z_dim: int, shape: tuple[int, ...], hidden: list[int], act: str, low: float, high: float):
+    mlp: an ``mlp`` through ``hidden``. conv (images ``(C, H, W)``, H and W even): a linear map to
+    ``2 * channels`` maps of H/2 x W/2, a stride-2 transposed convolution up to ``channels`` maps
+    of H x W, and a 3x3 convolution down to C (DCGAN's upsampling, without batch norm so that a
+    sample does not depend on the rest of its batch).
+    """
+
+    def __init__(
+        self,
+        z_dim: int,
+        shape: tuple[int, ...],
+        hidden: list[int],
+        act: str,
+        low: float,
+        high: float,
+        net: str = "mlp",
+        channels: int = 64,
+    ):
         super().__init__()
         self.shape, self.bounded = tuple(shape), bool(np.isfinite([low, high]).all())
-        out = int(np.prod(shape))
-        self.net = mlp([z_dim, *hidden, out], act, output_act="tanh" if self.bounded else None)
+        output_act = "tanh" if self.bounded else None
+        if net == "mlp":
+            self.net = mlp([z_dim, *hidden, int(np.prod(shape))], act, output_act=output_act)
+        elif net == "conv":
+            if len(shape) != 3 or shape[1] % 2 or shape[2] % 2:
+                raise ValueError(f"net=conv generates images (C, H, W) with even H and W, not {shape}; use net=mlp")
+            c, h, w = shape
+            a = activation(act)
+            self.net = nn.Sequential(
+                nn.Linear(z_dim, 2 * channels * (h // 2) * (w // 2)), a(),
+                nn.Unflatten(1, (2 * channels, h // 2, w // 2)),  # (B, 2ch, H/2, W/2)
+                nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), a(),  # (B, ch, H, W)
+                nn.Conv2d(channels, c, 3, padding=1),  # (B, C, H, W)
+                *([activation(output_act)()] if output_act else []),
+            )  # fmt: skip
+        else:
+            raise ValueError(f"net must be one of {', '.join(NETS)}; got {net!r}")
         self.low, self.high = (float(low), float(high)) if self.bounded else (-1.0, 1.0)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        x = self.net(z)  # (B, prod(shape))
+        x = self.net(z)  # (B, prod(shape)) or (B, C, H, W)
         if self.bounded:
             x = self.low + (self.high - self.low) * (x + 1.0) / 2.0
-        return x.view(len(z), *self.shape)
+        return x.reshape(len(z), *self.shape)
 
 
 class GAN(Agent):
@@ -383,9 +439,14 @@ class GAN(Agent):
         self.task = self.env_kwargs.get("task", ENV_KWARGS[self.env_id]["task"])
         space = self.observation_space
         low, high = float(np.min(space.low)), float(np.max(space.high))
-        self.generator = Generator(c.z_dim, space.shape, c.hidden, c.activation, low, high).to(self.device)
+        generator = Generator(c.z_dim, space.shape, c.hidden, c.activation, low, high, c.net, c.channels)
+        self.generator = generator.to(self.device)
         self.ema_generator = copy.deepcopy(self.generator).requires_grad_(False)  # what sample() uses
-        self.discriminator = Discriminator(obs_dim(space), c.disc_hidden, c.activation).to(self.device)
+        if c.net == "conv":
+            discriminator = ConvDiscriminator(space.shape, c.disc_hidden[-1], c.activation)
+        else:
+            discriminator = Discriminator(obs_dim(space), c.disc_hidden, c.activation)
+        self.discriminator = discriminator.to(self.device)
         self.gen_optimizer = self._adam(self.generator, c.learning_rate)
         self.disc_optimizer = self._adam(self.discriminator, c.disc_learning_rate)
 
