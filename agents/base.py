@@ -32,8 +32,8 @@ class TrainConfig:
     n_envs: int = 8
     """environments stepped in parallel (one gymnasium vector env)"""
     vectorization: str = "auto"
-    """'sync' (one process), 'async' (one subprocess per env), or 'auto': the env's native vector
-    implementation when gymlab has one (CartPole-v1: the same env stepped as arrays), else sync"""
+    """'auto' (gymlab's vector envs: the same episodes as 'sync' with less bookkeeping; CartPole-v1
+    stepped as arrays), 'sync' (gymnasium's SyncVectorEnv) or 'async' (one subprocess per env)"""
     learning_rate: float = 3e-4
     """initial learning rate"""
     lr_schedule: str = "constant"

@@ -187,19 +187,29 @@ def collect_rollout(agent: Agent, policy: ActorCritic, buffer: RolloutBuffer) ->
     Time-limit truncations are bootstrapped from the true final observation, which SAME_STEP
     autoreset leaves in ``info["final_obs"]``; terminations are not bootstrapped.
     """
+    numpy_acting = policy.numpy_acting(agent.obs)
     for _ in range(buffer.n_steps):
         obs = agent.obs
-        out = policy.act(agent.obs_tensor(obs))
-        actions = out.actions.cpu().numpy()
+        if numpy_acting:
+            actions, log_prob, values = policy.act_numpy(obs, agent.rng)
+        else:
+            out = policy.act(agent.obs_tensor(obs))
+            actions, log_prob, values = out.actions.cpu().numpy(), out.log_prob.cpu().numpy(), out.values.cpu().numpy()
         _, rewards, terminated, truncated, info = agent.env_step(agent.to_env_actions(actions))
-        buffer.add(obs, actions, out.log_prob.cpu().numpy(), out.values.cpu().numpy(),
-                   rewards, terminated, truncated)  # fmt: skip
+        buffer.add(obs, actions, log_prob, values, rewards, terminated, truncated)
         cut = truncated & ~terminated
         if cut.any():
             ids = np.flatnonzero(cut)
             final_obs = np.stack(info["final_obs"][ids])
-            buffer.set_final_values(ids, policy.value(agent.obs_tensor(final_obs)).cpu().numpy())
-    return policy.value(agent.obs_tensor(agent.obs)).cpu().numpy()
+            buffer.set_final_values(ids, value_of(agent, policy, final_obs, numpy_acting))
+    return value_of(agent, policy, agent.obs, numpy_acting)
+
+
+def value_of(agent: Agent, policy: ActorCritic, obs: np.ndarray, numpy_acting: bool) -> np.ndarray:
+    """V(obs) ``(N,)`` as numpy, through the numpy forward when the rollout acts in numpy."""
+    if numpy_acting:
+        return policy.value_numpy(obs)
+    return policy.value(agent.obs_tensor(obs)).cpu().numpy()
 
 
 def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:

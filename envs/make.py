@@ -8,7 +8,7 @@ from pathlib import Path
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
-from envs.native import NATIVE
+from envs.native import NATIVE, SerialVectorEnv
 
 VECTORIZATIONS = ("auto", "sync", "async")
 
@@ -72,8 +72,9 @@ def make_vec_env(
     Autoreset is SAME_STEP: a step that ends an episode returns the reset observation and puts
     the true final observation in ``info["final_obs"]`` (needed to bootstrap truncations).
     ``vectorization``: "sync" (gymnasium's SyncVectorEnv, one process), "async" (one subprocess per
-    env), or "auto": the env's native vector implementation (:mod:`envs.native`, the same env
-    stepped as arrays) when it has one and nothing asks for more (no env kwargs, no video), else sync.
+    env), or "auto" (:mod:`envs.native`, the same episodes with less bookkeeping): the env's array
+    implementation when it has one and nothing asks for more (no env kwargs, no video), else one
+    lean loop over the env copies.
     With ``video_dir``, env 0 records mp4s of some training episodes there.
     """
     check_env_id(env_id)
@@ -82,6 +83,8 @@ def make_vec_env(
     if vectorization == "auto" and env_id in NATIVE and not env_kwargs and video_dir is None:
         return NATIVE[env_id](n_envs)
     thunks = [_thunk(env_id, i, env_kwargs or {}, video_dir, video_every) for i in range(n_envs)]
+    if vectorization == "auto":
+        return SerialVectorEnv(thunks)
     cls = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
     envs = cls(thunks, autoreset_mode=AutoresetMode.SAME_STEP)
     return gym.wrappers.vector.RecordEpisodeStatistics(envs)

@@ -1,16 +1,18 @@
-"""Vector envs that step every copy in one batch of numpy operations.
+"""Vector envs with less bookkeeping per step than gymnasium's, and the same episodes.
 
-gymnasium's ``SyncVectorEnv`` steps one env object per copy, each behind its wrappers (time limit,
-order enforcing), then stacks the results and, in gymlab, records episode statistics in another
-wrapper: for CartPole that bookkeeping costs several times the physics. :class:`CartPoleVectorEnv`
-is CartPole-v1 for ``n`` copies as one set of arrays, and steps for steps the same env as
-``SyncVectorEnv`` of ``gym.make("CartPole-v1")`` copies with SAME_STEP autoreset wrapped in
-``RecordEpisodeStatistics``: the same observations, rewards, terminations, truncations,
-``final_obs`` and ``episode`` infos, bit for bit, for the same seeds and actions (each copy keeps
-its own random generator, seeded as gymnasium seeds copy ``i`` with ``seed + i``).
+gymnasium's ``SyncVectorEnv`` (wrapped in ``RecordEpisodeStatistics``, as gymlab trains) spends
+more per step than some envs' physics: it iterates actions through the space, validates each
+``np.int64`` action with a dtype check, deep-copies the stacked observations and merges empty
+info dicts, and the statistics wrapper adds another pass. For the same behaviour, bit for bit
+(observations, rewards, terminations, truncations, ``final_obs`` and ``episode`` infos, for the
+same seeds and actions; each copy seeded with ``seed + i`` as gymnasium seeds them):
 
-:data:`NATIVE` maps env ids to these classes; :func:`envs.make.make_vec_env` uses them for
-``vectorization="auto"``.
+- :class:`CartPoleVectorEnv`: CartPole-v1 for ``n`` copies as one set of arrays.
+- :class:`SerialVectorEnv`: any env, one ``gym.make`` copy per env (wrappers included) stepped
+  in a plain loop, with Python ints for Discrete actions and the statistics built in.
+
+:func:`envs.make.make_vec_env` uses them for ``vectorization="auto"`` (:data:`NATIVE` maps env
+ids to array implementations; every other env gets :class:`SerialVectorEnv`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
+from gymnasium.vector.utils import batch_space, create_empty_array, iterate
 
 
 class CartPoleVectorEnv(gym.vector.VectorEnv):
@@ -131,6 +133,94 @@ class CartPoleVectorEnv(gym.vector.VectorEnv):
 
     def close_extras(self, **kwargs) -> None:
         """Nothing to release."""
+
+
+class SerialVectorEnv(gym.vector.VectorEnv):
+    """``SyncVectorEnv`` + SAME_STEP autoreset + ``RecordEpisodeStatistics`` in one lean loop over
+    ``len(env_fns)`` envs built by ``env_fns``."""
+
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, env_fns):
+        self.envs = [fn() for fn in env_fns]
+        first = self.envs[0]
+        self.num_envs = len(self.envs)
+        self.single_observation_space, self.single_action_space = first.observation_space, first.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        self.spec, self.render_mode = first.spec, first.render_mode
+        self.metadata = {**first.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
+        self.discrete = isinstance(self.single_action_space, gym.spaces.Discrete)
+        self.episode_returns = np.zeros(self.num_envs)
+        self.episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.episode_starts = np.zeros(self.num_envs)
+
+    def _observations(self, single: list) -> np.ndarray:
+        obs = create_empty_array(self.single_observation_space, self.num_envs)
+        for i, o in enumerate(single):
+            obs[i] = o
+        return obs
+
+    def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
+        """Reset every env; ``seed`` an int seeds env ``i`` with ``seed + i`` (as SyncVectorEnv)."""
+        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
+        if seeds is None:
+            seeds = [None] * self.num_envs
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        infos: dict = {}
+        single = []
+        for i, (env, s) in enumerate(zip(self.envs, seeds)):
+            obs, info = env.reset(seed=s, options=options)
+            single.append(obs)
+            if info:
+                infos = self._add_info(infos, info, i)
+        self.episode_returns[:] = 0.0
+        self.episode_lengths[:] = 0
+        self.episode_starts[:] = time.perf_counter()
+        return self._observations(single), infos
+
+    def step(self, actions):
+        """Step every env; an ended env is reset in the same step (``final_obs`` / ``final_info``
+        hold its last observation and info) and reports ``episode`` statistics."""
+        actions = actions.tolist() if self.discrete else iterate(self.action_space, actions)
+        rewards = np.zeros(self.num_envs)
+        terminated = np.zeros(self.num_envs, dtype=np.bool_)
+        truncated = np.zeros(self.num_envs, dtype=np.bool_)
+        infos: dict = {}
+        single = []
+        for i, (env, action) in enumerate(zip(self.envs, actions)):
+            obs, rewards[i], terminated[i], truncated[i], info = env.step(action)
+            if terminated[i] or truncated[i]:
+                infos = self._add_info(infos, {"final_obs": obs, "final_info": info}, i)
+                obs, info = env.reset()
+            if info:
+                infos = self._add_info(infos, info, i)
+            single.append(obs)
+        self.episode_returns += rewards
+        self.episode_lengths += 1
+        done = terminated | truncated
+        if done.any():
+            now = time.perf_counter()
+            infos["episode"] = {
+                "r": np.where(done, self.episode_returns, 0.0),
+                "l": np.where(done, self.episode_lengths, 0),
+                "t": np.where(done, np.round(now - self.episode_starts, 6), 0.0),
+            }
+            infos["_episode"] = done
+            self.episode_returns[done] = 0.0
+            self.episode_lengths[done] = 0
+            self.episode_starts[done] = now
+        return self._observations(single), rewards, terminated, truncated, infos
+
+    def render(self):
+        """Frames of every env."""
+        return tuple(env.render() for env in self.envs)
+
+    def close_extras(self, **kwargs) -> None:
+        """Close every env."""
+        for env in self.envs:
+            env.close()
 
 
 NATIVE: dict[str, type[gym.vector.VectorEnv]] = {"CartPole-v1": CartPoleVectorEnv}

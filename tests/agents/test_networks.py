@@ -162,6 +162,60 @@ def test_hand_written_backward_equals_autograd_and_accumulates(kwargs):
         torch.testing.assert_close(grad, 2 * ref, atol=1e-6, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"shared": True}, {"critic": False}, {"act": "relu", "hidden": [32, 16, 8]}, {"box": True}]
+)
+def test_numpy_acting_is_the_same_policy(kwargs):
+    """act_numpy / value_numpy: the torch forward's numbers, and samples from the same distribution."""
+    torch.manual_seed(5)
+    kwargs = dict(kwargs)
+    action_space = BOX_ACTIONS if kwargs.pop("box", False) else gym.spaces.Discrete(3)
+    policy = ActorCritic(CARTPOLE_OBS, action_space, ortho_init=False, **kwargs)
+    obs = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
+    assert policy.numpy_acting(obs)
+    assert not policy.numpy_acting(obs.astype(np.float64)) and not policy.numpy_acting(np.zeros((65, 4), np.float32))
+    with torch.no_grad():
+        out = policy.act(torch.as_tensor(obs), deterministic=True)
+    actions, log_prob, values = policy.act_numpy(obs, np.random.default_rng(1), deterministic=True)
+    np.testing.assert_allclose(actions, out.actions.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(log_prob, out.log_prob.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(values, out.values.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(policy.value_numpy(obs), out.values.numpy(), rtol=1e-5, atol=1e-5)
+    rng = np.random.default_rng(2)
+    many = np.repeat(obs[:1], 64, axis=0)
+    sampled = [policy.act_numpy(many, rng) for _ in range(200)]  # 12,800 samples of one state
+    actions = np.concatenate([a for a, _, _ in sampled])
+    log_prob = np.concatenate([lp for _, lp, _ in sampled])
+    with torch.no_grad():
+        params, _ = policy(torch.as_tensor(many[:1]))
+        torch_log_prob = policy.head.log_prob(params.expand(len(actions), -1), torch.as_tensor(actions))
+    np.testing.assert_allclose(log_prob, torch_log_prob.numpy(), rtol=1e-4, atol=1e-4)  # log-probs of the samples
+    if isinstance(action_space, gym.spaces.Discrete):
+        freq = np.bincount(actions, minlength=3) / len(actions)
+        np.testing.assert_allclose(freq, torch.softmax(params[0], -1).numpy(), atol=0.015)
+    else:
+        np.testing.assert_allclose(actions.mean(0), params[0].numpy(), atol=0.03)
+        np.testing.assert_allclose(actions.std(0), policy.head.log_std.exp().detach().numpy(), rtol=0.03)
+
+
+def test_numpy_acting_sees_optimizer_steps():
+    """The numpy forward reads the weights in place: after a step on the flat parameter, it agrees
+    with the torch forward again."""
+    from agents.optim import make_flat_optimizer
+
+    torch.manual_seed(6)
+    policy = ActorCritic(CARTPOLE_OBS, TWO_ACTIONS)
+    params, optimizer = make_flat_optimizer(policy, "adam", 0.1)
+    obs = np.ones((3, 4), dtype=np.float32)
+    before = policy.value_numpy(obs).copy()
+    policy.value(torch.as_tensor(obs)).sum().backward()
+    optimizer.step()
+    after = policy.value_numpy(obs)
+    assert not np.allclose(before, after)
+    with torch.no_grad():
+        np.testing.assert_allclose(after, policy.value(torch.as_tensor(obs)).numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_fused_orthogonal_init_per_block():
     torch.manual_seed(3)
     bodies = FusedMLPBodies(4, [64, 64], "tanh", k=2)

@@ -1,11 +1,13 @@
-"""The native CartPole vector env is gymnasium's CartPole-v1 under SyncVectorEnv + SAME_STEP
-autoreset + RecordEpisodeStatistics, bit for bit, and make_vec_env picks it only for "auto"."""
+"""gymlab's vector envs (CartPole as arrays, the serial loop for every other env) give the episodes
+of gymnasium's SyncVectorEnv + SAME_STEP autoreset + RecordEpisodeStatistics, bit for bit, and
+make_vec_env picks them for "auto"."""
 
 import gymnasium as gym
 import numpy as np
 import pytest
 
 from envs import CartPoleVectorEnv, make_vec_env
+from envs.native import SerialVectorEnv
 
 
 def reference(n: int) -> gym.vector.VectorEnv:
@@ -51,6 +53,44 @@ def test_steps_are_identical_to_gymnasium(n):
     np.testing.assert_array_equal(native.reset()[0], ref.reset()[0])
 
 
+def assert_same_step(out, ref_out) -> None:
+    for a, b in zip(out[:4], ref_out[:4]):
+        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype
+    info, ref_info = out[4], ref_out[4]
+    assert set(info) == set(ref_info)
+    for key, value in ref_info.items():
+        if key == "episode":
+            for stat in ("r", "l"):
+                np.testing.assert_array_equal(info[key][stat], value[stat])
+        elif key == "final_obs":
+            for i in np.flatnonzero(ref_info["_final_obs"]):
+                np.testing.assert_array_equal(info[key][i], value[i])
+        elif key != "final_info":
+            np.testing.assert_array_equal(info[key], value)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "steps"), [("LunarLander-v3", 400), ("Pendulum-v1", 450), ("Acrobot-v1", 600), ("gymlab/Digits-v0", 20)]
+)
+def test_serial_vector_env_is_sync_vector_env(env_id, steps):
+    """Discrete and Box actions, terminations and truncations, per-env infos (Digits' accuracy)."""
+    serial, ref = make_vec_env(env_id, 3, "auto"), make_vec_env(env_id, 3, "sync")
+    assert isinstance(serial, SerialVectorEnv)
+    assert serial.observation_space == ref.observation_space and serial.action_space == ref.action_space
+    obs, _ = serial.reset(seed=11)
+    np.testing.assert_array_equal(obs, ref.reset(seed=11)[0])
+    ref.action_space.seed(3)
+    ended = 0
+    for _ in range(steps):
+        actions = ref.action_space.sample()
+        out, ref_out = serial.step(actions), ref.step(actions)
+        assert_same_step(out, ref_out)
+        ended += int(ref_out[2].sum() + ref_out[3].sum())
+    assert ended > 0  # episode ends (and their resets) were compared
+    serial.close()
+
+
 def test_spaces_match_and_bad_actions_are_refused():
     native, ref = CartPoleVectorEnv(3), reference(3)
     assert native.single_observation_space == ref.single_observation_space
@@ -68,6 +108,7 @@ def test_make_vec_env_uses_native_only_when_auto_and_plain(tmp_path):
     assert not isinstance(make_vec_env("CartPole-v1", 2, "sync"), CartPoleVectorEnv)
     assert not isinstance(make_vec_env("CartPole-v1", 2, "auto", {"sutton_barto_reward": True}), CartPoleVectorEnv)
     assert not isinstance(make_vec_env("CartPole-v1", 2, video_dir=tmp_path / "videos"), CartPoleVectorEnv)
-    assert not isinstance(make_vec_env("Acrobot-v1", 2), CartPoleVectorEnv)
+    assert isinstance(make_vec_env("Acrobot-v1", 2), SerialVectorEnv)
+    assert not isinstance(make_vec_env("Acrobot-v1", 2, "sync"), SerialVectorEnv)
     with pytest.raises(ValueError, match="vectorization must be one of auto, sync, async"):
         make_vec_env("CartPole-v1", 2, "fast")
