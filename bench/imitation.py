@@ -12,7 +12,9 @@ and reported as a fraction of the expert's return on the same episodes. GAIL als
 first env step where the true return of its last 20 training episodes reaches the target
 fraction of the expert's. Targets: CartPole-v1 BC >= 0.9 and GAIL >= 0.95; LunarLander-v3 GAIL
 >= 0.9 (BC is reported without a target). ``--gail-rewards`` defaults to the reward of the env's
-``gail`` preset. No peer library here implements BC/GAIL (SB3 does not), so the expert is the
+``gail`` preset (on LunarLander-v3 that preset also sets ``absorbing=true``: see
+``gymlab/presets.yaml``). A LunarLander-v3 seed takes about 5 minutes here (expert ~2, GAIL 1e6
+steps ~2.5). No peer library here implements BC/GAIL (SB3 does not), so the expert is the
 yardstick. JSON goes to bench/results/.
 """
 
