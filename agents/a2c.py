@@ -143,7 +143,6 @@ class A2C(Agent):
             advantages = data.advantages
             if c.normalize_advantage:
                 advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-            loss = a2c_loss(log_prob, entropy, values, advantages, data.returns, c.ent_coef, c.vf_coef)
             grad_log_prob, grad_entropy, grad_values = a2c_loss_grad(
                 values, advantages, data.returns, c.ent_coef, c.vf_coef
             )
@@ -153,9 +152,16 @@ class A2C(Agent):
         clip_grad_norm(self.params, c.max_grad_norm)
         optimizer_step(self.optimizer)
         self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
-        parts = torch.stack(tuple(loss)).detach().tolist()  # one device sync for the four scalars
-        metrics = dict(zip(("train/loss", "train/policy_loss", "train/value_loss", "train/entropy_loss"), parts))
-        metrics["train/explained_variance"] = explained_variance(data.old_values, data.returns)
+        with torch.no_grad():  # a2c_loss's terms, read off the tensors already at hand in one sync
+            error = values - data.returns
+            pg, vf, ent = torch.stack([advantages * log_prob, error * error, entropy]).mean(1).tolist()
+        metrics = {
+            "train/loss": -pg - c.ent_coef * ent + c.vf_coef * vf,
+            "train/policy_loss": -pg,
+            "train/value_loss": vf,
+            "train/entropy_loss": -ent,
+        }
+        metrics["train/explained_variance"] = explained_variance(self.buffer.values, self.buffer.returns)
         metrics["train/learning_rate"] = lr
         metrics["train/n_updates"] = self.iterations + 1  # cumulative, as SB3 logs it
         if hasattr(self.policy.head, "log_std"):

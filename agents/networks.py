@@ -587,9 +587,19 @@ class ActorCritic(nn.Module):
             and isinstance(self.obs_space, gym.spaces.Box)
         )  # fmt: skip
 
+    def _numpy_views(self) -> list[np.ndarray]:
+        """Numpy views of :meth:`_fused_tensors`, made again only when a tensor's storage moved."""
+        tensors = self._fused_tensors()
+        key = tuple(t.data_ptr() for t in tensors)
+        cached = self.__dict__.get("_numpy_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, [t.detach().numpy() for t in tensors])
+            self.__dict__["_numpy_cache"] = cached
+        return cached[1]
+
     def _numpy_forward(self, obs: np.ndarray, values: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
         """The fused forward in numpy: (params (B, n), values (B,) or None)."""
-        tensors = [t.detach().numpy() for t in self._fused_tensors()]
+        tensors = self._numpy_views()
         n_layers, relu = self._n_layers, self.bodies.act == "relu"
         y = obs
         for w, b in zip(tensors[:n_layers], tensors[n_layers : 2 * n_layers]):  # (K, out, in), (K, out)

@@ -249,8 +249,7 @@ class PPO(Agent):
             if stopped_early:
                 break
         metrics = ppo_metrics(terms, clip, c.ent_coef, c.vf_coef)
-        data = self.buffer.all()
-        metrics["train/explained_variance"] = explained_variance(data.old_values, data.returns)
+        metrics["train/explained_variance"] = explained_variance(self.buffer.values, self.buffer.returns)
         metrics["train/learning_rate"] = lr
         metrics["train/clip_range"] = clip
         metrics["train/n_updates"] = len(terms)

@@ -140,9 +140,12 @@ class RolloutBuffer:
             self.final_values, last_values, gamma, gae_lambda,
         )  # fmt: skip
         size = self.n_steps * self.n_envs
+        self.returns = returns  # (T, N) numpy, beside self.values: explained variance without tensors
+        on_cpu = self.device.type == "cpu"
 
         def flat(a: np.ndarray) -> torch.Tensor:
-            return torch.as_tensor(a.reshape(size, *a.shape[2:])).to(self.device)
+            t = torch.as_tensor(a.reshape(size, *a.shape[2:]))
+            return t if on_cpu else t.to(self.device)
 
         self._flat = RolloutBatch(
             flat(self.obs), flat(self.actions), flat(self.log_prob), flat(self.values),
@@ -212,7 +215,8 @@ def value_of(agent: Agent, policy: ActorCritic, obs: np.ndarray, numpy_acting: b
     return policy.value(agent.obs_tensor(obs)).cpu().numpy()
 
 
-def explained_variance(predicted: torch.Tensor, target: torch.Tensor) -> float:
-    """1 - Var[target - predicted] / Var[target]: 1 is perfect, 0 is a constant guess."""
+def explained_variance(predicted: torch.Tensor | np.ndarray, target: torch.Tensor | np.ndarray) -> float:
+    """1 - Var[target - predicted] / Var[target]: 1 is perfect, 0 is a constant guess (tensors or
+    numpy arrays; the variance's normalisation cancels in the ratio)."""
     var = target.var()
     return float("nan") if var == 0 else float(1.0 - (target - predicted).var() / var)
