@@ -17,7 +17,8 @@
   With ``absorbing=true`` (Kostrikov et al. 2019, "Discriminator-Actor-Critic") a terminated
   episode does not end the reward: it goes on forever in an absorbing state, an extra input
   (zero observation and action, indicator 1) that D sees once per terminated episode of the
-  expert and of the policy. The terminal step's reward gains ``gamma / (1 - gamma) * r(absorbing)``,
+  expert (an episode shorter than the env's time limit, or every one where there is none) and
+  of the policy. The terminal step's reward gains ``gamma / (1 - gamma) * r(absorbing)``,
   so neither reward sign makes ending an episode free or forced: D prices it by how often the
   expert ends episodes (in an env whose episodes end on success, as LunarLander's landing does).
 """
