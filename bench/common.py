@@ -310,10 +310,11 @@ def env_rate(env_id: str, n_envs: int, vector_steps: int = 5000, seed: int = 0) 
         vec.close()
         return wall, vector_steps * n_envs / wall
 
-    sync_rate = rate("sync")[1] if env_id in envs.NATIVE else None
+    sync_rate = rate("sync")[1]
     wall, steps_per_s = rate("auto")
+    kind = type(envs.make_vec_env(env_id, 1, "auto")).__name__
     return {"trainer": "env", "wall_s": wall, "steps": vector_steps * n_envs, "steps_per_s": steps_per_s,
-            "sync_steps_per_s": sync_rate, **self_usage()}  # fmt: skip
+            "vector_env": kind, "sync_steps_per_s": sync_rate, **self_usage()}  # fmt: skip
 
 
 WORKERS = {"train_gymlab": train_gymlab, "train_sb3": train_sb3, "env_rate": env_rate}
@@ -406,13 +407,10 @@ def print_comparison(runs: list[dict[str, Any]], metrics: list[tuple[str, str]],
 def print_env_ceiling(env: dict[str, Any], env_id: str, n_envs: int, gymlab_steps_per_s: float) -> float | None:
     """The raw env step rate line and gymlab's training steps/s as a fraction of it (returned)."""
     fraction = ratio(gymlab_steps_per_s, env["steps_per_s"])
-    native = env.get("sync_steps_per_s") is not None
-    kind = "gymlab's native vector env" if native else "gymnasium SyncVectorEnv"
-    print(f"raw env rate ({env_id}, {n_envs} envs, {kind}, SAME_STEP autoreset, random actions): "
-          f"{env['steps_per_s']:,.0f} steps/s; gymlab training reaches {fmt(fraction, 2)} of it")  # fmt: skip
-    if native:
-        print(f"  (the same env in gymnasium's SyncVectorEnv, the kind SB3's DummyVecEnv is: "
-              f"{env['sync_steps_per_s']:,.0f} steps/s)")  # fmt: skip
+    print(f"raw env rate ({env_id}, {n_envs} envs, gymlab's {env['vector_env']}, SAME_STEP autoreset, random "
+          f"actions): {env['steps_per_s']:,.0f} steps/s; gymlab training reaches {fmt(fraction, 2)} of it")  # fmt: skip
+    print(f"  (the same env in gymnasium's SyncVectorEnv + RecordEpisodeStatistics, the kind of vector env "
+          f"SB3's DummyVecEnv is: {env['sync_steps_per_s']:,.0f} steps/s)")  # fmt: skip
     return fraction
 
 

@@ -72,11 +72,12 @@ def main(argv: list[str] | None = None) -> dict:
         target(f"wall-clock <= {wall_target:.2f} x SB3's", wall <= wall_target,
                f"ratio {wall:.2f} (CPU-time ratio {cpu:.2f}); per seed "
                + ", ".join(f"{ratio(r['gymlab']['wall_s'], r['sb3']['wall_s']):.2f}" for r in runs)),
-        target("steps to threshold <= SB3's", all(o is not None and (t is None or o <= t) for o, t in per_seed),
-               ", ".join(f"{o} vs {t}" for o, t in per_seed)),
         target("peak RSS <= SB3's", ours["peak_rss_mb"] <= theirs["peak_rss_mb"],
                f"{ours['peak_rss_mb']:.0f} MB vs {theirs['peak_rss_mb']:.0f} MB"),
     ]  # fmt: skip
+    if args.env == "CartPole-v1":  # the issue's sample-efficiency target is CartPole's
+        targets.append(target("steps to threshold <= SB3's", all(o is not None and (t is None or o <= t) for o, t in per_seed),
+                              ", ".join(f"{o} vs {t}" for o, t in per_seed)))  # fmt: skip
     payload = {
         "env": args.env, "threads": args.threads, "seeds": args.seeds, "overrides": overrides,
         "machine": platform.platform(), "torch": torch.__version__, "runs": runs, "means": means,
