@@ -137,24 +137,25 @@ class A2C(Agent):
         # The network's forward and backward run without autograd (forward_update,
         # actor_critic_backward) and the loss gradient w.r.t. its outputs is closed-form
         # (a2c_loss_grad): the gradient of loss.total.backward(), in fewer ops.
-        params, values, saved = self.policy.forward_update(data.obs)
-        with torch.no_grad():
-            log_prob, entropy, head_saved = self.policy.head.log_prob_entropy_saved(params, data.actions)
-            advantages = data.advantages
-            if c.normalize_advantage:
-                advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-            grad_log_prob, grad_entropy, grad_values = a2c_loss_grad(
-                values, advantages, data.returns, c.ent_coef, c.vf_coef
+        with torch.inference_mode(self.policy.fused):  # no autograd below with the hand-written backward
+            params, values, saved = self.policy.forward_update(data.obs)
+            with torch.no_grad():
+                log_prob, entropy, head_saved = self.policy.head.log_prob_entropy_saved(params, data.actions)
+                advantages = data.advantages
+                if c.normalize_advantage:
+                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+                grad_log_prob, grad_entropy, grad_values = a2c_loss_grad(
+                    values, advantages, data.returns, c.ent_coef, c.vf_coef
+                )
+            actor_critic_backward(
+                self.policy, params, values, data.actions, grad_log_prob, grad_entropy, grad_values, saved, head_saved
             )
-        actor_critic_backward(
-            self.policy, params, values, data.actions, grad_log_prob, grad_entropy, grad_values, saved, head_saved
-        )
-        clip_grad_norm(self.params, c.max_grad_norm)
-        optimizer_step(self.optimizer)
-        self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
-        with torch.no_grad():  # a2c_loss's terms, read off the tensors already at hand in one sync
-            error = values - data.returns
-            pg, vf, ent = torch.stack([advantages * log_prob, error * error, entropy]).mean(1).tolist()
+            clip_grad_norm(self.params, c.max_grad_norm)
+            optimizer_step(self.optimizer)
+            self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
+            with torch.no_grad():  # a2c_loss's terms, from the tensors at hand, in one sync
+                error = values - data.returns
+                pg, vf, ent = torch.stack([advantages * log_prob, error * error, entropy]).mean(1).tolist()
         metrics = {
             "train/loss": -pg - c.ent_coef * ent + c.vf_coef * vf,
             "train/policy_loss": -pg,
