@@ -202,6 +202,18 @@ def test_gan_state_dict_round_trip():
     assert clone.num_timesteps == agent.num_timesteps
 
 
+def test_gan_conv_networks():
+    config = GANConfig(total_steps=64 * 2, net="conv", channels=8, disc_hidden=[16])
+    agent = GAN(DIGITS, config, seed=0, device="cpu")
+    assert isinstance(agent.discriminator, gan.ConvDiscriminator)
+    agent.learn()
+    samples = agent.sample(5)
+    assert samples.shape == (5, 1, 8, 8) and samples.min() >= 0 and samples.max() <= 1
+    assert agent.discriminator(samples).shape == (5,)
+    with pytest.raises(ValueError, match="net=conv generates images"):
+        GAN("gymlab/Diabetes-v0", GANConfig(net="conv"), device="cpu")
+
+
 def test_gan_rejects_envs_without_a_dataset():
     with pytest.raises(ValueError, match="gan learns the inputs of a dataset env"):
         GAN("CartPole-v1", GANConfig(), device="cpu")
