@@ -628,7 +628,7 @@ class ActorCritic(nn.Module):
             else:  # inverse CDF: the first action whose cumulative probability passes u
                 cdf = np.exp(log_p).cumsum(axis=1)
                 actions = (cdf < rng.random((len(obs), 1), dtype=np.float32) * cdf[:, -1:]).sum(axis=1)
-            log_prob = np.take_along_axis(log_p, actions[:, None], axis=1)[:, 0]
+            log_prob = log_p[np.arange(len(actions)), actions]
         else:
             log_std = self.head.log_std.detach().numpy()
             if deterministic:
@@ -639,7 +639,7 @@ class ActorCritic(nn.Module):
             log_prob = (-0.5 * z * z - log_std - np.float32(0.5 * math.log(2 * math.pi))).sum(axis=1)
         if values is None:
             values = np.zeros(len(obs), dtype=np.float32)
-        return actions, log_prob.astype(np.float32), values
+        return actions, log_prob.astype(np.float32, copy=False), values
 
     def value_numpy(self, obs: np.ndarray) -> np.ndarray:
         """:meth:`value` for a numpy batch (:meth:`numpy_acting` must hold); zeros without a critic."""

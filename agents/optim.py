@@ -146,7 +146,8 @@ def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
             square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
             param.detach().addcdiv_(grad, square_avg.sqrt().add_(group["eps"]), value=-group["lr"])
             return
-    optimizer.step()
+    with torch.inference_mode(False):  # state created here must outlive an update run in inference mode
+        optimizer.step()
 
 
 def flatten_parameters(params: Iterable[nn.Parameter]) -> nn.Parameter:

@@ -57,16 +57,17 @@ def gae(
     value of the observation after the last step. ``final_values[t]`` is V(true final obs) where
     ``truncated[t]``; it is ignored elsewhere.
     """
-    n_steps = len(rewards)
+    # Everything but the recursion at once: the next state's value (the true final observation's
+    # after a truncation, since the stored next value belongs to the reset observation), the TD
+    # error, and whether the episode continues past each step.
+    next_values = np.concatenate([values[1:], np.asarray(last_values, dtype=values.dtype)[None]])
+    next_values = np.where(truncated, final_values, next_values)
+    deltas = rewards + gamma * next_values * (1.0 - terminated) - values
+    decay = gamma * gae_lambda * (1.0 - np.maximum(terminated, truncated))
     advantages = np.zeros_like(rewards, dtype=np.float32)
     last_adv = np.zeros(rewards.shape[1:], dtype=np.float32)
-    for t in reversed(range(n_steps)):
-        next_values = last_values if t == n_steps - 1 else values[t + 1]
-        # After a truncation the next stored value belongs to the reset obs: use the final obs'.
-        next_values = np.where(truncated[t], final_values[t], next_values)
-        delta = rewards[t] + gamma * next_values * (1.0 - terminated[t]) - values[t]
-        episode_continues = 1.0 - np.maximum(terminated[t], truncated[t])
-        last_adv = delta + gamma * gae_lambda * episode_continues * last_adv
+    for t in reversed(range(len(rewards))):
+        last_adv = deltas[t] + decay[t] * last_adv
         advantages[t] = last_adv
     return advantages, advantages + values
 

@@ -160,3 +160,19 @@ def test_optimizer_step_fast_path_equals_rmsprop_step(kwargs):
         torch.testing.assert_close(
             optimizers[0].state[flats[0]][key], optimizers[1].state[flats[1]][key], rtol=0, atol=0
         )
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "sgd"])
+def test_optimizer_state_made_in_inference_mode_is_usable_outside(name):
+    """Learners step inside torch.inference_mode; the state the first step creates must stay an
+    ordinary tensor, so stepping, saving and loading work outside it too."""
+    flat = nn.Parameter(torch.randn(20))
+    optimizer = make_optimizer([flat], name, 1e-2)
+    for _ in range(2):
+        flat.grad = torch.randn(20)
+        with torch.inference_mode():
+            optimizer_step(optimizer)
+    assert not any(t.is_inference() for t in optimizer.state[flat].values() if isinstance(t, torch.Tensor))
+    flat.grad = torch.randn(20)
+    optimizer_step(optimizer)  # raised "Inplace update to inference tensor outside InferenceMode" before
+    make_optimizer([flat], name, 1e-2).load_state_dict(optimizer.state_dict())
