@@ -10,6 +10,10 @@ the learner.
 Sign convention everywhere: the discriminator outputs a logit ``(B,)``; D = sigmoid(logit) is
 its probability that the input is *real* (expert, for GAIL).
 
+Samples (:meth:`GAN.sample`, the evaluation, the sample grids) come from an exponential moving
+average of the generator's weights (``ema_decay``); the trained generator itself only serves
+the adversarial updates.
+
 Logged: ``train/disc_loss``, ``train/gen_loss``, the discriminator's accuracies and mean logits,
 ``rollout/ep_rew_mean`` = the generator's reward ``-log(1 - D)`` (each sample is a one-step
 episode), and, once :meth:`GAN.attach_run` has given it a run directory, a grid of samples from

@@ -246,9 +246,8 @@ def test_gan_through_the_cli(tmp_path, quick_judge, capsys):
 
 @pytest.mark.slow
 def test_gan_preset_learns_the_digits():
-    """The preset (1.2e6 real samples, ~2-3 CPU-minutes): close to the data and all classes.
-    The confidence bar here is below bench.gan's 0.9 target, which seeds meet only in part
-    (0.87-0.90 measured; real held-out digits: 0.915)."""
+    """The preset (2.4e6 real samples, ~9 CPU-minutes): close to the data, all classes, and as
+    many confident samples as bench.gan asks for (0.92-0.94 measured; real held-out digits: 0.98)."""
     from gymlab import train
 
     agent = train.build_new("gan", DIGITS, seed=0, device="cpu")
@@ -256,4 +255,4 @@ def test_gan_preset_learns_the_digits():
     stats = agent.evaluate()
     assert stats["frechet_distance"] <= 3 * stats["frechet_floor"], stats
     assert stats["classes_generated"] == 10 and stats["class_entropy"] >= 0.9 * math.log(10), stats
-    assert stats["confident_fraction"] >= 0.8, stats
+    assert stats["confident_fraction"] >= 0.9, stats
