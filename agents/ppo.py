@@ -153,14 +153,15 @@ def value_error_grad(
     return error, error.mul(2.0 * vf_coef / len(values))
 
 
-def ppo_metrics(terms: list[torch.Tensor], clip_range: float, ent_coef: float, vf_coef: float) -> dict[str, float]:
-    """SB3's ``train/*`` figures of one update from each minibatch's ``(4, B)`` stack of log ratio,
-    entropy, clipped objective and value error, computed once per update rather than per minibatch.
-    Minibatches are equal in size, so the mean over samples is the mean of minibatch means."""
-    if not terms:
+def ppo_metrics(terms: torch.Tensor, clip_range: float, ent_coef: float, vf_coef: float) -> dict[str, float]:
+    """SB3's ``train/*`` figures of one update from ``terms`` ``(M, 4, B)``: per minibatch, the log
+    ratio, entropy, clipped objective and value error of each sample, computed once per update
+    rather than per minibatch. Minibatches are equal in size, so the mean over samples is the mean
+    of minibatch means."""
+    if len(terms) == 0:
         pg = vf = ent = kl = clipped = float("nan")
     else:
-        log_ratio, entropy, objective, value_error = torch.cat(terms, dim=1)
+        log_ratio, entropy, objective, value_error = terms.transpose(0, 1).reshape(4, -1)
         ratio = log_ratio.exp()
         figures = torch.stack([
             -objective.mean(), value_error.square().mean(), entropy.mean(), approx_kl(log_ratio),
@@ -213,7 +214,12 @@ class PPO(Agent):
         policy, head = self.policy, self.policy.head
         single = c.batch_size >= self.buffer.n_steps * self.buffer.n_envs  # one minibatch: the whole rollout
         normalized = None
-        terms: list[torch.Tensor] = []  # per minibatch (4, B): log ratio, entropy, clipped objective, value error
+        size = self.buffer.n_steps * self.buffer.n_envs
+        batch_size = min(c.batch_size, size)
+        # per minibatch (4, B): log ratio, entropy, clipped objective, value error; one block for the
+        # whole update (a thousand small tensors kept alive until the end fragment the heap)
+        terms = torch.empty(c.n_epochs * (size // batch_size), 4, batch_size)
+        n_updates = 0
         stopped_early = False
         # With the hand-written backward nothing below needs autograd: inference mode skips its
         # per-op bookkeeping (about a tenth of an update at these sizes).
@@ -241,7 +247,8 @@ class PPO(Agent):
                     value_error, grad_values = value_error_grad(
                         values, batch.old_values, batch.returns, c.clip_range_vf, c.vf_coef
                     )
-                    terms.append(torch.stack([log_ratio, entropy, objective, value_error]))
+                    torch.stack([log_ratio, entropy, objective, value_error], out=terms[n_updates])
+                    n_updates += 1
                     actor_critic_backward(
                         policy, params, values, batch.actions, grad_log_prob, -c.ent_coef / len(log_prob), grad_values,
                         saved, head_saved,
@@ -251,11 +258,11 @@ class PPO(Agent):
                     self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
                 if stopped_early:
                     break
-        metrics = ppo_metrics(terms, clip, c.ent_coef, c.vf_coef)
+        metrics = ppo_metrics(terms[:n_updates], clip, c.ent_coef, c.vf_coef)
         metrics["train/explained_variance"] = explained_variance(self.buffer.values, self.buffer.returns)
         metrics["train/learning_rate"] = lr
         metrics["train/clip_range"] = clip
-        metrics["train/n_updates"] = len(terms)
+        metrics["train/n_updates"] = n_updates
         if hasattr(self.policy.head, "log_std"):
             metrics["train/std"] = float(self.policy.head.log_std.detach().exp().mean())
         return metrics

@@ -115,7 +115,7 @@ def test_shared_ratio_helpers_equal_the_losses():
         entropy = torch.rand(64)
         terms.append(torch.stack([new - old, entropy, objective, error]))
         stats.append([loss, error.square().mean(), entropy.mean(), kl, clip_fraction])
-    metrics = ppo_metrics(terms, 0.2, ent_coef=0.01, vf_coef=0.5)
+    metrics = ppo_metrics(torch.stack(terms), 0.2, ent_coef=0.01, vf_coef=0.5)
     pg, vf, ent, kl, clipped = torch.tensor(stats).mean(0).tolist()
     assert metrics["train/policy_gradient_loss"] == pytest.approx(pg, rel=1e-5)
     assert metrics["train/value_loss"] == pytest.approx(vf, rel=1e-5)
@@ -123,7 +123,7 @@ def test_shared_ratio_helpers_equal_the_losses():
     assert metrics["train/approx_kl"] == pytest.approx(kl, rel=1e-4)
     assert metrics["train/clip_fraction"] == pytest.approx(clipped, rel=1e-5)
     assert metrics["train/loss"] == pytest.approx(pg - 0.01 * ent + 0.5 * vf, rel=1e-5)
-    assert math.isnan(ppo_metrics([], 0.2, 0.0, 0.5)["train/loss"])
+    assert math.isnan(ppo_metrics(torch.empty(0, 4, 64), 0.2, 0.0, 0.5)["train/loss"])
 
 
 def test_config_checks_name_the_fix():
