@@ -312,7 +312,7 @@ def env_rate(env_id: str, n_envs: int, vector_steps: int = 5000, seed: int = 0) 
 
     sync_rate = rate("sync")[1]
     wall, steps_per_s = rate("auto")
-    kind = type(envs.make_vec_env(env_id, 1, "auto")).__name__
+    kind = type(envs.make_vec_env(env_id, n_envs, "auto")).__name__
     return {"trainer": "env", "wall_s": wall, "steps": vector_steps * n_envs, "steps_per_s": steps_per_s,
             "vector_env": kind, "sync_steps_per_s": sync_rate, **self_usage()}  # fmt: skip
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import gymnasium as gym
 from gymnasium.vector import AutoresetMode
 
-from envs.native import NATIVE, SerialVectorEnv
+from envs.native import NATIVE, NATIVE_MIN_ENVS, SerialVectorEnv
 
 VECTORIZATIONS = ("auto", "sync", "async")
 
@@ -73,14 +73,14 @@ def make_vec_env(
     the true final observation in ``info["final_obs"]`` (needed to bootstrap truncations).
     ``vectorization``: "sync" (gymnasium's SyncVectorEnv, one process), "async" (one subprocess per
     env), or "auto" (:mod:`envs.native`, the same episodes with less bookkeeping): the env's array
-    implementation when it has one and nothing asks for more (no env kwargs, no video), else one
-    lean loop over the env copies.
+    implementation when it has one, there are at least ``NATIVE_MIN_ENVS`` copies and nothing asks
+    for more (no env kwargs, no video), else one lean loop over the env copies.
     With ``video_dir``, env 0 records mp4s of some training episodes there.
     """
     check_env_id(env_id)
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"vectorization must be one of {', '.join(VECTORIZATIONS)}; got {vectorization!r}")
-    if vectorization == "auto" and env_id in NATIVE and not env_kwargs and video_dir is None:
+    if vectorization == "auto" and env_id in NATIVE and n_envs >= NATIVE_MIN_ENVS and not env_kwargs and not video_dir:
         return NATIVE[env_id](n_envs)
     thunks = [_thunk(env_id, i, env_kwargs or {}, video_dir, video_every) for i in range(n_envs)]
     if vectorization == "auto":

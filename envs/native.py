@@ -224,4 +224,9 @@ class SerialVectorEnv(gym.vector.VectorEnv):
 
 
 NATIVE: dict[str, type[gym.vector.VectorEnv]] = {"CartPole-v1": CartPoleVectorEnv}
-"""Env ids with a native vector implementation."""
+"""Env ids with an array implementation."""
+
+NATIVE_MIN_ENVS = 4
+"""Fewer copies than this step faster one by one: an array step costs about as much as four
+CartPole steps in Python (measured: 1 env 30k vs 69k steps/s, 4 envs 119k vs 108k, 8 envs 220k
+vs 114k)."""

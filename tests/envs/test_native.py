@@ -104,10 +104,11 @@ def test_spaces_match_and_bad_actions_are_refused():
 
 
 def test_make_vec_env_uses_native_only_when_auto_and_plain(tmp_path):
-    assert isinstance(make_vec_env("CartPole-v1", 2), CartPoleVectorEnv)
-    assert not isinstance(make_vec_env("CartPole-v1", 2, "sync"), CartPoleVectorEnv)
-    assert not isinstance(make_vec_env("CartPole-v1", 2, "auto", {"sutton_barto_reward": True}), CartPoleVectorEnv)
-    assert not isinstance(make_vec_env("CartPole-v1", 2, video_dir=tmp_path / "videos"), CartPoleVectorEnv)
+    assert isinstance(make_vec_env("CartPole-v1", 4), CartPoleVectorEnv)
+    assert isinstance(make_vec_env("CartPole-v1", 2), SerialVectorEnv)  # too few copies for arrays to pay
+    assert not isinstance(make_vec_env("CartPole-v1", 4, "sync"), CartPoleVectorEnv)
+    assert not isinstance(make_vec_env("CartPole-v1", 4, "auto", {"sutton_barto_reward": True}), CartPoleVectorEnv)
+    assert not isinstance(make_vec_env("CartPole-v1", 4, video_dir=tmp_path / "videos"), CartPoleVectorEnv)
     assert isinstance(make_vec_env("Acrobot-v1", 2), SerialVectorEnv)
     assert not isinstance(make_vec_env("Acrobot-v1", 2, "sync"), SerialVectorEnv)
     with pytest.raises(ValueError, match="vectorization must be one of auto, sync, async"):
