@@ -179,6 +179,15 @@ def test_box_actions_smoke_on_pendulum():
     assert actions.shape == (3, 1) and np.all(np.abs(actions) <= 2.0)
 
 
+def test_autograd_path_for_other_activations_trains():
+    """gelu has no fused network: the update runs through autograd, outside inference mode."""
+    agent = PPO("CartPole-v1", small_config(activation="gelu"), seed=0, device="cpu")
+    assert not agent.policy.fused
+    metrics = {}
+    agent.learn(callback=lambda a, m: metrics.update(m))
+    assert all(math.isfinite(metrics[k]) for k in ("train/loss", "train/value_loss", "train/approx_kl"))
+
+
 def test_target_kl_stops_epochs_early_and_metrics_are_reported():
     config = small_config(target_kl=1e-6, n_epochs=10)
     agent = PPO("CartPole-v1", config, seed=0, device="cpu")
