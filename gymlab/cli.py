@@ -92,7 +92,9 @@ def cmd_record(args) -> int:
         logger.close()
     for path in paths:
         print(f"video: {path}")
-    print(f"mean_reward: {stats['mean_reward']:.2f} over {args.episodes} episodes; also in TensorBoard (IMAGES tab, eval/video)")
+    print(
+        f"mean_reward: {stats['mean_reward']:.2f} over {args.episodes} episodes; also in TensorBoard (IMAGES tab, eval/video)"
+    )
     return 0
 
 
@@ -192,7 +194,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0, help="seeds envs, spaces, numpy and torch (default 0)")
     t.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when present")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)")
+    t.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)"
+    )
     t.add_argument("--video", action="store_true", help="record mp4s of some training episodes into RUN_DIR/videos")
     t.add_argument("--run-dir", type=Path, help="where to write the run (default runs/<env>/<agent>-s<seed>-<time>)")
     t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
@@ -263,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("\ninterrupted; a checkpoint was saved if training had started (resume with --resume RUN_DIR)", file=sys.stderr)
+        print(
+            "\ninterrupted; a checkpoint was saved if training had started (resume with --resume RUN_DIR)",
+            file=sys.stderr,
+        )
         return 130
 
 

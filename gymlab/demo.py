@@ -38,7 +38,9 @@ def main() -> int:
     minutes = (time.perf_counter() - start) / 60
     solved = "solved" if stats["mean_reward"] >= SOLVED else "not solved yet"
     print()
-    print(f"evaluation:   {stats['mean_reward']:.1f} +/- {stats['std_reward']:.1f} over {EVAL_EPISODES} episodes ({solved})")
+    print(
+        f"evaluation:   {stats['mean_reward']:.1f} +/- {stats['std_reward']:.1f} over {EVAL_EPISODES} episodes ({solved})"
+    )
     print(f"run:          {run_dir}   (config.json, checkpoints/, episodes.csv, TensorBoard events)")
     print(f"video:        {videos[0] if videos else '(none)'}")
     print(f"TensorBoard:  .venv/bin/gymlab board {run_dir}   then open http://127.0.0.1:6006/")

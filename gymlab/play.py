@@ -29,7 +29,11 @@ class FrameTap(gym.Wrapper):
 
 
 def record(
-    agent: Agent, out_dir: Path, episodes: int = 1, deterministic: bool = True, seed: int | None = 0,
+    agent: Agent,
+    out_dir: Path,
+    episodes: int = 1,
+    deterministic: bool = True,
+    seed: int | None = 0,
     prefix: str | None = None,
 ) -> tuple[list[Path], dict[str, float], np.ndarray]:
     """Record ``episodes`` episodes of ``agent`` as mp4 files in ``out_dir`` with gymnasium's

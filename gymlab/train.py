@@ -17,8 +17,13 @@ from gymlab.config import build_config, parse_set, preset
 
 
 def build_new(
-    agent_name: str, env_id: str, seed: int = 0, device: str = "auto", sets: list[str] = (),
-    steps: int | None = None, n_envs: int | None = None,
+    agent_name: str,
+    env_id: str,
+    seed: int = 0,
+    device: str = "auto",
+    sets: list[str] = (),
+    steps: int | None = None,
+    n_envs: int | None = None,
 ) -> Agent:
     """An untrained agent from its preset, ``--set`` overrides and flags; every bad input
     raises ValueError before anything is written."""
@@ -91,16 +96,25 @@ def _train_loop(agent: Agent, run_dir: Path, logger: runs.RunLogger, quiet: bool
 
 
 def train(
-    agent_name: str, env_id: str, seed: int = 0, device: str = "auto", sets: list[str] = (),
-    steps: int | None = None, n_envs: int | None = None, run_dir: Path | None = None,
-    video: bool = False, quiet: bool = False,
+    agent_name: str,
+    env_id: str,
+    seed: int = 0,
+    device: str = "auto",
+    sets: list[str] = (),
+    steps: int | None = None,
+    n_envs: int | None = None,
+    run_dir: Path | None = None,
+    video: bool = False,
+    quiet: bool = False,
 ) -> tuple[Path, Agent, dict[str, float]]:
     """``gymlab train``: a new run. A failure before the first checkpoint removes the run
     directory it created, so no half-written run is left behind."""
     agent = build_new(agent_name, env_id, seed, device, sets, steps, n_envs)
     run_dir = Path(run_dir) if run_dir else runs.default_run_dir(env_id, agent_name, seed)
     if (run_dir / runs.CONFIG).exists():
-        raise ValueError(f"{run_dir} already holds a run; pick another --run-dir or continue it with --resume {run_dir}")
+        raise ValueError(
+            f"{run_dir} already holds a run; pick another --run-dir or continue it with --resume {run_dir}"
+        )
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:

@@ -68,7 +68,9 @@ def test_not_a_run_dir(tmp_path):
 
 def test_existing_run_dir_is_not_overwritten(tiny_run):
     before = sorted(p.name for p in tiny_run.rglob("*"))
-    assert_one_line_error(run_cli("train", "ppo", "CartPole-v1", "--run-dir", str(tiny_run)), "already holds a run", "--resume")
+    assert_one_line_error(
+        run_cli("train", "ppo", "CartPole-v1", "--run-dir", str(tiny_run)), "already holds a run", "--resume"
+    )
     assert sorted(p.name for p in tiny_run.rglob("*")) == before
 
 
