@@ -27,6 +27,48 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space, create_empty_array, iterate
 
 
+def per_env_seeds(seed: int | list[int | None] | None, num_envs: int) -> list[int | None]:
+    """One seed per copy as SyncVectorEnv takes them: an int seeds copy ``i`` with ``seed + i``."""
+    seeds = [seed + i for i in range(num_envs)] if isinstance(seed, int) else seed
+    if seeds is None:
+        seeds = [None] * num_envs
+    if len(seeds) != num_envs:
+        raise ValueError(f"reset got {len(seeds)} seeds for {num_envs} envs")
+    return seeds
+
+
+class EpisodeRecorder:
+    """RecordEpisodeStatistics for a SAME_STEP vector env: running returns, lengths and start
+    times per copy, reported as ``episode`` / ``_episode`` infos when copies finish."""
+
+    def __init__(self, num_envs: int):
+        self.returns = np.zeros(num_envs)
+        self.lengths = np.zeros(num_envs, dtype=np.int64)
+        self.starts = np.zeros(num_envs)
+
+    def restart(self) -> None:
+        """Every copy starts a new episode (after a reset)."""
+        self.returns[:] = 0.0
+        self.lengths[:] = 0
+        self.starts[:] = time.perf_counter()
+
+    def step(self, rewards: np.ndarray, done: np.ndarray, infos: dict) -> None:
+        """Count one step of every copy; put the finished episodes' figures in ``infos``."""
+        self.returns += rewards
+        self.lengths += 1
+        if done.any():
+            now = time.perf_counter()
+            infos["episode"] = {
+                "r": np.where(done, self.returns, 0.0),
+                "l": np.where(done, self.lengths, 0),
+                "t": np.where(done, np.round(now - self.starts, 6), 0.0),
+            }
+            infos["_episode"] = done
+            self.returns[done] = 0.0
+            self.lengths[done] = 0
+            self.starts[done] = now
+
+
 class CartPoleVectorEnv(gym.vector.VectorEnv):
     """``num_envs`` CartPole-v1 copies (500-step time limit) stepped as arrays, SAME_STEP autoreset,
     with RecordEpisodeStatistics' ``episode`` / ``_episode`` infos built in."""
@@ -52,9 +94,7 @@ class CartPoleVectorEnv(gym.vector.VectorEnv):
         self.state = np.zeros((4, num_envs))  # float64 rows x, x_dot, theta, theta_dot, as CartPoleEnv keeps them
         self.generators: list[np.random.Generator] = [seeding.np_random(None)[0] for _ in range(num_envs)]
         self.elapsed = np.zeros(num_envs, dtype=np.int64)
-        self.episode_returns = np.zeros(num_envs)
-        self.episode_lengths = np.zeros(num_envs, dtype=np.int64)
-        self.episode_starts = np.zeros(num_envs)
+        self.episodes = EpisodeRecorder(num_envs)
         self.ready = False
 
     def _reset_one(self, i: int) -> None:
@@ -65,18 +105,12 @@ class CartPoleVectorEnv(gym.vector.VectorEnv):
         """Reset every copy; ``seed`` an int seeds copy ``i`` with ``seed + i`` (as SyncVectorEnv)."""
         if options:
             raise ValueError("CartPoleVectorEnv.reset takes no options; use vectorization=sync for reset bounds")
-        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
-        if seeds is None:
-            seeds = [None] * self.num_envs
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        seeds = per_env_seeds(seed, self.num_envs)
         for i, s in enumerate(seeds):
             if s is not None:
                 self.generators[i] = seeding.np_random(s)[0]
             self._reset_one(i)
-        self.episode_returns[:] = 0.0
-        self.episode_lengths[:] = 0
-        self.episode_starts[:] = time.perf_counter()
+        self.episodes.restart()
         self.ready = True
         return self.state.T.astype(np.float32), {}
 
@@ -105,8 +139,6 @@ class CartPoleVectorEnv(gym.vector.VectorEnv):
         self.elapsed += 1
         truncated = self.elapsed >= self.max_episode_steps
         rewards = np.ones(self.num_envs)
-        self.episode_returns += rewards
-        self.episode_lengths += 1
         obs = state.T.astype(np.float32)
         infos: dict = {}
         done = terminated | truncated
@@ -117,18 +149,9 @@ class CartPoleVectorEnv(gym.vector.VectorEnv):
                 final_obs[i] = obs[i].copy()
                 self._reset_one(i)
             obs[ids] = self.state[:, ids].T
-            now = time.perf_counter()
             infos["final_obs"], infos["_final_obs"] = final_obs, done.copy()
             infos["final_info"], infos["_final_info"] = {}, done.copy()
-            infos["episode"] = {
-                "r": np.where(done, self.episode_returns, 0.0),
-                "l": np.where(done, self.episode_lengths, 0),
-                "t": np.where(done, np.round(now - self.episode_starts, 6), 0.0),
-            }
-            infos["_episode"] = done
-            self.episode_returns[ids] = 0.0
-            self.episode_lengths[ids] = 0
-            self.episode_starts[ids] = now
+        self.episodes.step(rewards, done, infos)
         return obs, rewards, terminated, truncated, infos
 
     def close_extras(self, **kwargs) -> None:
@@ -151,9 +174,7 @@ class SerialVectorEnv(gym.vector.VectorEnv):
         self.spec, self.render_mode = first.spec, first.render_mode
         self.metadata = {**first.metadata, "autoreset_mode": AutoresetMode.SAME_STEP}
         self.discrete = isinstance(self.single_action_space, gym.spaces.Discrete)
-        self.episode_returns = np.zeros(self.num_envs)
-        self.episode_lengths = np.zeros(self.num_envs, dtype=np.int64)
-        self.episode_starts = np.zeros(self.num_envs)
+        self.episodes = EpisodeRecorder(self.num_envs)
 
     def _observations(self, single: list) -> np.ndarray:
         obs = create_empty_array(self.single_observation_space, self.num_envs)
@@ -163,11 +184,7 @@ class SerialVectorEnv(gym.vector.VectorEnv):
 
     def reset(self, *, seed: int | list[int | None] | None = None, options: dict | None = None):
         """Reset every env; ``seed`` an int seeds env ``i`` with ``seed + i`` (as SyncVectorEnv)."""
-        seeds = [seed + i for i in range(self.num_envs)] if isinstance(seed, int) else seed
-        if seeds is None:
-            seeds = [None] * self.num_envs
-        if len(seeds) != self.num_envs:
-            raise ValueError(f"reset got {len(seeds)} seeds for {self.num_envs} envs")
+        seeds = per_env_seeds(seed, self.num_envs)
         infos: dict = {}
         single = []
         for i, (env, s) in enumerate(zip(self.envs, seeds)):
@@ -175,9 +192,7 @@ class SerialVectorEnv(gym.vector.VectorEnv):
             single.append(obs)
             if info:
                 infos = self._add_info(infos, info, i)
-        self.episode_returns[:] = 0.0
-        self.episode_lengths[:] = 0
-        self.episode_starts[:] = time.perf_counter()
+        self.episodes.restart()
         return self._observations(single), infos
 
     def step(self, actions):
@@ -197,20 +212,7 @@ class SerialVectorEnv(gym.vector.VectorEnv):
             if info:
                 infos = self._add_info(infos, info, i)
             single.append(obs)
-        self.episode_returns += rewards
-        self.episode_lengths += 1
-        done = terminated | truncated
-        if done.any():
-            now = time.perf_counter()
-            infos["episode"] = {
-                "r": np.where(done, self.episode_returns, 0.0),
-                "l": np.where(done, self.episode_lengths, 0),
-                "t": np.where(done, np.round(now - self.episode_starts, 6), 0.0),
-            }
-            infos["_episode"] = done
-            self.episode_returns[done] = 0.0
-            self.episode_lengths[done] = 0
-            self.episode_starts[done] = now
+        self.episodes.step(rewards, terminated | truncated, infos)
         return self._observations(single), rewards, terminated, truncated, infos
 
     def render(self):
