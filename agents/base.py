@@ -20,7 +20,7 @@ from torch import nn
 
 import envs
 from agents.networks import ACTIVATIONS, resolve_device
-from agents.optim import OPTIMIZERS, SCHEDULES, schedule
+from agents.optim import OPTIMIZERS, SCHEDULES, fit_optimizer_state, schedule
 
 
 @dataclass
@@ -366,9 +366,12 @@ class Agent:
         if missing:
             raise ValueError(f"checkpoint lacks {', '.join(sorted(missing))}; was it written by {self.name}?")
         for key, module in modules.items():
-            if weights_only and isinstance(module, torch.optim.Optimizer):
-                continue
-            module.load_state_dict(state["modules"][key])
+            saved = state["modules"][key]
+            if isinstance(module, torch.optim.Optimizer):
+                if weights_only:
+                    continue
+                saved = fit_optimizer_state(module, saved)
+            module.load_state_dict(saved)
         if weights_only:
             return
         self.num_timesteps = int(state["num_timesteps"])

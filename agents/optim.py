@@ -180,6 +180,35 @@ def flatten_parameters(params: Iterable[nn.Parameter]) -> nn.Parameter:
     return flat
 
 
+def fit_optimizer_state(optimizer: torch.optim.Optimizer, state: dict) -> dict:
+    """``state`` (an optimizer ``state_dict``) in the layout ``optimizer`` loads. An optimizer on
+    one flat tensor (:func:`make_flat_optimizer`) given the per-tensor state of the same weights
+    -- a checkpoint written before they were flattened -- gets that state concatenated in
+    parameter order, which is the flat layout; anything else comes back unchanged, for
+    ``load_state_dict`` to accept or refuse."""
+    groups, saved_groups = optimizer.param_groups, state.get("param_groups", [])
+    if not (len(groups) == 1 and len(groups[0]["params"]) == 1 and len(saved_groups) == 1):
+        return state
+    ids, flat_numel = saved_groups[0]["params"], groups[0]["params"][0].numel()
+    per_tensor = [state["state"].get(i) for i in ids]
+    if len(ids) < 2 or any(s is None for s in per_tensor) or len({tuple(sorted(s)) for s in per_tensor}) != 1:
+        return state  # a tensor never stepped has no state: its size, and so the layout, is unknown
+    flat = {}
+    for key, first in per_tensor[0].items():
+        values = [s[key] for s in per_tensor]
+        if not isinstance(first, torch.Tensor):
+            return state
+        if first.dim() == 0:  # a step count: one for the flat tensor, so it must be the same for all
+            if any(not torch.equal(v, first) for v in values):
+                return state
+            flat[key] = first.clone()  # not shared with whatever still holds the saved state
+        else:
+            flat[key] = torch.cat([v.reshape(-1) for v in values])
+            if flat[key].numel() != flat_numel:
+                return state
+    return {"state": {0: flat}, "param_groups": [{**saved_groups[0], "params": [0]}]}
+
+
 def make_flat_optimizer(module: nn.Module, name: str, lr: float) -> tuple[list[nn.Parameter], torch.optim.Optimizer]:
     """Flatten ``module``'s weights into one tensor (see :func:`flatten_parameters`) and build the
     named optimizer on it: the optimizer step, clipping and zeroing are then a few kernels per

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from agents.base import Agent, TrainConfig, in_unit_interval, positive
-from agents.networks import ActorCritic
-from agents.optim import clip_grad_norm, make_optimizer, set_lr
-from agents.rollout import discounted_returns, explained_variance
+from agents.networks import ActorCritic, actor_critic_backward
+from agents.optim import clip_grad_norm, make_flat_optimizer, optimizer_step, set_lr
+from agents.rollout import discounted_returns, explained_variance, value_of
 
 
 @dataclass
@@ -61,6 +61,24 @@ class ReinforceConfig(TrainConfig):
             raise ValueError("shared=True shares a body with the baseline; set baseline=true or shared=false")
 
 
+UPDATE_ROWS = 512
+"""Rows per forward/backward pass of an update. Batches of whole episodes change size from update
+to update; passes of one fixed size reuse the same memory each time (a pass over the whole batch
+allocated blocks of a new size every update and fragmented the heap: +13 MB peak on CartPole)."""
+
+
+def reinforce_weights(
+    returns: torch.Tensor, baseline_values: torch.Tensor | None = None, normalize: bool = True
+) -> torch.Tensor:
+    """The policy-gradient weight of each step ``(B,)``: G_t, or G_t - V(s_t) with a baseline
+    (unbiased because V does not depend on the action); ``normalize`` standardises them over the
+    batch (HW12's trick: a cheap, batch-wide baseline and step size control)."""
+    weights = returns if baseline_values is None else returns - baseline_values
+    if normalize and len(weights) > 1:
+        weights = (weights - weights.mean()) / (weights.std() + 1e-8)
+    return weights
+
+
 def reinforce_loss(
     log_prob: torch.Tensor,
     returns: torch.Tensor,
@@ -69,20 +87,16 @@ def reinforce_loss(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """REINFORCE's loss on a batch of steps (every input ``(B,)``). Returns (policy_loss, value_loss).
 
-    The policy-gradient weight of step t is G_t, or G_t - V(s_t) with a baseline (unbiased because
-    V does not depend on the action); ``normalize`` standardises the weights over the batch (HW12's
-    trick: a cheap, batch-wide baseline and step size control). policy_loss = -mean(weight * log pi);
+    policy_loss = -mean(weight * log pi) with :func:`reinforce_weights` (no gradient through them);
     value_loss = mean((G_t - V(s_t))^2), zero without a baseline.
     """
     returns = returns.detach()
     if baseline_values is None:
-        weights = returns
+        weights = reinforce_weights(returns, None, normalize)
         value_loss = returns.new_zeros(())
     else:
-        weights = returns - baseline_values.detach()
+        weights = reinforce_weights(returns, baseline_values.detach(), normalize)
         value_loss = F.mse_loss(baseline_values, returns)
-    if normalize and len(weights) > 1:
-        weights = (weights - weights.mean()) / (weights.std() + 1e-8)
     policy_loss = -(weights * log_prob).mean()
     return policy_loss, value_loss
 
@@ -101,11 +115,10 @@ class Reinforce(Agent):
     config: ReinforceConfig
 
     def build(self) -> None:
-        """Actor (and baseline critic), optimizer, per-env episode storage."""
+        """Actor (and baseline critic), optimizer on its weights as one flat tensor, per-env episode storage."""
         c = self.config
         self.policy = ActorCritic.for_agent(self, critic=c.baseline)
-        self.params = list(self.policy.parameters())
-        self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate)
+        self.params, self.optimizer = make_flat_optimizer(self.policy, c.optimizer, c.learning_rate)
         self.clear_episodes()
 
     def clear_episodes(self) -> None:
@@ -130,11 +143,15 @@ class Reinforce(Agent):
     def collect(self) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Step the envs until ``episodes_per_update`` episodes finish; returns them as
         ``(obs (T, *obs_shape), actions (T, *action_shape), returns (T,))`` per episode."""
-        c = self.config
+        c, policy = self.config, self.policy
+        numpy_acting = policy.numpy_acting(self.obs)  # as PPO and A2C act (ActorCritic.act_numpy)
         finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         while len(finished) < c.episodes_per_update:
             obs = self.obs
-            actions = self.policy.act(self.obs_tensor(obs)).actions.cpu().numpy()
+            if numpy_acting:
+                actions = policy.act_numpy(obs, self.rng)[0]
+            else:
+                actions = policy.act(self.obs_tensor(obs)).actions.cpu().numpy()
             _, rewards, terminated, truncated, info = self.env_step(self.to_env_actions(actions))
             for i in range(len(obs)):
                 episode_obs, episode_actions, episode_rewards = self.running[i]
@@ -145,7 +162,7 @@ class Reinforce(Agent):
                 bootstrap = 0.0
                 if c.baseline and truncated[i] and not terminated[i]:  # time limit: the return goes on
                     final_obs = np.asarray(info["final_obs"][i])[None]
-                    bootstrap = float(self.policy.value(self.obs_tensor(final_obs))[0])
+                    bootstrap = float(value_of(self, policy, final_obs, numpy_acting)[0])
                 episode_obs, episode_actions, episode_rewards = self.running[i]
                 rewards_column = np.asarray(episode_rewards, dtype=np.float32)[:, None]  # (T, 1)
                 returns = discounted_returns(
@@ -156,36 +173,83 @@ class Reinforce(Agent):
         return finished
 
     def train_iteration(self) -> dict[str, float]:
-        """Collect ``episodes_per_update`` whole episodes, then one gradient step on all their steps."""
-        c = self.config
+        """Collect ``episodes_per_update`` whole episodes, then one gradient step on all their steps
+        (and ``value_steps - 1`` value-only ones)."""
+        c, policy = self.config, self.policy
         episodes = self.collect()
         lr = self.lr_now()
         set_lr(self.optimizer, lr)
         obs = torch.as_tensor(np.concatenate([e[0] for e in episodes]), device=self.device)  # (B, *obs_shape)
         actions = torch.as_tensor(np.concatenate([e[1] for e in episodes]), device=self.device)  # (B, ...)
         returns = torch.as_tensor(np.concatenate([e[2] for e in episodes]), device=self.device)  # (B,)
-        log_prob, entropy, values = self.policy.evaluate(obs, actions)
-        policy_loss, value_loss = reinforce_loss(log_prob, returns, values, c.normalize_returns)
-        entropy_loss = -entropy.mean()
-        loss = policy_loss + c.ent_coef * entropy_loss + c.vf_coef * value_loss
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        clip_grad_norm(self.params, c.max_grad_norm)
-        self.optimizer.step()
-        for _ in range(c.value_steps - 1 if c.baseline else 0):
-            # Value-only steps leave the actor's grads None, so Adam skips (does not decay) them.
-            refit_loss = c.vf_coef * F.mse_loss(self.policy.value(obs), returns)
-            self.optimizer.zero_grad(set_to_none=True)
-            refit_loss.backward()
-            clip_grad_norm(self.params, c.max_grad_norm)
-            self.optimizer.step()
-        parts = torch.stack([loss, policy_loss, value_loss, entropy_loss]).detach().tolist()
-        metrics = dict(zip(("train/loss", "train/policy_loss", "train/value_loss", "train/entropy_loss"), parts))
+        # The gradient of reinforce_loss (+ entropy), accumulated over passes of UPDATE_ROWS rows,
+        # through the network's hand-written backward where it has one (as A2C and PPO train).
+        with torch.inference_mode(policy.fused):
+            with torch.no_grad():
+                values = None
+                if c.baseline:  # V(s_t) before the step, for the weights (a pass of its own)
+                    values = torch.cat([policy.value(obs[rows]) for rows in self._passes(len(returns))])
+                weights = reinforce_weights(returns, values, c.normalize_returns)
+            sums = self._accumulate_gradient(obs, actions, returns, weights)
+            self._step()
+            for _ in range(c.value_steps - 1 if c.baseline else 0):
+                # Value-only steps: the actor's gradient is zero, and Adam's momentum carries it on
+                # along its last steps, as one optimizer over all the weights does.
+                self._accumulate_gradient(obs, actions, returns, None)
+                self._step()
+        weighted_log_prob, squared_error, entropy = (sums / len(returns)).tolist()
+        metrics = {
+            "train/loss": -weighted_log_prob - c.ent_coef * entropy + c.vf_coef * squared_error,
+            "train/policy_loss": -weighted_log_prob,
+            "train/value_loss": squared_error,
+            "train/entropy_loss": -entropy,
+        }
         if values is not None:
-            metrics["train/explained_variance"] = explained_variance(values.detach(), returns)
+            metrics["train/explained_variance"] = explained_variance(values, returns)
         metrics["train/learning_rate"] = lr
         metrics["train/n_updates"] = self.iterations + 1
         metrics["train/batch_steps"] = len(returns)
-        if hasattr(self.policy.head, "log_std"):
-            metrics["train/std"] = float(self.policy.head.log_std.detach().exp().mean())
+        if hasattr(policy.head, "log_std"):
+            metrics["train/std"] = float(policy.head.log_std.detach().exp().mean())
         return metrics
+
+    @staticmethod
+    def _passes(n: int) -> list[slice]:
+        """Row ranges of the forward/backward passes over a batch of ``n`` steps."""
+        return [slice(start, start + UPDATE_ROWS) for start in range(0, n, UPDATE_ROWS)]
+
+    def _accumulate_gradient(
+        self, obs: torch.Tensor, actions: torch.Tensor, returns: torch.Tensor, weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Add to ``.grad`` the gradient of ``policy_loss - ent_coef * mean(entropy) + vf_coef *
+        value_loss`` (:func:`reinforce_loss` with these ``weights``), or of ``vf_coef * value_loss``
+        alone when ``weights`` is None. Returns the sums over the batch of (weight * log pi,
+        (V - G)^2, entropy) ``(3,)`` (zeros for the policy terms without ``weights``)."""
+        c, policy, n = self.config, self.policy, len(returns)
+        sums = torch.zeros(3, device=returns.device)
+        for rows in self._passes(n):
+            params, values, saved = policy.forward_update(obs[rows])
+            with torch.no_grad():
+                grad_values = None
+                if values is not None:
+                    error = values.detach() - returns[rows]
+                    grad_values = error * (2.0 * c.vf_coef / n)  # d(vf_coef * mean(error^2)) / dV
+                    sums[1] += error.square().sum()
+                if weights is None:
+                    head_saved, grad_entropy = None, 0.0
+                    grad_log_prob = torch.zeros(len(params), dtype=params.dtype, device=params.device)
+                else:
+                    log_prob, entropy, head_saved = policy.head.log_prob_entropy_saved(params, actions[rows])
+                    grad_log_prob, grad_entropy = weights[rows] * (-1.0 / n), -c.ent_coef / n
+                    sums[0] += (weights[rows] * log_prob).sum()
+                    sums[2] += entropy.sum()
+            actor_critic_backward(
+                policy, params, values, actions[rows], grad_log_prob, grad_entropy, grad_values, saved, head_saved
+            )
+        return sums
+
+    def _step(self) -> None:
+        """Clip, step the optimizer, clear the (flat) gradient."""
+        clip_grad_norm(self.params, self.config.max_grad_norm)
+        optimizer_step(self.optimizer)
+        self.params[0].grad.zero_()

@@ -9,6 +9,7 @@ from torch import nn
 from agents.optim import (
     OPTIMIZERS,
     clip_grad_norm,
+    fit_optimizer_state,
     flatten_parameters,
     make_optimizer,
     optimizer_step,
@@ -120,6 +121,44 @@ def test_flatten_parameters_shares_weights_and_grads():
     assert flat.data_ptr() == next(net.parameters()).data_ptr()
     with pytest.raises(ValueError, match="twice"):
         flatten_parameters([flat, flat])
+
+
+@pytest.mark.parametrize("name", ["adam", "rmsprop", "momentum"])
+def test_per_tensor_optimizer_state_loads_into_a_flat_optimizer(name):
+    """A checkpoint's per-tensor optimizer state carries on in the flat layout as it would have."""
+    torch.manual_seed(0)
+    nets = [nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.Linear(4, 2)) for _ in range(2)]
+    x = torch.randn(10, 3)
+    per_tensor = make_optimizer(nets[0].parameters(), name, 1e-2)
+    for _ in range(3):
+        per_tensor.zero_grad()
+        nets[0](x).pow(2).mean().backward()
+        per_tensor.step()
+    nets[1].load_state_dict(nets[0].state_dict())
+    flat = flatten_parameters(nets[1].parameters())
+    flat_optimizer = make_optimizer([flat], name, 1e-2)
+    flat_optimizer.load_state_dict(fit_optimizer_state(flat_optimizer, per_tensor.state_dict()))
+    for _ in range(2):
+        per_tensor.zero_grad()
+        nets[0](x).pow(2).mean().backward()
+        per_tensor.step()
+        flat.grad.zero_()
+        nets[1](x).pow(2).mean().backward()
+        flat_optimizer.step()
+    for p, q in zip(nets[0].parameters(), nets[1].parameters()):
+        torch.testing.assert_close(p, q)
+
+
+def test_optimizer_state_that_does_not_fit_the_flat_layout_is_left_to_load_state_dict():
+    net = nn.Linear(3, 2)
+    per_tensor = make_optimizer(net.parameters(), "adam", 1e-2)
+    net.weight.grad = torch.ones(2, 3)  # the bias is never stepped: it has no state, no known size
+    per_tensor.step()
+    flat_optimizer = make_optimizer([flatten_parameters(nn.Linear(3, 2).parameters())], "adam", 1e-2)
+    saved = per_tensor.state_dict()
+    assert fit_optimizer_state(flat_optimizer, saved) is saved
+    with pytest.raises(ValueError):
+        flat_optimizer.load_state_dict(saved)
 
 
 def test_optimizer_step_fast_path_equals_adam_step():

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.reinforce import Reinforce, ReinforceConfig, reinforce_loss
+import agents.reinforce
+from agents.reinforce import Reinforce, ReinforceConfig, reinforce_loss, reinforce_weights
 from agents.rollout import discounted_returns
 from gymlab.config import build_config, preset
 from tests.agents.toy_envs import BANDIT, COUNTER
@@ -52,6 +53,44 @@ def test_reinforce_loss_with_baseline():
     (policy_loss + value_loss).backward()
     assert values.grad.tolist() == pytest.approx([-2.0, -1.0])  # only the value loss: 2 (V - G) / B
     assert log_prob.grad.tolist() == pytest.approx([-1.0, -0.5])
+
+
+@pytest.mark.parametrize("baseline", [True, False])
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])  # the hand-written backward; autograd
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_update_gradient_equals_loss_backward(env_id, activation, baseline, monkeypatch):
+    """The learner's gradient, accumulated pass by pass, is that of reinforce_loss over the batch."""
+    monkeypatch.setattr(agents.reinforce, "UPDATE_ROWS", 7)  # 23 rows: passes of 7, 7, 7, 2
+    config = ReinforceConfig(activation=activation, baseline=baseline, ent_coef=0.05, vf_coef=0.7, hidden=[16, 16])
+    agent = Reinforce(env_id, config, seed=0)
+    torch.manual_seed(0)
+    obs = torch.as_tensor(np.stack([agent.observation_space.sample() for _ in range(23)]))
+    actions = torch.as_tensor(np.stack([agent.action_space.sample() for _ in range(23)]))
+    returns = torch.randn(23) * 5
+    policy = agent.policy
+    log_prob, entropy, values = policy.evaluate(obs, actions)
+    policy_loss, value_loss = reinforce_loss(log_prob, returns, values, normalize=True)
+    loss = policy_loss - 0.05 * entropy.mean() + 0.7 * value_loss
+    expected = torch.cat(
+        [g.reshape(-1) for g in torch.autograd.grad(loss, list(policy.parameters()), retain_graph=True)]
+    )
+    weights = reinforce_weights(returns, None if values is None else values.detach())
+
+    with torch.inference_mode(policy.fused):
+        sums = agent._accumulate_gradient(obs, actions, returns, weights)
+    torch.testing.assert_close(agent.params[0].grad, expected)
+    assert -sums[0].item() / 23 == pytest.approx(policy_loss.item(), abs=1e-5)
+    assert sums[1].item() / 23 == pytest.approx(value_loss.item(), rel=1e-5)
+    assert sums[2].item() / 23 == pytest.approx(entropy.mean().item(), rel=1e-5)
+
+    if baseline:  # a value-only step: the gradient of vf_coef * value_loss, zero for the actor
+        agent.params[0].grad.zero_()
+        with torch.inference_mode(policy.fused):
+            agent._accumulate_gradient(obs, actions, returns, None)
+        expected = torch.autograd.grad(0.7 * value_loss, list(policy.parameters()), allow_unused=True)
+        expected = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
+                              for p, g in zip(policy.parameters(), expected)])  # fmt: skip
+        torch.testing.assert_close(agent.params[0].grad, expected)
 
 
 # ----------------------------------------------------------------------------- collection
