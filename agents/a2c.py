@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from agents.base import Agent, TrainConfig, in_unit_interval, positive
 from agents.networks import ActorCritic, actor_critic_backward
-from agents.optim import clip_grad_norm, make_flat_optimizer, optimizer_step, set_lr
+from agents.optim import flat_step, make_flat_optimizer, set_lr
 from agents.rollout import buffer_for, collect_rollout, explained_variance
 
 
@@ -150,9 +150,7 @@ class A2C(Agent):
             actor_critic_backward(
                 self.policy, params, values, data.actions, grad_log_prob, grad_entropy, grad_values, saved, head_saved
             )
-            clip_grad_norm(self.params, c.max_grad_norm)
-            optimizer_step(self.optimizer)
-            self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
+            flat_step(self.params, self.optimizer, c.max_grad_norm)
             with torch.no_grad():  # a2c_loss's terms, from the tensors at hand, in one sync
                 error = values - data.returns
                 pg, vf, ent = torch.stack([advantages * log_prob, error * error, entropy]).mean(1).tolist()

@@ -150,6 +150,15 @@ def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
         optimizer.step()
 
 
+def flat_step(params: list[nn.Parameter], optimizer: torch.optim.Optimizer, max_grad_norm: float | None) -> None:
+    """One update of an optimizer from :func:`make_flat_optimizer` (``params`` is its ``[flat]``):
+    clip the gradient's norm, step, and clear the flat gradient -- every weight's ``.grad`` is a
+    view of it -- for the next backward to accumulate into."""
+    clip_grad_norm(params, max_grad_norm)
+    optimizer_step(optimizer)
+    params[0].grad.zero_()
+
+
 def flatten_parameters(params: Iterable[nn.Parameter]) -> nn.Parameter:
     """Re-home ``params`` as views of one flat parameter, and their ``.grad`` as views of its grad;
     return the flat parameter (its ``.grad`` is allocated, zero).

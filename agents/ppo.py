@@ -13,7 +13,7 @@ import torch
 
 from agents.base import Agent, TrainConfig, in_unit_interval, one_of, positive
 from agents.networks import ActorCritic, actor_critic_backward
-from agents.optim import SCHEDULES, clip_grad_norm, make_flat_optimizer, optimizer_step, schedule, set_lr
+from agents.optim import SCHEDULES, flat_step, make_flat_optimizer, schedule, set_lr
 from agents.rollout import buffer_for, collect_rollout, explained_variance
 
 
@@ -258,9 +258,7 @@ class PPO(Agent):
                         policy, params, values, batch.actions, grad_log_prob, -c.ent_coef / len(log_prob), grad_values,
                         saved, head_saved,
                     )  # fmt: skip
-                    clip_grad_norm(self.params, c.max_grad_norm)
-                    optimizer_step(self.optimizer)
-                    self.params[0].grad.zero_()  # the flat grad, shared with every weight's .grad view
+                    flat_step(self.params, self.optimizer, c.max_grad_norm)
                 if stopped_early:
                     break
         metrics = ppo_metrics(terms[:n_updates], clip, c.ent_coef, c.vf_coef)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from agents.base import Agent, TrainConfig, in_unit_interval, positive
 from agents.networks import ActorCritic, actor_critic_backward
-from agents.optim import clip_grad_norm, make_flat_optimizer, optimizer_step, set_lr
+from agents.optim import flat_step, make_flat_optimizer, set_lr
 from agents.rollout import discounted_returns, explained_variance, value_of
 
 
@@ -191,12 +191,12 @@ class Reinforce(Agent):
                     values = torch.cat([policy.value(obs[rows]) for rows in self._passes(len(returns))])
                 weights = reinforce_weights(returns, values, c.normalize_returns)
             sums = self._accumulate_gradient(obs, actions, returns, weights)
-            self._step()
+            flat_step(self.params, self.optimizer, c.max_grad_norm)
             for _ in range(c.value_steps - 1 if c.baseline else 0):
                 # Value-only steps: the actor's gradient is zero, and Adam's momentum carries it on
                 # along its last steps, as one optimizer over all the weights does.
                 self._accumulate_gradient(obs, actions, returns, None)
-                self._step()
+                flat_step(self.params, self.optimizer, c.max_grad_norm)
         weighted_log_prob, squared_error, entropy = (sums / len(returns)).tolist()
         metrics = {
             "train/loss": -weighted_log_prob - c.ent_coef * entropy + c.vf_coef * squared_error,
@@ -247,9 +247,3 @@ class Reinforce(Agent):
                 policy, params, values, actions[rows], grad_log_prob, grad_entropy, grad_values, saved, head_saved
             )
         return sums
-
-    def _step(self) -> None:
-        """Clip, step the optimizer, clear the (flat) gradient."""
-        clip_grad_norm(self.params, self.config.max_grad_norm)
-        optimizer_step(self.optimizer)
-        self.params[0].grad.zero_()
