@@ -208,6 +208,12 @@ class PPO(Agent):
         """One rollout, then ``n_epochs`` of minibatch updates."""
         c = self.config
         self.buffer.finish(self.collect(), c.gamma, c.gae_lambda)
+        return self.update()
+
+    def update(self) -> dict[str, float]:
+        """``n_epochs`` of minibatch updates on the finished rollout in the buffer, at the learning
+        rate and clip range of the current progress; returns the ``train/*`` figures."""
+        c = self.config
         lr = self.lr_now()
         set_lr(self.optimizer, lr)
         clip = c.clip_range * schedule(c.clip_schedule)(self.progress())
