@@ -131,6 +131,12 @@ class A2C(Agent):
         """One rollout of ``n_steps`` x ``n_envs`` transitions, then one gradient step on all of it."""
         c = self.config
         self.buffer.finish(collect_rollout(self, self.policy, self.buffer), c.gamma, c.gae_lambda)
+        return self.update()
+
+    def update(self) -> dict[str, float]:
+        """One gradient step on the whole finished rollout in the buffer, at the learning rate of
+        the current progress; returns the ``train/*`` figures."""
+        c = self.config
         lr = self.lr_now()
         set_lr(self.optimizer, lr)
         data = self.buffer.all()  # (n_steps * n_envs, ...) flattened time-major

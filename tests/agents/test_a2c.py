@@ -16,6 +16,7 @@ from agents.a2c import A2C, A2CConfig, a2c_loss, a2c_loss_grad
 from agents.networks import ActorCritic, PolicyOutput, actor_critic_backward
 from agents.rollout import collect_rollout
 from gymlab.config import build_config, preset
+from tests.agents.sb3_twin import assert_same_weights, copy_weights, fill_buffer, sb3_after_one_rollout
 from tests.agents.toy_envs import BANDIT, COUNTER
 
 
@@ -217,3 +218,26 @@ def test_closed_form_update_gradient_equals_loss_backward(action_space, hand_wri
     actor_critic_backward(policy, params, values, actions, *grads, saved)
     for p, grad in zip(policy.parameters(), expected):
         torch.testing.assert_close(p.grad, grad)
+
+
+@pytest.mark.parametrize("optimizer", ["rmsprop", "adam"])
+def test_update_equals_sb3_a2c_on_the_same_rollout(optimizer):
+    """From the same weights and the same rollout (SB3 collects it), gymlab's GAE gives SB3's
+    returns and one update lands on SB3's weights, up to float rounding."""
+    from stable_baselines3 import A2C as SB3A2C
+
+    n_envs, n_steps, total = 8, 5, 100_000
+    sb3 = sb3_after_one_rollout(
+        SB3A2C, n_envs, n_steps, total, gamma=0.99, gae_lambda=0.9, ent_coef=0.01, normalize_advantage=True,
+        learning_rate=lambda p: 7e-4 * p, use_rms_prop=optimizer == "rmsprop", rms_prop_eps=1e-5,
+        policy_kwargs={"optimizer_kwargs": {"eps": 1e-5}} if optimizer == "adam" else {},
+    )  # fmt: skip
+    config = A2CConfig(total_steps=total, n_envs=n_envs, n_steps=n_steps, gamma=0.99, gae_lambda=0.9, ent_coef=0.01,
+                       normalize_advantage=True, learning_rate=7e-4, lr_schedule="linear", optimizer=optimizer)  # fmt: skip
+    agent = A2C("CartPole-v1", config, seed=0)
+    copy_weights(sb3, agent)
+    fill_buffer(sb3, agent)
+    metrics = agent.update()
+    sb3.train()
+    assert metrics["train/learning_rate"] == pytest.approx(sb3.policy.optimizer.param_groups[0]["lr"])
+    assert_same_weights(sb3, agent)

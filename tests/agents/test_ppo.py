@@ -21,6 +21,7 @@ from agents.ppo import (
     value_loss_grad,
 )
 from gymlab.config import build_config, preset
+from tests.agents.sb3_twin import assert_same_weights, copy_weights, fill_buffer, sb3_after_one_rollout
 
 
 class GuessSign(gym.Env):
@@ -212,48 +213,22 @@ def test_solves_cartpole(seed):
 @pytest.mark.parametrize("batch_size", [256, 64])  # one minibatch (the zoo's CartPole), four
 def test_update_equals_sb3_ppo_on_the_same_rollout(batch_size):
     """From the same weights and the same rollout (SB3 collects it), gymlab's GAE gives SB3's
-    advantages and returns, and one update -- every epoch, the lr and clip schedules, clipping,
-    Adam -- lands on SB3's weights, up to float rounding."""
+    returns, and one update -- every epoch, the lr and clip schedules, clipping, Adam -- lands on
+    SB3's weights, up to float rounding."""
     from stable_baselines3 import PPO as SB3PPO
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.utils import obs_as_tensor
 
     n_envs, n_steps, total = 8, 32, 100_000
-    sb3 = SB3PPO(
-        "MlpPolicy", make_vec_env("CartPole-v1", n_envs=n_envs, seed=0), n_steps=n_steps, batch_size=batch_size,
-        n_epochs=5, gamma=0.98, gae_lambda=0.8, ent_coef=0.01, learning_rate=lambda p: 1e-3 * p,
-        clip_range=lambda p: 0.2 * p, seed=0, device="cpu",
-        policy_kwargs={"net_arch": {"pi": [64, 64], "vf": [64, 64]}, "optimizer_kwargs": {"eps": 1e-5}},
+    sb3 = sb3_after_one_rollout(
+        SB3PPO, n_envs, n_steps, total, batch_size=batch_size, n_epochs=5, gamma=0.98, gae_lambda=0.8,
+        ent_coef=0.01, learning_rate=lambda p: 1e-3 * p, clip_range=lambda p: 0.2 * p,
+        policy_kwargs={"optimizer_kwargs": {"eps": 1e-5}},
     )  # fmt: skip
-    _, callback = sb3._setup_learn(total, None)
-    sb3.collect_rollouts(sb3.env, callback, sb3.rollout_buffer, n_rollout_steps=n_steps)
-    sb3._update_current_progress_remaining(sb3.num_timesteps, total)
-
     config = PPOConfig(total_steps=total, n_envs=n_envs, n_steps=n_steps, batch_size=batch_size, n_epochs=5,
                        gamma=0.98, gae_lambda=0.8, ent_coef=0.01, learning_rate=1e-3, lr_schedule="linear",
                        clip_range=0.2, clip_schedule="linear")  # fmt: skip
     agent = PPO("CartPole-v1", config, seed=0)
-    sb3_policy, policy = sb3.policy, agent.policy
-    with torch.no_grad():
-        for k, net in enumerate([sb3_policy.mlp_extractor.policy_net, sb3_policy.mlp_extractor.value_net]):
-            for (weight, bias), linear in zip(policy.bodies.block(k), [net[0], net[2]]):
-                weight.copy_(linear.weight), bias.copy_(linear.bias)
-        for mine, theirs in [(policy.head.linear, sb3_policy.action_net), (policy.vf_head, sb3_policy.value_net)]:
-            mine.weight.copy_(theirs.weight), mine.bias.copy_(theirs.bias)
-
-    # SB3's buffer keeps episode starts and folds a truncation's bootstrap into its reward, so
-    # every end it records is terminal (random CartPole episodes end within 32 steps)
-    rollout = sb3.rollout_buffer
-    ends = np.concatenate([rollout.episode_starts[1:], sb3._last_episode_starts[None]])
-    assert ends.any()
-    buffer = agent.buffer
-    for t in range(n_steps):
-        buffer.add(rollout.observations[t], rollout.actions[t, :, 0].astype(np.int64), rollout.log_probs[t],
-                   rollout.values[t], rollout.rewards[t], ends[t] > 0, np.zeros(n_envs, bool))  # fmt: skip
-    with torch.no_grad():
-        last_values = sb3_policy.predict_values(obs_as_tensor(sb3._last_obs, "cpu")).numpy()[:, 0]
-    buffer.finish(last_values, config.gamma, config.gae_lambda)
-    np.testing.assert_allclose(buffer.returns, rollout.returns, rtol=1e-5, atol=1e-5)
+    copy_weights(sb3, agent)
+    fill_buffer(sb3, agent)
 
     # SB3 shuffles its env-major rows with np.random, once per epoch; gymlab gets the same minibatches
     # (its rows are time-major) from a stand-in for its generator
@@ -267,16 +242,10 @@ def test_update_equals_sb3_ppo_on_the_same_rollout(batch_size):
             return (order % n_steps) * n_envs + order // n_steps  # env-major row -> time-major row
 
     agent.rng = SameOrders()
-    agent.num_timesteps = sb3.num_timesteps
     metrics = agent.update()
     sb3.train()
     assert not orders or batch_size == n_envs * n_steps  # one minibatch: gymlab does not shuffle
     assert metrics["train/clip_range"] == pytest.approx(sb3.clip_range(sb3._current_progress_remaining))
     assert metrics["train/learning_rate"] == pytest.approx(sb3.policy.optimizer.param_groups[0]["lr"])
     assert metrics["train/n_updates"] == 5 * (n_envs * n_steps // batch_size)
-    for k, net in enumerate([sb3_policy.mlp_extractor.policy_net, sb3_policy.mlp_extractor.value_net]):
-        for (weight, bias), linear in zip(policy.bodies.block(k), [net[0], net[2]]):
-            torch.testing.assert_close(weight, linear.weight.detach(), rtol=1e-5, atol=5e-6)
-            torch.testing.assert_close(bias, linear.bias.detach(), rtol=1e-5, atol=5e-6)
-    for mine, theirs in [(policy.head.linear, sb3_policy.action_net), (policy.vf_head, sb3_policy.value_net)]:
-        torch.testing.assert_close(mine.weight.detach(), theirs.weight.detach(), rtol=1e-5, atol=5e-6)
+    assert_same_weights(sb3, agent)
