@@ -1,7 +1,7 @@
 """gymlab PPO vs Stable-Baselines3 PPO, same zoo hyperparameters, same machine, same run.
 
     .venv/bin/python -m bench.ppo --env CartPole-v1 --seeds 0 1 2
-    .venv/bin/python -m bench.ppo --env LunarLander-v3 --seeds 0
+    .venv/bin/python -m bench.ppo --env LunarLander-v3 --seeds 0 1 2
 
 Both trainers take the ``ppo:`` preset of gymlab/presets.yaml (the zoo's ppo.yml), translated to
 SB3 by :func:`bench.common.sb3_kwargs`. Per seed the two run one after the other, each in its own

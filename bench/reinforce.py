@@ -2,7 +2,7 @@
 Monte-Carlo policy gradient with the same step budget (SB3 has no REINFORCE).
 
     .venv/bin/python -m bench.reinforce --env CartPole-v1 --seeds 0 1 2
-    .venv/bin/python -m bench.reinforce --env LunarLander-v3 --seeds 0
+    .venv/bin/python -m bench.reinforce --env LunarLander-v3 --seeds 0 1 2
 
 Targets: CartPole-v1 deterministic evaluation mean 500 (20 episodes); LunarLander-v3 mean >= 200
 in HW12's test protocol: 5 test episodes, mean total reward, actions sampled from the policy as
