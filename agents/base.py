@@ -362,7 +362,8 @@ class Agent:
     def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
         """Restore from :meth:`state_dict`; ``weights_only`` loads just the networks."""
         modules = self.modules()
-        missing = set(modules) - set(state["modules"])
+        needed = {k for k, m in modules.items() if not (weights_only and isinstance(m, torch.optim.Optimizer))}
+        missing = needed - set(state["modules"])
         if missing:
             raise ValueError(f"checkpoint lacks {', '.join(sorted(missing))}; was it written by {self.name}?")
         for key, module in modules.items():

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from agents.base import Agent, TrainConfig, in_unit_interval, positive
 from agents.networks import ActorCritic, actor_critic_backward
-from agents.optim import flat_step, make_flat_optimizer, set_lr
+from agents.optim import flat_step, make_flat_optimizer, make_optimizer, set_lr
 from agents.rollout import discounted_returns, explained_variance, value_of
 
 
@@ -119,6 +119,12 @@ class Reinforce(Agent):
         c = self.config
         self.policy = ActorCritic.for_agent(self, critic=c.baseline)
         self.params, self.optimizer = make_flat_optimizer(self.policy, c.optimizer, c.learning_rate)
+        # The value-only steps have an optimizer of their own on the same flat tensor. The actor's
+        # share of their gradient is exactly zero, so its moments there stay zero and those steps
+        # leave the actor where it is; sharing the joint step's optimizer, momentum would carry the
+        # actor along its last step value_steps - 1 more times. (AdamW's decoupled weight decay is
+        # the exception: it shrinks every weight on every step of either optimizer.)
+        self.value_optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate) if c.baseline else None
         self.clear_episodes()
 
     def clear_episodes(self) -> None:
@@ -132,8 +138,11 @@ class Reinforce(Agent):
         self.clear_episodes()
 
     def modules(self):
-        """Policy (with baseline) and optimizer."""
-        return {"policy": self.policy, "optimizer": self.optimizer}
+        """Policy (with baseline) and optimizers."""
+        modules = {"policy": self.policy, "optimizer": self.optimizer}
+        if self.value_optimizer is not None:
+            modules["value_optimizer"] = self.value_optimizer
+        return modules
 
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Sampled or most likely actions."""
@@ -178,7 +187,9 @@ class Reinforce(Agent):
         c, policy = self.config, self.policy
         episodes = self.collect()
         lr = self.lr_now()
-        set_lr(self.optimizer, lr)
+        for optimizer in (self.optimizer, self.value_optimizer):
+            if optimizer is not None:
+                set_lr(optimizer, lr)
         obs = torch.as_tensor(np.concatenate([e[0] for e in episodes]), device=self.device)  # (B, *obs_shape)
         actions = torch.as_tensor(np.concatenate([e[1] for e in episodes]), device=self.device)  # (B, ...)
         returns = torch.as_tensor(np.concatenate([e[2] for e in episodes]), device=self.device)  # (B,)
@@ -192,11 +203,9 @@ class Reinforce(Agent):
                 weights = reinforce_weights(returns, values, c.normalize_returns)
             sums = self._accumulate_gradient(obs, actions, returns, weights)
             flat_step(self.params, self.optimizer, c.max_grad_norm)
-            for _ in range(c.value_steps - 1 if c.baseline else 0):
-                # Value-only steps: the actor's gradient is zero, and Adam's momentum carries it on
-                # along its last steps, as one optimizer over all the weights does.
+            for _ in range(c.value_steps - 1 if c.baseline else 0):  # value-only: the actor stays put
                 self._accumulate_gradient(obs, actions, returns, None)
-                flat_step(self.params, self.optimizer, c.max_grad_norm)
+                flat_step(self.params, self.value_optimizer, c.max_grad_norm)
         weighted_log_prob, squared_error, entropy = (sums / len(returns)).tolist()
         metrics = {
             "train/loss": -weighted_log_prob - c.ent_coef * entropy + c.vf_coef * squared_error,

@@ -93,6 +93,36 @@ def test_update_gradient_equals_loss_backward(env_id, activation, baseline, monk
         torch.testing.assert_close(agent.params[0].grad, expected)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "gelu"])  # the hand-written backward; autograd
+def test_value_only_steps_leave_the_actor_where_it_is(activation):
+    """value_steps - 1 extra steps move the critic and nothing else: after one update the actor's
+    weights are those of the same run with value_steps=1, bit for bit."""
+
+    def first_update(value_steps: int) -> Reinforce:
+        config = ReinforceConfig(activation=activation, value_steps=value_steps, episodes_per_update=2)
+        agent = Reinforce("CartPole-v1", config, seed=0)
+        agent.open_envs()
+        agent.train_iteration()
+        agent.close()
+        return agent
+
+    one, many = first_update(1), first_update(5)
+
+    def parts(agent: Reinforce) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        policy = agent.policy
+        if policy.fused:
+            actor = [t[0] for t in (*policy.bodies.weights, *policy.bodies.biases)]
+            critic = [t[1] for t in (*policy.bodies.weights, *policy.bodies.biases)]
+        else:
+            actor, critic = list(policy.pi_body.parameters()), list(policy.vf_body.parameters())
+        return actor + list(policy.head.parameters()), critic + list(policy.vf_head.parameters())
+
+    (actor_one, critic_one), (actor_many, critic_many) = parts(one), parts(many)
+    for a, b in zip(actor_one, actor_many):
+        assert torch.equal(a, b)
+    assert not all(torch.equal(a, b) for a, b in zip(critic_one, critic_many))
+
+
 # ----------------------------------------------------------------------------- collection
 
 

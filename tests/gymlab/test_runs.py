@@ -79,7 +79,7 @@ def test_resume_after_kill_continues(tmp_path):
     proc.wait()
     saved = json.loads(latest.read_text())["num_timesteps"]
     assert saved >= 2048
-    target = saved + 1024
+    target = saved + 4096  # 512 steps per env: past CartPole's 500-step limit, so every env ends an episode
     assert main(["train", "--resume", str(run_dir), "--steps", str(target), "--quiet"]) == 0
     assert json.loads(latest.read_text())["num_timesteps"] == target
     assert json.loads((run_dir / "config.json").read_text())["hyperparameters"]["total_steps"] == target
