@@ -218,9 +218,9 @@ class PPO(Agent):
         set_lr(self.optimizer, lr)
         clip = c.clip_range * schedule(c.clip_schedule)(self.progress())
         policy, head = self.policy, self.policy.head
-        single = c.batch_size >= self.buffer.n_steps * self.buffer.n_envs  # one minibatch: the whole rollout
-        normalized = None
         size = self.buffer.n_steps * self.buffer.n_envs
+        single = c.batch_size >= size  # one minibatch: the whole rollout
+        normalized = None
         batch_size = min(c.batch_size, size)
         # per minibatch (4, B): log ratio, entropy, clipped objective, value error, written into one
         # block kept from update to update (a thousand small tensors, or a fresh block each update,

@@ -91,12 +91,9 @@ def reinforce_loss(
     value_loss = mean((G_t - V(s_t))^2), zero without a baseline.
     """
     returns = returns.detach()
-    if baseline_values is None:
-        weights = reinforce_weights(returns, None, normalize)
-        value_loss = returns.new_zeros(())
-    else:
-        weights = reinforce_weights(returns, baseline_values.detach(), normalize)
-        value_loss = F.mse_loss(baseline_values, returns)
+    baseline = None if baseline_values is None else baseline_values.detach()
+    weights = reinforce_weights(returns, baseline, normalize)
+    value_loss = returns.new_zeros(()) if baseline_values is None else F.mse_loss(baseline_values, returns)
     policy_loss = -(weights * log_prob).mean()
     return policy_loss, value_loss
 
