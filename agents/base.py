@@ -366,11 +366,9 @@ class Agent:
         missing = needed - set(state["modules"])
         if missing:
             raise ValueError(f"checkpoint lacks {', '.join(sorted(missing))}; was it written by {self.name}?")
-        for key, module in modules.items():
-            saved = state["modules"][key]
+        for key in needed:
+            module, saved = modules[key], state["modules"][key]
             if isinstance(module, torch.optim.Optimizer):
-                if weights_only:
-                    continue
                 saved = fit_optimizer_state(module, saved)
             module.load_state_dict(saved)
         if weights_only:

@@ -208,6 +208,19 @@ def test_save_load_gives_identical_actions(env_id):
     assert np.array_equal(sampled, fresh.predict(obs, deterministic=False))
 
 
+def test_checkpoint_without_value_optimizer_loads_its_weights_but_does_not_resume():
+    agent = Reinforce("CartPole-v1", ReinforceConfig(total_steps=400, episodes_per_update=1), seed=3).learn()
+    agent.close()
+    state = agent.state_dict()
+    del state["modules"]["value_optimizer"]  # as written before the value-only steps had their own
+    fresh = Reinforce("CartPole-v1", ReinforceConfig(), seed=99)
+    fresh.load_state_dict(state, weights_only=True)
+    obs = np.stack([agent.observation_space.sample() for _ in range(16)])
+    assert np.array_equal(agent.predict(obs), fresh.predict(obs))
+    with pytest.raises(ValueError, match="value_optimizer"):
+        fresh.load_state_dict(state)
+
+
 def test_same_seed_gives_identical_episode_returns():
     def returns(seed: int) -> list[float]:
         agent = Reinforce("CartPole-v1", ReinforceConfig(total_steps=1500, n_envs=2), seed=seed).learn()
