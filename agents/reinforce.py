@@ -45,6 +45,9 @@ class ReinforceConfig(TrainConfig):
     """baseline (value) loss weight"""
     value_steps: int = 10
     """baseline gradient steps per update (the joint one, then value-only ones); 1 leaves V far behind"""
+    vf_learning_rate: float = 0.0
+    """initial learning rate of the value-only steps, on the same schedule (0: learning_rate), as
+    Spinning Up's VPG has vf_lr beside pi_lr"""
     shared: bool = False
     """one body for actor and baseline instead of two"""
     log_std_init: float = 0.0
@@ -54,6 +57,8 @@ class ReinforceConfig(TrainConfig):
         """Raise ValueError for out-of-range values, with the fix."""
         super().check()
         positive(self, "episodes_per_update", "value_steps")
+        if self.vf_learning_rate < 0:
+            raise ValueError(f"vf_learning_rate must be >= 0, 0 meaning learning_rate (got {self.vf_learning_rate})")
         in_unit_interval(self, "gamma")
         if self.ent_coef < 0 or self.vf_coef < 0:
             raise ValueError(f"ent_coef and vf_coef must be >= 0 (got {self.ent_coef} and {self.vf_coef})")
@@ -121,7 +126,8 @@ class Reinforce(Agent):
         # leave the actor where it is; sharing the joint step's optimizer, momentum would carry the
         # actor along its last step value_steps - 1 more times. (AdamW's decoupled weight decay is
         # the exception: it shrinks every weight on every step of either optimizer.)
-        self.value_optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate) if c.baseline else None
+        vf_lr = c.vf_learning_rate or c.learning_rate
+        self.value_optimizer = make_optimizer(self.params, c.optimizer, vf_lr) if c.baseline else None
         self.clear_episodes()
 
     def clear_episodes(self) -> None:
@@ -184,9 +190,9 @@ class Reinforce(Agent):
         c, policy = self.config, self.policy
         episodes = self.collect()
         lr = self.lr_now()
-        for optimizer in (self.optimizer, self.value_optimizer):
-            if optimizer is not None:
-                set_lr(optimizer, lr)
+        set_lr(self.optimizer, lr)
+        if self.value_optimizer is not None:
+            set_lr(self.value_optimizer, lr * (c.vf_learning_rate / c.learning_rate if c.vf_learning_rate else 1.0))
         obs = torch.as_tensor(np.concatenate([e[0] for e in episodes]), device=self.device)  # (B, *obs_shape)
         actions = torch.as_tensor(np.concatenate([e[1] for e in episodes]), device=self.device)  # (B, ...)
         returns = torch.as_tensor(np.concatenate([e[2] for e in episodes]), device=self.device)  # (B,)
