@@ -123,6 +123,21 @@ def test_value_only_steps_leave_the_actor_where_it_is(activation):
     assert not all(torch.equal(a, b) for a, b in zip(critic_one, critic_many))
 
 
+def test_vf_learning_rate_sets_the_value_only_steps_rate_on_the_same_schedule():
+    config = ReinforceConfig(
+        learning_rate=1e-3, vf_learning_rate=4e-3, lr_schedule="linear", total_steps=2000, episodes_per_update=2
+    )
+    agent = Reinforce("CartPole-v1", config, seed=0)
+    agent.open_envs()
+    agent.num_timesteps = 500  # the rate is set after collecting, so a little past a quarter of the way
+    agent.train_iteration()
+    agent.close()
+    left = 1.0 - agent.num_timesteps / 2000
+    assert 0.5 < left < 0.75
+    assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * left)
+    assert agent.value_optimizer.param_groups[0]["lr"] == pytest.approx(4e-3 * left)
+
+
 # ----------------------------------------------------------------------------- collection
 
 
@@ -257,6 +272,8 @@ def test_config_check_names_the_fix():
         ReinforceConfig(episodes_per_update=0).check()
     with pytest.raises(ValueError, match="baseline"):
         ReinforceConfig(baseline=False, shared=True).check()
+    with pytest.raises(ValueError, match="vf_learning_rate"):
+        ReinforceConfig(vf_learning_rate=-1.0).check()
 
 
 def test_presets_build():
