@@ -15,7 +15,8 @@ orthogonal init, ent_coef, vf_coef, no gradient clipping (max_grad_norm 0, as HW
 gae_lambda=1.0 (advantage = discounted return-to-go - V(s_t): Monte-Carlo with a baseline),
 normalize_advantage=True (HW12's standardised weights) and n_steps = the env's time limit (500 /
 1000), so a rollout is as long as the longest episode; only returns crossing a rollout boundary are
-bootstrapped from V. Unlike gymlab's REINFORCE it takes one value step per update (not value_steps).
+bootstrapped from V. Unlike gymlab's REINFORCE it takes one value step per update (not value_steps),
+at the one learning rate (SB3 has no vf_learning_rate).
 
 Timing, memory, the alternating order and the JSON are as in bench/a2c.py (bench/common.py).
 """
