@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.base import Agent, TrainConfig, in_unit_interval, positive
+from agents.base import Agent, TrainConfig, in_unit_interval, positive, release_free_heap
 from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import flat_step, make_flat_optimizer, make_optimizer, set_lr
 from agents.rollout import discounted_returns, explained_variance, value_of
@@ -223,6 +223,7 @@ class Reinforce(Agent):
         metrics["train/batch_steps"] = len(returns)
         if hasattr(policy.head, "log_std"):
             metrics["train/std"] = float(policy.head.log_std.detach().exp().mean())
+        release_free_heap()  # batches of a new size every update fragment the heap (see its docstring)
         return metrics
 
     @staticmethod

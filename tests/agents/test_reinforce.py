@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import math
+import platform
 
 import numpy as np
 import pytest
 import torch
 
+import agents.base
 import agents.reinforce
 from agents.reinforce import Reinforce, ReinforceConfig, reinforce_loss, reinforce_weights
 from agents.rollout import discounted_returns
@@ -136,6 +138,13 @@ def test_vf_learning_rate_sets_the_value_only_steps_rate_on_the_same_schedule():
     assert 0.5 < left < 0.75
     assert agent.optimizer.param_groups[0]["lr"] == pytest.approx(1e-3 * left)
     assert agent.value_optimizer.param_groups[0]["lr"] == pytest.approx(4e-3 * left)
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
+def test_release_free_heap_reaches_glibc_malloc_trim():
+    """On glibc the heap trim after each update is a real call, not the no-op of other C libraries."""
+    assert agents.base._malloc_trim() is not None
+    agents.base.release_free_heap()
 
 
 # ----------------------------------------------------------------------------- collection
