@@ -116,7 +116,7 @@ def release_free_heap() -> None:
     A learner whose batches change size every update (REINFORCE's whole episodes) leaves the heap
     fragmented: freed blocks of ever new sizes stay resident. Peak RSS of REINFORCE on
     LunarLander-v3 (1e6 steps, seed 4) went from 325 to 579 MB over training; trimmed after every
-    update it ends at 339 MB, the same run to the step."""
+    update it ends at 345 MB, the same run to the step."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
