@@ -192,7 +192,7 @@ class Reinforce(Agent):
         lr = self.lr_now()
         set_lr(self.optimizer, lr)
         if self.value_optimizer is not None:
-            set_lr(self.value_optimizer, lr * (c.vf_learning_rate / c.learning_rate if c.vf_learning_rate else 1.0))
+            set_lr(self.value_optimizer, lr * (c.vf_learning_rate or c.learning_rate) / c.learning_rate)
         obs = torch.as_tensor(np.concatenate([e[0] for e in episodes]), device=self.device)  # (B, *obs_shape)
         actions = torch.as_tensor(np.concatenate([e[1] for e in episodes]), device=self.device)  # (B, ...)
         returns = torch.as_tensor(np.concatenate([e[2] for e in episodes]), device=self.device)  # (B,)
