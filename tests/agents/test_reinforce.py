@@ -300,3 +300,12 @@ def test_reinforce_solves_cartpole():
     agent.close()
     # HW12's protocol: the mean total reward of 5 test episodes
     assert agent.evaluate(5, deterministic=True, seed=1000)["mean_reward"] >= 475
+
+
+@pytest.mark.slow
+def test_reinforce_learns_pendulum():
+    # Box actions from reward alone: a random policy scores about -1200, a swing-up policy above -250
+    config = build_config(ReinforceConfig, preset("reinforce", "Pendulum-v1"))
+    agent = Reinforce("Pendulum-v1", config, seed=0).learn()
+    agent.close()
+    assert agent.evaluate(20, deterministic=True, seed=1000)["mean_reward"] >= -400
