@@ -13,14 +13,14 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from agents.base import Agent, TrainConfig, in_unit_interval, positive
+from agents.base import Agent, OnPolicyConfig, in_unit_interval, positive
 from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import flat_step, make_flat_optimizer, set_lr
-from agents.rollout import buffer_for, collect_rollout, explained_variance
+from agents.rollout import buffer_for, collect_rollout, explained_variance, reward_scaler_for
 
 
 @dataclass
-class A2CConfig(TrainConfig):
+class A2CConfig(OnPolicyConfig):
     """A2C hyperparameters (defaults: Stable-Baselines3's)."""
 
     learning_rate: float = 7e-4
@@ -39,10 +39,6 @@ class A2CConfig(TrainConfig):
     """value loss weight"""
     normalize_advantage: bool = False
     """normalise advantages over each rollout"""
-    shared: bool = False
-    """one body for actor and critic instead of two"""
-    log_std_init: float = 0.0
-    """initial log std of Gaussian (Box) policies"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -118,6 +114,7 @@ class A2C(Agent):
         self.policy = ActorCritic.for_agent(self)
         self.params, self.optimizer = make_flat_optimizer(self.policy, c.optimizer, c.learning_rate)
         self.buffer = buffer_for(self)
+        self.reward_scaler = reward_scaler_for(self)
 
     def modules(self):
         """Policy and optimizer."""
@@ -128,10 +125,13 @@ class A2C(Agent):
         return self.policy.act(obs, deterministic).actions
 
     def train_iteration(self) -> dict[str, float]:
-        """One rollout of ``n_steps`` x ``n_envs`` transitions, then one gradient step on all of it."""
+        """One rollout of ``n_steps`` x ``n_envs`` transitions, then one gradient step on all of it
+        (then its observations join the normalisation statistics)."""
         c = self.config
         self.buffer.finish(collect_rollout(self, self.policy, self.buffer), c.gamma, c.gae_lambda)
-        return self.update()
+        metrics = self.update()
+        self.policy.update_obs_stats(self.buffer.obs)
+        return metrics
 
     def update(self) -> dict[str, float]:
         """One gradient step on the whole finished rollout in the buffer, at the learning rate of

@@ -73,6 +73,21 @@ class TrainConfig:
             raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
 
 
+@dataclass
+class OnPolicyConfig(TrainConfig):
+    """What the actor-critic learners (REINFORCE, A2C, PPO) add: the network's layout and the
+    normalisation Stable-Baselines3 users know as VecNormalize (rl-baselines3-zoo's ``normalize``)."""
+
+    shared: bool = False
+    """one body for actor and critic instead of two"""
+    log_std_init: float = 0.0
+    """initial log std of Gaussian (Box) policies"""
+    normalize_obs: bool = False
+    """standardise observations with running statistics (kept in checkpoints; clipped to +-10)"""
+    normalize_reward: bool = False
+    """divide training rewards by the running std of the discounted return (clipped; logs stay raw)"""
+
+
 def positive(config: Any, *names: str) -> None:
     """Raise ValueError unless every named field of ``config`` is > 0."""
     for name in names:
@@ -204,6 +219,7 @@ class Agent:
         self.envs: gym.vector.VectorEnv | None = None
         self.run_dir: Path | None = None  # set by attach_run when training inside a run directory
         self.writer = None
+        self.reward_scaler = None  # an agents.rollout.RewardScaler when the learner scales rewards
         self.build()
 
     # ------------------------------------------------------------------ subclass interface
@@ -259,6 +275,8 @@ class Agent:
         reset_seed = self.seed + self.num_timesteps
         self.obs, _ = self.envs.reset(seed=reset_seed)
         self.envs.action_space.seed(reset_seed)
+        if self.reward_scaler is not None:
+            self.reward_scaler.reset()
 
     def close(self) -> None:
         """Close the training envs."""
@@ -267,10 +285,13 @@ class Agent:
             self.envs = None
 
     def env_step(self, actions: np.ndarray):
-        """Step the training envs, counting steps and recording finished episodes."""
+        """Step the training envs, counting steps and recording finished episodes (their raw
+        returns); the rewards returned are scaled when the learner has a ``reward_scaler``."""
         obs, rewards, terminated, truncated, info = self.envs.step(actions)
         self.num_timesteps += self.envs.num_envs
         self.episodes.record(info, self.num_timesteps)
+        if self.reward_scaler is not None:
+            rewards = self.reward_scaler(rewards, terminated | truncated)
         self.obs = obs
         return obs, rewards, terminated, truncated, info
 
@@ -372,11 +393,18 @@ class Agent:
                 callback(self, metrics)
         return self
 
+    def checkpoint_modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
+        """:meth:`modules`, plus the reward scaler's statistics when there is one."""
+        modules = dict(self.modules())
+        if self.reward_scaler is not None:
+            modules["reward_rms"] = self.reward_scaler.rms
+        return modules
+
     def state_dict(self) -> dict:
         """Everything needed to resume: weights, optimizer states, counters and RNG states.
         Plain tensors, numbers, strings, lists and dicts only (loadable with weights_only=True)."""
         return {
-            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "modules": {k: m.state_dict() for k, m in self.checkpoint_modules().items()},
             "num_timesteps": self.num_timesteps,
             "iterations": self.iterations,
             "episodes": self.episodes.state_dict(),
@@ -386,7 +414,7 @@ class Agent:
 
     def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
         """Restore from :meth:`state_dict`; ``weights_only`` loads just the networks."""
-        modules = self.modules()
+        modules = self.checkpoint_modules()
         needed = {k for k, m in modules.items() if not (weights_only and isinstance(m, torch.optim.Optimizer))}
         missing = needed - set(state["modules"])
         if missing:

@@ -292,6 +292,8 @@ class GAILConfig(PPOConfig):
             raise ValueError(f"reward must be one of {', '.join(REWARDS)}; got {self.reward!r}")
         if self.demo_episodes < 0 or self.gp_coef < 0:
             raise ValueError("demo_episodes and gp_coef must be >= 0")
+        if self.normalize_reward:
+            raise ValueError("gail trains on the discriminator's rewards, not the env's; set normalize_reward=false")
 
 
 def transition_features(

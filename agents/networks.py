@@ -267,6 +267,65 @@ def preprocess(obs: torch.Tensor, space: gym.Space) -> torch.Tensor:
     return obs.float().reshape(obs.shape[0], -1)
 
 
+class RunningMeanStd(nn.Module):
+    """Running mean and variance of a stream of arrays, merged batch by batch (Chan, Golub and
+    LeVeque's parallel update), kept as buffers so a checkpoint carries them. Behind observation
+    normalisation (:class:`ActorCritic` with ``normalize_obs``) and reward scaling
+    (:class:`agents.rollout.RewardScaler`), as Stable-Baselines3's VecNormalize keeps them.
+
+    :meth:`normalize` maps ``x`` to ``(x - mean) / sqrt(var + epsilon)``, clipped to ``[-clip, clip]``.
+    """
+
+    def __init__(self, shape: tuple[int, ...] = (), clip: float = 10.0, epsilon: float = 1e-8):
+        super().__init__()
+        self.clip, self.epsilon = float(clip), float(epsilon)
+        self.register_buffer("mean", torch.zeros(shape, dtype=torch.float64))
+        self.register_buffer("var", torch.ones(shape, dtype=torch.float64))
+        self.register_buffer("count", torch.tensor(1e-4, dtype=torch.float64))  # VecNormalize's prior
+
+    def update(self, batch: np.ndarray) -> None:
+        """Merge a batch ``(B, *shape)`` into the statistics."""
+        batch = np.asarray(batch, dtype=np.float64).reshape(-1, *self.mean.shape)
+        n = len(batch)
+        if n == 0:
+            return
+        on_cpu = self.mean.device.type == "cpu"
+        mean, var, count = (t.numpy() if on_cpu else t.cpu().numpy() for t in (self.mean, self.var, self.count))
+        prior, total = float(count), float(count) + n
+        batch_mean = np.add.reduce(batch, axis=0) / n  # np.mean and np.var cost several us more
+        centred = batch - batch_mean
+        delta = batch_mean - mean
+        m2 = var * prior + np.add.reduce(centred * centred, axis=0) + delta * delta * (prior * n / total)
+        new_mean, new_var = mean + delta * (n / total), m2 / total
+        if on_cpu:  # written through the numpy views: no torch call (reward scaling runs this every env step)
+            mean[...], var[...], count[...] = new_mean, new_var, total
+            self.__dict__["_writes"] = self.__dict__.get("_writes", 0) + 1
+        else:
+            self.mean.copy_(torch.from_numpy(np.asarray(new_mean)))
+            self.var.copy_(torch.from_numpy(np.asarray(new_var)))
+            self.count.fill_(total)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` standardised with the statistics so far (float32 in, float32 out)."""
+        scale = (self.var + self.epsilon).rsqrt()
+        return ((x - self.mean.to(x.dtype)) * scale.to(x.dtype)).clamp_(-self.clip, self.clip)
+
+    def normalize_numpy(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`normalize` for a float32 numpy batch (statistics on the CPU)."""
+        # torch's in-place writes (load_state_dict) bump a tensor's version counter; update's
+        # writes through numpy count in _writes
+        writes = self.__dict__.get("_writes", 0)
+        key = (self.mean.data_ptr(), self.mean._version, self.var.data_ptr(), self.var._version, writes)
+        cached = self.__dict__.get("_numpy_cache")
+        if cached is None or cached[0] != key:
+            mean = self.mean.numpy().astype(np.float32)
+            scale = (1.0 / np.sqrt(self.var.numpy() + self.epsilon)).astype(np.float32)
+            cached = (key, mean, scale)
+            self.__dict__["_numpy_cache"] = cached
+        y = (x - cached[1]) * cached[2]
+        return np.clip(y, -self.clip, self.clip, out=y)
+
+
 def image_shape(space: gym.Space) -> tuple[int, int, int]:
     """Channel-first shape of an image observation space."""
     s = space.shape
@@ -462,11 +521,11 @@ class ActorCritic(nn.Module):
     @classmethod
     def for_agent(cls, agent, critic: bool = True) -> ActorCritic:
         """The actor-critic an on-policy learner's config describes (hidden, activation, shared,
-        ortho_init, log_std_init), for the learner's spaces, on its device."""
+        ortho_init, log_std_init, normalize_obs), for the learner's spaces, on its device."""
         c = agent.config
         return cls(
             agent.observation_space, agent.action_space, c.hidden, c.activation, shared=c.shared,
-            critic=critic, ortho_init=c.ortho_init, log_std_init=c.log_std_init,
+            critic=critic, ortho_init=c.ortho_init, log_std_init=c.log_std_init, normalize_obs=c.normalize_obs,
         ).to(agent.device)  # fmt: skip
 
     def __init__(
@@ -479,10 +538,16 @@ class ActorCritic(nn.Module):
         critic: bool = True,
         ortho_init: bool = True,
         log_std_init: float = 0.0,
+        normalize_obs: bool = False,
     ):
         super().__init__()
         hidden = list(hidden)
         self.obs_space = obs_space
+        self.obs_rms: RunningMeanStd | None = None
+        if normalize_obs:
+            if not isinstance(obs_space, gym.spaces.Box) or is_image(obs_space):
+                raise ValueError(f"normalize_obs needs flat Box observations, not {obs_space}; set normalize_obs=false")
+            self.obs_rms = RunningMeanStd((obs_dim(obs_space),))
         self.action_space = action_space
         self.shared = shared
         self.has_critic = critic
@@ -530,23 +595,35 @@ class ActorCritic(nn.Module):
         autograd as usual (``saved`` is None)."""
         if not self.fused:
             return (*self(obs), None)
-        x = preprocess(obs, self.obs_space)
+        x = self.features_in(obs)
         tensors, n_layers = self._fused_tensors(), self._n_layers
         weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
         with torch.no_grad():
             params, values, ys = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))
         return params, values, (x, tensors, ys)
 
+    def features_in(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the bodies read: :func:`preprocess`, then standardised with ``obs_rms`` when normalising."""
+        x = preprocess(obs, self.obs_space)
+        return x if self.obs_rms is None else self.obs_rms.normalize(x)
+
+    def update_obs_stats(self, obs: np.ndarray) -> None:
+        """Merge a batch of raw observations into ``obs_rms`` (no-op without ``normalize_obs``).
+        Learners call it once per iteration, after the update, so one iteration's acting and
+        learning see the same statistics (a PPO ratio starts at exactly 1)."""
+        if self.obs_rms is not None:
+            self.obs_rms.update(np.asarray(obs).reshape(-1, self.obs_rms.mean.shape[0]))
+
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         """State values ``(N,)`` for raw observations."""
         if self.fused:
             return self(obs)[1]
-        x = preprocess(obs, self.obs_space)
+        x = self.features_in(obs)
         return self.vf_head(self.vf_body(x)).squeeze(-1)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Distribution parameters and values (None without a critic) for raw observations."""
-        x = preprocess(obs, self.obs_space)
+        x = self.features_in(obs)
         if self.fused:
             tensors, n_layers = self._fused_tensors(), self._n_layers
             if not torch.is_grad_enabled():  # acting: no autograd node to build
@@ -601,7 +678,7 @@ class ActorCritic(nn.Module):
         """The fused forward in numpy: (params (B, n), values (B,) or None)."""
         tensors = self._numpy_views()
         n_layers, relu = self._n_layers, self.bodies.act == "relu"
-        y = obs
+        y = obs if self.obs_rms is None else self.obs_rms.normalize_numpy(obs)
         for w, b in zip(tensors[:n_layers], tensors[n_layers : 2 * n_layers]):  # (K, out, in), (K, out)
             y = np.matmul(y, w.transpose(0, 2, 1))
             y += b[:, None, :]

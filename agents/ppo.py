@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents.base import Agent, TrainConfig, in_unit_interval, one_of, positive
+from agents.base import Agent, OnPolicyConfig, in_unit_interval, one_of, positive
 from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import SCHEDULES, flat_step, make_flat_optimizer, schedule, set_lr
-from agents.rollout import buffer_for, collect_rollout, explained_variance
+from agents.rollout import buffer_for, collect_rollout, explained_variance, reward_scaler_for
 
 
 @dataclass
-class PPOConfig(TrainConfig):
+class PPOConfig(OnPolicyConfig):
     """PPO hyperparameters (defaults: Stable-Baselines3's)."""
 
     n_steps: int = 2048
@@ -45,10 +45,6 @@ class PPOConfig(TrainConfig):
     """normalise advantages per minibatch"""
     target_kl: float = 0.0
     """stop the epochs early when approx KL exceeds 1.5 * target_kl (0 disables)"""
-    shared: bool = False
-    """one body for actor and critic instead of two"""
-    log_std_init: float = 0.0
-    """initial log std of Gaussian (Box) policies"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -191,6 +187,7 @@ class PPO(Agent):
         self.policy = ActorCritic.for_agent(self)
         self.params, self.optimizer = make_flat_optimizer(self.policy, c.optimizer, c.learning_rate)
         self.buffer = buffer_for(self)
+        self.reward_scaler = reward_scaler_for(self)
 
     def modules(self):
         """Policy and optimizer."""
@@ -205,10 +202,13 @@ class PPO(Agent):
         return collect_rollout(self, self.policy, self.buffer)
 
     def train_iteration(self) -> dict[str, float]:
-        """One rollout, then ``n_epochs`` of minibatch updates."""
+        """One rollout, then ``n_epochs`` of minibatch updates (then its observations join the
+        normalisation statistics)."""
         c = self.config
         self.buffer.finish(self.collect(), c.gamma, c.gae_lambda)
-        return self.update()
+        metrics = self.update()
+        self.policy.update_obs_stats(self.buffer.obs)
+        return metrics
 
     def update(self) -> dict[str, float]:
         """``n_epochs`` of minibatch updates on the finished rollout in the buffer, at the learning

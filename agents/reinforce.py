@@ -13,14 +13,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.base import Agent, TrainConfig, in_unit_interval, positive, release_free_heap
+from agents.base import Agent, OnPolicyConfig, in_unit_interval, positive, release_free_heap
 from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import flat_step, make_flat_optimizer, make_optimizer, set_lr
-from agents.rollout import discounted_returns, explained_variance, value_of
+from agents.rollout import discounted_returns, explained_variance, reward_scaler_for, value_of
 
 
 @dataclass
-class ReinforceConfig(TrainConfig):
+class ReinforceConfig(OnPolicyConfig):
     """REINFORCE hyperparameters (defaults: HW12's CartPole/LunarLander setup, with a baseline)."""
 
     n_envs: int = 1
@@ -50,8 +50,6 @@ class ReinforceConfig(TrainConfig):
     Spinning Up's VPG has vf_lr beside pi_lr"""
     shared: bool = False
     """one body for actor and baseline instead of two"""
-    log_std_init: float = 0.0
-    """initial log std of Gaussian (Box) policies"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -128,6 +126,7 @@ class Reinforce(Agent):
         # the exception: it shrinks every weight on every step of either optimizer.)
         vf_lr = c.vf_learning_rate or c.learning_rate
         self.value_optimizer = make_optimizer(self.params, c.optimizer, vf_lr) if c.baseline else None
+        self.reward_scaler = reward_scaler_for(self)
         self.clear_episodes()
 
     def clear_episodes(self) -> None:
@@ -193,7 +192,8 @@ class Reinforce(Agent):
         set_lr(self.optimizer, lr)
         if self.value_optimizer is not None:
             set_lr(self.value_optimizer, lr * (c.vf_learning_rate or c.learning_rate) / c.learning_rate)
-        obs = torch.as_tensor(np.concatenate([e[0] for e in episodes]), device=self.device)  # (B, *obs_shape)
+        batch_obs = np.concatenate([e[0] for e in episodes])
+        obs = torch.as_tensor(batch_obs, device=self.device)  # (B, *obs_shape)
         actions = torch.as_tensor(np.concatenate([e[1] for e in episodes]), device=self.device)  # (B, ...)
         returns = torch.as_tensor(np.concatenate([e[2] for e in episodes]), device=self.device)  # (B,)
         # The gradient of reinforce_loss (+ entropy), accumulated over passes of UPDATE_ROWS rows,
@@ -223,6 +223,7 @@ class Reinforce(Agent):
         metrics["train/batch_steps"] = len(returns)
         if hasattr(policy.head, "log_std"):
             metrics["train/std"] = float(policy.head.log_std.detach().exp().mean())
+        policy.update_obs_stats(batch_obs)  # after the step: collection and update saw the same statistics
         release_free_heap()  # batches of a new size every update fragment the heap (see its docstring)
         return metrics
 

@@ -11,11 +11,14 @@ Episode ends come in two kinds (Pardo et al. 2018, "Time limits in RL"):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
+
+from agents.networks import RunningMeanStd
 
 if TYPE_CHECKING:  # for type hints only; a learner module imports this one, not the other way
     from agents.base import Agent
@@ -70,6 +73,31 @@ def gae(
         last_adv = deltas[t] + decay[t] * last_adv
         advantages[t] = last_adv
     return advantages, advantages + values
+
+
+class RewardScaler:
+    """Reward scaling as Stable-Baselines3's VecNormalize does it: each env keeps a running
+    discounted return ``R <- gamma * R + r`` (restarted when its episode ends); rewards are divided
+    by the running std of those returns and clipped. It fixes the scale of the value targets
+    without moving the optimum (no mean is subtracted). The statistics are ``rms`` (a module,
+    saved in checkpoints); the running returns restart with the envs."""
+
+    def __init__(self, n_envs: int, gamma: float, clip: float = 10.0, epsilon: float = 1e-8):
+        self.gamma = gamma
+        self.rms = RunningMeanStd((), clip, epsilon)
+        self.returns = np.zeros(n_envs, dtype=np.float64)
+
+    def reset(self) -> None:
+        """Restart every env's running return (the envs were reset)."""
+        self.returns[:] = 0.0
+
+    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        """Scaled rewards ``(N,)`` (float32) for one vector step; ``dones`` ends the running returns."""
+        self.returns = self.returns * self.gamma + rewards
+        self.rms.update(self.returns)
+        scale = 1.0 / math.sqrt(float(self.rms.var.numpy()) + self.rms.epsilon)
+        self.returns[dones] = 0.0
+        return np.clip(rewards * scale, -self.rms.clip, self.rms.clip).astype(np.float32)
 
 
 class RolloutBatch(NamedTuple):
@@ -170,6 +198,12 @@ class RolloutBuffer:
         for start in range(0, size, batch_size):
             idx = order[start : start + batch_size]
             yield RolloutBatch(*(x[idx] for x in data))
+
+
+def reward_scaler_for(agent: Agent) -> RewardScaler | None:
+    """The reward scaler an on-policy learner's config asks for (``normalize_reward``), else None."""
+    c = agent.config
+    return RewardScaler(c.n_envs, c.gamma) if c.normalize_reward else None
 
 
 def buffer_for(agent: Agent) -> RolloutBuffer:

@@ -44,6 +44,8 @@ WINDOW = 100  # episodes in the training mean, as SB3's ep_info_buffer and gymla
 TASKS: dict[str, dict[str, float]] = {
     "CartPole-v1": {"eval_episodes": 20, "threshold": 475.0},
     "LunarLander-v3": {"eval_episodes": 100, "threshold": 200.0},
+    "Acrobot-v1": {"eval_episodes": 20, "threshold": -100.0},
+    "Pendulum-v1": {"eval_episodes": 20, "threshold": -200.0},
 }
 
 
@@ -250,6 +252,7 @@ def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: d
     from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.evaluation import evaluate_policy
+    from stable_baselines3.common.vec_env import VecNormalize
 
     import agents
     from gymlab.config import build_config
@@ -271,17 +274,28 @@ def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: d
     no_render = {"render_mode": None}
     start, cpu_start = time.perf_counter(), time.process_time()
     env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed, env_kwargs=no_render)
+    normalize = {"norm_obs": config.normalize_obs, "norm_reward": config.normalize_reward}
+    if any(normalize.values()):  # gymlab's normalize_obs / normalize_reward are VecNormalize's
+        env = VecNormalize(env, gamma=config.gamma, **normalize)
     cls = {"ppo": PPO, "a2c": A2C}[agent]
     model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **sb3_kwargs(agent, config))
     model.learn(total_timesteps=config.total_steps, callback=Track())
     wall, train_cpu = time.perf_counter() - start, time.process_time() - cpu_start
     steps = model.num_timesteps
-    eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed, env_kwargs=no_render)
-    mean, std = evaluate_policy(model, eval_env, n_eval_episodes=eval_episodes, deterministic=True)
+
+    def eval_env():
+        """A fresh evaluation env; with VecNormalize, the training statistics, frozen, raw rewards."""
+        single = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed, env_kwargs=no_render)
+        if not isinstance(env, VecNormalize):
+            return single
+        frozen = VecNormalize(single, training=False, norm_obs=env.norm_obs, norm_reward=False)
+        frozen.obs_rms = env.obs_rms
+        return frozen
+
+    mean, std = evaluate_policy(model, eval_env(), n_eval_episodes=eval_episodes, deterministic=True)
     extra = {}
     for name, spec in (extra_evals or {}).items():
-        eval_env = make_vec_env(env_id, n_envs=1, seed=EVAL_SEED + seed, env_kwargs=no_render)
-        m, _ = evaluate_policy(model, eval_env, n_eval_episodes=spec["episodes"], deterministic=spec["deterministic"])
+        m, _ = evaluate_policy(model, eval_env(), n_eval_episodes=spec["episodes"], deterministic=spec["deterministic"])
         extra[f"{name}_mean"] = float(m)
     return {
         "trainer": "sb3", "wall_s": wall, "train_cpu_s": train_cpu, "steps": steps, "steps_per_s": steps / wall,

@@ -107,14 +107,16 @@ def test_a2c_learns_a_contextual_bandit():
 # ----------------------------------------------------------------------------- save/load, determinism
 
 
+@pytest.mark.parametrize("normalize", [False, True])  # True: the checkpoint carries the statistics
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
-def test_save_load_gives_identical_actions(env_id):
-    agent = A2C(env_id, A2CConfig(total_steps=400, n_envs=4), seed=3).learn()
+def test_save_load_gives_identical_actions(env_id, normalize):
+    flags = dict(normalize_obs=normalize, normalize_reward=normalize)
+    agent = A2C(env_id, A2CConfig(total_steps=400, n_envs=4, **flags), seed=3).learn()
     agent.close()
     buffer = io.BytesIO()
     torch.save(agent.state_dict(), buffer)
     buffer.seek(0)
-    fresh = A2C(env_id, A2CConfig(n_envs=4), seed=99)
+    fresh = A2C(env_id, A2CConfig(n_envs=4, **flags), seed=99)
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     obs = np.stack([agent.observation_space.sample() for _ in range(16)])
     assert np.array_equal(agent.predict(obs), fresh.predict(obs))

@@ -314,3 +314,9 @@ def test_gail_imitates_a_cartpole_expert(cartpole_demos):
     agent.learn()
     assert math.isfinite(agent.episodes.mean_return())
     assert agent.evaluate(10, seed=1000)["mean_reward"] >= 0.95 * demos.expert_return
+
+
+def test_gail_refuses_reward_scaling_it_would_never_use(tiny_demos):
+    with pytest.raises(ValueError, match="discriminator's rewards, not the env's; set normalize_reward=false"):
+        gail_config(tiny_demos, normalize_reward=True).check()
+    gail_config(tiny_demos, normalize_obs=True).check()  # the policy may still standardise what it sees

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from agents.networks import ActorCritic, CategoricalHead, FusedMLPBodies, GaussianHead, actor_critic_backward, mlp
+from agents.networks import (
+    ActorCritic,
+    CategoricalHead,
+    FusedMLPBodies,
+    GaussianHead,
+    RunningMeanStd,
+    actor_critic_backward,
+    mlp,
+)
 
 CARTPOLE_OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
 TWO_ACTIONS = gym.spaces.Discrete(2)
@@ -249,3 +257,53 @@ def test_image_and_other_activations_use_plain_modules():
     assert not policy.fused
     logits, values = policy(torch.randn(5, 4))
     assert logits.shape == (5, 2) and values.shape == (5,)
+
+
+# ----------------------------------------------------------------------------- observation normalisation
+
+
+def test_running_mean_std_merges_batches_as_one():
+    """Three batches merged one by one give the mean and (population) variance of all of them."""
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(3.0, 2.0, size=(n, 4)) for n in (1, 50, 7)]
+    rms = RunningMeanStd((4,))
+    for batch in batches:
+        rms.update(batch)
+    data = np.concatenate(batches)
+    np.testing.assert_allclose(rms.mean.numpy(), data.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(rms.var.numpy(), data.var(0), rtol=1e-4)
+    assert float(rms.count) == pytest.approx(58, abs=1e-3)
+    x = torch.tensor([[3.0, 3.0, 3.0, 1e6]])
+    expected = (x.numpy() - data.mean(0)) / np.sqrt(data.var(0) + 1e-8)
+    expected[0, 3] = 10.0  # clipped
+    np.testing.assert_allclose(rms.normalize(x).numpy(), expected, rtol=1e-4, atol=1e-5)  # prior: count 1e-4
+    np.testing.assert_allclose(rms.normalize_numpy(x.numpy()), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_normalize_obs_is_the_same_network_on_standardised_input():
+    """With normalize_obs, torch and numpy forwards equal the plain network fed (x - mean) / std,
+    and the numpy path follows the statistics as they change."""
+    torch.manual_seed(7)
+    normed = ActorCritic(CARTPOLE_OBS, TWO_ACTIONS, normalize_obs=True)
+    plain = ActorCritic(CARTPOLE_OBS, TWO_ACTIONS)
+    plain.load_state_dict({k: v for k, v in normed.state_dict().items() if not k.startswith("obs_rms.")})
+    rng = np.random.default_rng(1)
+    obs = rng.normal(size=(5, 4)).astype(np.float32)
+    for data in (rng.normal(5.0, 3.0, size=(40, 4)), rng.normal(-1.0, 0.5, size=(40, 4))):
+        normed.update_obs_stats(data)
+        standardised = (obs - normed.obs_rms.mean.numpy()) / np.sqrt(normed.obs_rms.var.numpy() + 1e-8)
+        with torch.no_grad():
+            expected = plain(torch.as_tensor(standardised, dtype=torch.float32))
+            got = normed(torch.as_tensor(obs))
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(normed.value_numpy(obs), expected[1].numpy(), rtol=1e-5, atol=1e-5)
+        actions = normed.act_numpy(obs, np.random.default_rng(0), deterministic=True)[0]
+        np.testing.assert_array_equal(actions, expected[0].argmax(-1).numpy())
+    assert {"obs_rms.mean", "obs_rms.var", "obs_rms.count"} <= set(normed.state_dict())
+
+
+def test_normalize_obs_refuses_what_it_cannot_standardise():
+    with pytest.raises(ValueError, match="normalize_obs needs flat Box observations"):
+        ActorCritic(gym.spaces.Discrete(5), TWO_ACTIONS, normalize_obs=True)
+    with pytest.raises(ValueError, match="normalize_obs needs flat Box observations"):
+        ActorCritic(gym.spaces.Box(0, 255, (32, 32, 3), np.uint8), TWO_ACTIONS, normalize_obs=True)

@@ -249,3 +249,32 @@ def test_update_equals_sb3_ppo_on_the_same_rollout(batch_size):
     assert metrics["train/learning_rate"] == pytest.approx(sb3.policy.optimizer.param_groups[0]["lr"])
     assert metrics["train/n_updates"] == 5 * (n_envs * n_steps // batch_size)
     assert_same_weights(sb3, agent)
+
+
+def test_normalization_statistics_follow_each_rollout_and_are_saved(tmp_path):
+    """normalize_obs / normalize_reward (VecNormalize's): the observation statistics take in each
+    rollout after its update, so acting and learning saw the same ones; the buffer holds scaled
+    rewards while episode returns stay raw; a checkpoint restores both statistics."""
+    agent = PPO("CartPole-v1", small_config(normalize_obs=True, normalize_reward=True), seed=0, device="cpu")
+    agent.open_envs()
+    counts_seen_by_update = []
+    update = agent.update
+    agent.update = lambda: counts_seen_by_update.append(float(agent.policy.obs_rms.count)) or update()
+    agent.train_iteration()
+    assert counts_seen_by_update == [pytest.approx(1e-4)]  # the statistics the rollout was collected with
+    rollout = agent.buffer.obs.reshape(-1, 4)
+    np.testing.assert_allclose(agent.policy.obs_rms.mean.numpy(), rollout.mean(0), rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(agent.policy.obs_rms.var.numpy(), rollout.var(0), rtol=1e-3, atol=1e-6)
+    assert float(agent.reward_scaler.rms.count) == pytest.approx(32 * 4, abs=1e-3)
+    assert not np.allclose(agent.buffer.rewards, 1.0)  # CartPole pays 1 per step
+    agent.learn(1024)
+    assert agent.episodes.returns and all(float(r).is_integer() for r in agent.episodes.returns)
+    path = tmp_path / "ckpt.pt"
+    torch.save(agent.state_dict(), path)
+    clone = PPO("CartPole-v1", small_config(normalize_obs=True, normalize_reward=True), seed=1, device="cpu")
+    clone.load_state_dict(torch.load(path, weights_only=True))
+    for name in ("mean", "var", "count"):
+        assert torch.equal(getattr(clone.policy.obs_rms, name), getattr(agent.policy.obs_rms, name))
+        assert torch.equal(getattr(clone.reward_scaler.rms, name), getattr(agent.reward_scaler.rms, name))
+    obs = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+    np.testing.assert_array_equal(agent.predict(obs), clone.predict(obs))

@@ -215,14 +215,16 @@ def test_reinforce_learns_a_contextual_bandit(baseline):
 # ----------------------------------------------------------------------------- save/load, determinism
 
 
+@pytest.mark.parametrize("normalize", [False, True])  # True: the checkpoint carries the statistics
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
-def test_save_load_gives_identical_actions(env_id):
-    agent = Reinforce(env_id, ReinforceConfig(total_steps=400, episodes_per_update=1), seed=3).learn()
+def test_save_load_gives_identical_actions(env_id, normalize):
+    flags = dict(normalize_obs=normalize, normalize_reward=normalize)
+    agent = Reinforce(env_id, ReinforceConfig(total_steps=400, episodes_per_update=1, **flags), seed=3).learn()
     agent.close()
     buffer = io.BytesIO()
     torch.save(agent.state_dict(), buffer)
     buffer.seek(0)
-    fresh = Reinforce(env_id, ReinforceConfig(), seed=99)
+    fresh = Reinforce(env_id, ReinforceConfig(**flags), seed=99)
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     obs = np.stack([agent.observation_space.sample() for _ in range(16)])
     assert np.array_equal(agent.predict(obs), fresh.predict(obs))
@@ -309,3 +311,14 @@ def test_reinforce_learns_pendulum():
     agent = Reinforce("Pendulum-v1", config, seed=0).learn()
     agent.close()
     assert agent.evaluate(20, deterministic=True, seed=1000)["mean_reward"] >= -400
+
+
+def test_observation_statistics_take_in_each_update_batch():
+    """With normalize_obs, every step of an update's episodes joins the statistics after that update."""
+    agent = Reinforce("CartPole-v1", ReinforceConfig(episodes_per_update=2, normalize_obs=True), seed=0)
+    agent.open_envs()
+    first = agent.train_iteration()["train/batch_steps"]
+    assert float(agent.policy.obs_rms.count) == pytest.approx(first, abs=1e-3)
+    second = agent.train_iteration()["train/batch_steps"]
+    assert float(agent.policy.obs_rms.count) == pytest.approx(first + second, abs=1e-3)
+    agent.close()

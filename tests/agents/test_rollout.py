@@ -1,10 +1,12 @@
 """Known answers for rollout storage: GAE with a termination and a truncation, discounted returns."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
-from agents.rollout import RolloutBuffer, discounted_returns, gae
+from agents.rollout import RewardScaler, RolloutBuffer, discounted_returns, gae
 
 GAMMA, LAMBDA = 0.9, 0.8
 
@@ -80,3 +82,20 @@ def test_buffer_reuses_storage_across_rollouts(n_envs):
             buffer.add(np.zeros((n_envs, 1)), np.zeros(n_envs), z, z, z + 1, z, z)
         buffer.finish(np.zeros(n_envs, np.float32), 1.0, 1.0)
         np.testing.assert_allclose(buffer.all().returns.numpy(), np.tile([2.0, 1.0], (n_envs, 1)).T.reshape(-1))
+
+
+def test_reward_scaler_divides_by_the_std_of_running_returns():
+    """gamma 0.5, rewards 2, 2, 2, the episode ending after the second: running returns 2, 3
+    (then restart), 2. Each reward is divided by the std of the returns so far:
+    {2}: std ~0 -> clipped to 10;  {2, 3}: std 0.5 -> 4;  {2, 3, 2}: var 2/9 -> 2 / sqrt(2/9) = 4.2426."""
+    scaler = RewardScaler(n_envs=1, gamma=0.5)
+    scaled = [
+        scaler(np.array([2.0]), np.array([False]))[0],
+        scaler(np.array([2.0]), np.array([True]))[0],
+        scaler(np.array([2.0]), np.array([False]))[0],
+    ]
+    np.testing.assert_allclose(scaled, [10.0, 4.0, 2.0 / math.sqrt(2 / 9)], rtol=1e-3)
+    np.testing.assert_allclose(scaler.returns, [2.0])
+    scaler.reset()
+    np.testing.assert_allclose(scaler.returns, [0.0])
+    assert float(scaler.rms.count) == pytest.approx(3, abs=1e-3)

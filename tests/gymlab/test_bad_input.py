@@ -41,6 +41,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         (["train", "ppo", "CartPole-v1", "--set", "batch_size=100"], ["multiple of batch_size", "try batch_size="]),
         (["train", "ppo", "CartPole-v1", "--steps", "0"], ["total_steps must be > 0"]),
         (["train", "ppo", "Blackjack-v1"], ["observation space", "not supported"]),
+        (["train", "a2c", "FrozenLake-v1", "--set", "normalize_obs=true"], ["normalize_obs needs flat Box", "=false"]),
         (["train", "ppo"], ["train needs AGENT and ENV_ID"]),
         (["train", "--steps", "x"], ["invalid int value: 'x'"]),
     ],
