@@ -40,7 +40,8 @@ METRICS = [
     ("steps_to_threshold", "steps to threshold"),
     ("peak_rss_mb", "peak RSS MB"),
 ]
-# per env: the evaluation every seed must reach, and the wall-clock ratio to SB3 to stay under
+# per env: the evaluation every seed must reach, and the wall-clock ratio to SB3 to stay under;
+# another env is held to SB3's own evaluation (mean of seeds) and half its wall-clock
 TARGETS = {"CartPole-v1": (500.0, 1 / 3), "LunarLander-v3": (241.0, 1 / 2)}
 
 
@@ -63,12 +64,23 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"eval = {task['eval_episodes']} deterministic episodes; threshold = mean of the last 100 training "
           f"episodes >= {task['threshold']:g} (full window); CPU s = the child's CPU time over the wall-clock "
           "span (less sensitive to other load than wall-clock).\n")  # fmt: skip
-    eval_target, wall_target = TARGETS[args.env]
+    eval_target, wall_target = TARGETS.get(args.env, (None, 1 / 2))
     wall, cpu = ratio(ours["wall_s"], theirs["wall_s"]), ratio(ours["train_cpu_s"], theirs["train_cpu_s"])
     per_seed = [(r["gymlab"]["steps_to_threshold"], r["sb3"]["steps_to_threshold"]) for r in runs]
+    if eval_target is None:
+        eval_check = target(
+            "eval return >= SB3's",
+            ours["eval_mean"] >= theirs["eval_mean"],
+            f"{ours['eval_mean']:.1f} vs {theirs['eval_mean']:.1f} (mean of seeds)",
+        )
+    else:
+        eval_check = target(
+            f"eval >= {eval_target:g} on every seed",
+            all(r["gymlab"]["eval_mean"] >= eval_target for r in runs),
+            ", ".join(f"{r['gymlab']['eval_mean']:.1f}" for r in runs),
+        )
     targets = [
-        target(f"eval >= {eval_target:g} on every seed", all(r["gymlab"]["eval_mean"] >= eval_target for r in runs),
-               ", ".join(f"{r['gymlab']['eval_mean']:.1f}" for r in runs)),
+        eval_check,
         target(f"wall-clock <= {wall_target:.2f} x SB3's", wall <= wall_target,
                f"ratio {wall:.2f} (CPU-time ratio {cpu:.2f}); per seed "
                + ", ".join(f"{ratio(r['gymlab']['wall_s'], r['sb3']['wall_s']):.2f}" for r in runs)),

@@ -99,3 +99,24 @@ def test_reward_scaler_divides_by_the_std_of_running_returns():
     scaler.reset()
     np.testing.assert_allclose(scaler.returns, [0.0])
     assert float(scaler.rms.count) == pytest.approx(3, abs=1e-3)
+
+
+def test_reward_scaler_and_running_statistics_equal_sb3_vecnormalize():
+    """On one stream of rewards and episode ends, the scaled rewards and the return statistics are
+    SB3 VecNormalize's (norm_reward), to float32 precision."""
+    from stable_baselines3.common.running_mean_std import RunningMeanStd as SB3RunningMeanStd
+
+    rng = np.random.default_rng(0)
+    gamma, n_envs = 0.99, 3
+    ours = RewardScaler(n_envs, gamma)
+    sb3_rms, sb3_returns = SB3RunningMeanStd(shape=()), np.zeros(n_envs)
+    for _ in range(300):
+        rewards = rng.normal(1.0, 5.0, n_envs).astype(np.float32)
+        dones = rng.random(n_envs) < 0.05
+        # VecNormalize.step_wait with norm_reward: update the return statistics, scale, then restart
+        sb3_returns = sb3_returns * gamma + rewards
+        sb3_rms.update(sb3_returns)
+        expected = np.clip(rewards / np.sqrt(sb3_rms.var + 1e-8), -10.0, 10.0)
+        sb3_returns[dones] = 0
+        np.testing.assert_allclose(ours(rewards, dones), expected, rtol=1e-5, atol=1e-6)
+    assert float(ours.rms.mean) == pytest.approx(sb3_rms.mean) and float(ours.rms.var) == pytest.approx(sb3_rms.var)
