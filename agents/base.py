@@ -75,8 +75,9 @@ class TrainConfig:
 
 @dataclass
 class OnPolicyConfig(TrainConfig):
-    """What the actor-critic learners (REINFORCE, A2C, PPO) add: the network's layout and the
-    normalisation Stable-Baselines3 users know as VecNormalize (rl-baselines3-zoo's ``normalize``)."""
+    """What the actor-critic learners (REINFORCE, A2C, PPO) add: the network's layout, the
+    normalisation Stable-Baselines3 users know as VecNormalize (rl-baselines3-zoo's ``normalize``)
+    and gSDE exploration."""
 
     shared: bool = False
     """one body for actor and critic instead of two"""
@@ -86,6 +87,16 @@ class OnPolicyConfig(TrainConfig):
     """standardise observations with running statistics (kept in checkpoints; clipped to +-10)"""
     normalize_reward: bool = False
     """divide training rewards by the running std of the discounted return (clipped; logs stay raw)"""
+    use_sde: bool = False
+    """generalized state-dependent exploration (gSDE) for Box actions, as SB3's use_sde"""
+    sde_sample_freq: int = -1
+    """with use_sde: draw new exploration matrices every this many steps (-1: once per rollout)"""
+
+    def check(self) -> None:
+        """Raise ValueError, naming the key and the fix, for values out of range."""
+        super().check()
+        if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
+            raise ValueError(f"sde_sample_freq must be -1 (once per rollout) or > 0, got {self.sde_sample_freq}")
 
 
 def positive(config: Any, *names: str) -> None:

@@ -227,11 +227,105 @@ class GaussianHead(nn.Module):
         return grad_mean, grad_log_std
 
 
-def actor_head(action_space: gym.Space, in_dim: int, log_std_init: float = 0.0) -> nn.Module:
-    """The actor head for ``action_space``: categorical for Discrete, Gaussian for Box."""
+class GSDEHead(nn.Module):
+    """Box actions with generalized state-dependent exploration (gSDE; Raffin et al. 2021, "Smooth
+    exploration for robotic RL"), as Stable-Baselines3's ``use_sde`` (full std, features not learned
+    through the noise, no squashing).
+
+    The noise is a linear function of the actor's last hidden features phi(s): a = mean(s) + phi(s) E,
+    with the exploration matrix E ``(features, actions)`` drawn from N(0, std^2), std = exp(log_std),
+    and held for several steps (:meth:`resample`), so exploration is smooth in time yet differs from
+    state to state. Given phi, the action is Gaussian with per-sample variance
+    ``var_j = sum_k phi_k^2 std_kj^2`` (+1e-6): that is what the log-prob and entropy use.
+
+    The parameters are ``(B, actions + features)``: the mean, then phi (detached: the policy
+    gradient reaches the body through the mean only, as in SB3).
+    """
+
+    EPSILON = 1e-6
+
+    def __init__(self, in_dim: int, action_dim: int, log_std_init: float = 0.0):
+        super().__init__()
+        self.action_dim = action_dim
+        self.linear = nn.Linear(in_dim, action_dim)
+        self.log_std = nn.Parameter(torch.full((in_dim, action_dim), float(log_std_init)))
+        self.register_buffer("exploration", torch.zeros(1, in_dim, action_dim), persistent=False)
+        self.resample(1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.linear(features), features.detach()], dim=-1)
+
+    @torch.no_grad()
+    def resample(self, n: int) -> None:
+        """Draw ``n`` exploration matrices (one per env; row i of a batch of n uses matrix i)."""
+        std = self.log_std.exp()
+        self.exploration = torch.randn(n, *std.shape, dtype=std.dtype, device=std.device) * std
+
+    def split(self, params: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(mean (B, actions), phi (B, features))``."""
+        return params[:, : self.action_dim], params[:, self.action_dim :]
+
+    def std(self, phi: torch.Tensor, log_std: torch.Tensor | None = None) -> torch.Tensor:
+        """Per-sample std ``(B, actions)`` given the features."""
+        log_std = self.log_std if log_std is None else log_std
+        return torch.sqrt((phi * phi) @ torch.exp(2.0 * log_std) + self.EPSILON)
+
+    def sample(self, params: torch.Tensor) -> torch.Tensor:
+        mean, phi = self.split(params)
+        e = self.exploration
+        if len(e) == len(phi):
+            return mean + torch.bmm(phi.unsqueeze(1), e).squeeze(1)
+        return mean + phi @ e[0]  # a batch of another size (e.g. one eval env): the first matrix for all
+
+    def mode(self, params: torch.Tensor) -> torch.Tensor:
+        return self.split(params)[0]
+
+    def log_prob_entropy(self, params: torch.Tensor, actions: torch.Tensor, log_std: torch.Tensor | None = None):
+        """``(log_prob(actions), entropy)``, both ``(B,)``."""
+        mean, phi = self.split(params)
+        std = self.std(phi, log_std)
+        log_s = torch.log(std)
+        z = (actions - mean) / std
+        log_prob = (-0.5 * z * z - log_s - 0.5 * math.log(2 * math.pi)).sum(-1)
+        entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_s).sum(-1)
+        return log_prob, entropy
+
+    def log_prob(self, params: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.log_prob_entropy(params, actions)[0]
+
+    def entropy(self, params: torch.Tensor) -> torch.Tensor:
+        return self.log_prob_entropy(params, self.mode(params))[1]
+
+    def log_prob_entropy_saved(self, params: torch.Tensor, actions: torch.Tensor):
+        """:meth:`log_prob_entropy` and None (nothing kept for the backward)."""
+        return (*self.log_prob_entropy(params, actions), None)
+
+    def log_prob_entropy_backward(
+        self, params: torch.Tensor, actions: torch.Tensor, grad_log_prob: torch.Tensor, grad_entropy: float, saved=None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient of ``sum(grad_log_prob * log_prob + grad_entropy * entropy)`` w.r.t. the
+        parameters ``(B, actions + features)`` (zero on phi's columns) and ``log_std``, by one small
+        autograd pass over the head's formulas (the std's dependence on phi has no short closed form)."""
+        with torch.enable_grad(), torch.inference_mode(False):
+            p = params.detach().clone().requires_grad_(True)
+            log_std = self.log_std.detach().clone().requires_grad_(True)
+            log_prob, entropy = self.log_prob_entropy(p, actions, log_std)
+            total = (grad_log_prob * log_prob).sum() + grad_entropy * entropy.sum()
+            grad_params, grad_log_std = torch.autograd.grad(total, (p, log_std))
+        grad_params[:, self.action_dim :] = 0.0  # phi is detached: no gradient reaches the body through it
+        return grad_params, grad_log_std
+
+
+def actor_head(action_space: gym.Space, in_dim: int, log_std_init: float = 0.0, use_sde: bool = False) -> nn.Module:
+    """The actor head for ``action_space``: categorical for Discrete, Gaussian for Box (gSDE with
+    ``use_sde``)."""
+    if use_sde and not (isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1):
+        raise ValueError(f"use_sde needs 1-D Box actions, not {action_space}; set use_sde=false")
     if isinstance(action_space, gym.spaces.Discrete):
         return CategoricalHead(in_dim, int(action_space.n))
     if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        if use_sde:
+            return GSDEHead(in_dim, action_space.shape[0], log_std_init)
         return GaussianHead(in_dim, action_space.shape[0], log_std_init)
     raise ValueError(f"action space {action_space} is not supported; gymlab's actors take Discrete or 1-D Box actions")
 
@@ -521,11 +615,12 @@ class ActorCritic(nn.Module):
     @classmethod
     def for_agent(cls, agent, critic: bool = True) -> ActorCritic:
         """The actor-critic an on-policy learner's config describes (hidden, activation, shared,
-        ortho_init, log_std_init, normalize_obs), for the learner's spaces, on its device."""
+        ortho_init, log_std_init, normalize_obs, use_sde), for the learner's spaces, on its device."""
         c = agent.config
         return cls(
             agent.observation_space, agent.action_space, c.hidden, c.activation, shared=c.shared,
             critic=critic, ortho_init=c.ortho_init, log_std_init=c.log_std_init, normalize_obs=c.normalize_obs,
+            use_sde=c.use_sde,
         ).to(agent.device)  # fmt: skip
 
     def __init__(
@@ -539,6 +634,7 @@ class ActorCritic(nn.Module):
         ortho_init: bool = True,
         log_std_init: float = 0.0,
         normalize_obs: bool = False,
+        use_sde: bool = False,
     ):
         super().__init__()
         hidden = list(hidden)
@@ -551,7 +647,8 @@ class ActorCritic(nn.Module):
         self.action_space = action_space
         self.shared = shared
         self.has_critic = critic
-        self.fused = bool(hidden) and act in ("tanh", "relu") and not is_image(obs_space)
+        # gSDE's head reads the actor's last hidden features, which the fused forward does not return
+        self.fused = bool(hidden) and act in ("tanh", "relu") and not is_image(obs_space) and not use_sde
         if self.fused:
             k = 2 if critic and not shared else 1
             self.bodies = FusedMLPBodies(obs_dim(obs_space), hidden, act, k)
@@ -560,7 +657,7 @@ class ActorCritic(nn.Module):
             self.pi_body, pi_dim = body(obs_space, hidden, act)
             if critic:
                 self.vf_body = self.pi_body if shared else body(obs_space, hidden, act)[0]
-        self.head = actor_head(action_space, pi_dim, log_std_init)
+        self.head = actor_head(action_space, pi_dim, log_std_init, use_sde)
         if critic:
             self.vf_head = nn.Linear(pi_dim, 1)
         if self.fused:  # a tuple, not registered as submodules: for _fused_tensors
@@ -606,6 +703,11 @@ class ActorCritic(nn.Module):
         """What the bodies read: :func:`preprocess`, then standardised with ``obs_rms`` when normalising."""
         x = preprocess(obs, self.obs_space)
         return x if self.obs_rms is None else self.obs_rms.normalize(x)
+
+    def reset_noise(self, n_envs: int) -> None:
+        """Draw new gSDE exploration matrices, one per env (no-op for other heads)."""
+        if isinstance(self.head, GSDEHead):
+            self.head.resample(n_envs)
 
     def update_obs_stats(self, obs: np.ndarray) -> None:
         """Merge a batch of raw observations into ``obs_rms`` (no-op without ``normalize_obs``).

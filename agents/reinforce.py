@@ -157,7 +157,11 @@ class Reinforce(Agent):
         c, policy = self.config, self.policy
         numpy_acting = policy.numpy_acting(self.obs)  # as PPO and A2C act (ActorCritic.act_numpy)
         finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        steps = 0
         while len(finished) < c.episodes_per_update:
+            if c.use_sde and (steps == 0 or (c.sde_sample_freq > 0 and steps % c.sde_sample_freq == 0)):
+                policy.reset_noise(c.n_envs)  # gSDE: at the start of each batch and every sde_sample_freq steps
+            steps += 1
             obs = self.obs
             if numpy_acting:
                 actions = policy.act_numpy(obs, self.rng)[0]

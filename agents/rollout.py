@@ -223,10 +223,15 @@ def collect_rollout(agent: Agent, policy: ActorCritic, buffer: RolloutBuffer) ->
 
     Call once per rollout of an on-policy actor-critic (A2C, PPO), after ``agent.open_envs()``.
     Time-limit truncations are bootstrapped from the true final observation, which SAME_STEP
-    autoreset leaves in ``info["final_obs"]``; terminations are not bootstrapped.
+    autoreset leaves in ``info["final_obs"]``; terminations are not bootstrapped. With gSDE
+    (``use_sde``) the exploration matrices are drawn at the start and every ``sde_sample_freq`` steps.
     """
+    c = agent.config
+    sde_every = (c.sde_sample_freq if c.sde_sample_freq > 0 else buffer.n_steps) if c.use_sde else 0
     numpy_acting = policy.numpy_acting(agent.obs)
-    for _ in range(buffer.n_steps):
+    for t in range(buffer.n_steps):
+        if sde_every and t % sde_every == 0:
+            policy.reset_noise(buffer.n_envs)
         obs = agent.obs
         if numpy_acting:
             actions, log_prob, values = policy.act_numpy(obs, agent.rng)

@@ -176,6 +176,8 @@ def sb3_kwargs(agent: str, config) -> dict[str, Any]:
         "n_steps": config.n_steps,
         "normalize_advantage": config.normalize_advantage,
     }
+    if config.use_sde:
+        kwargs.update(use_sde=True, sde_sample_freq=config.sde_sample_freq)
     if config.lr_warmup:
         raise ValueError("SB3 has no learning-rate warm-up; benchmark without lr_warmup")
     if agent == "ppo":

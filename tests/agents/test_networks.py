@@ -13,6 +13,7 @@ from agents.networks import (
     CategoricalHead,
     FusedMLPBodies,
     GaussianHead,
+    GSDEHead,
     RunningMeanStd,
     actor_critic_backward,
     mlp,
@@ -307,3 +308,61 @@ def test_normalize_obs_refuses_what_it_cannot_standardise():
         ActorCritic(gym.spaces.Discrete(5), TWO_ACTIONS, normalize_obs=True)
     with pytest.raises(ValueError, match="normalize_obs needs flat Box observations"):
         ActorCritic(gym.spaces.Box(0, 255, (32, 32, 3), np.uint8), TWO_ACTIONS, normalize_obs=True)
+
+
+# ----------------------------------------------------------------------------- gSDE
+
+
+def test_gsde_head_equals_sb3_state_dependent_noise():
+    """Log-prob, entropy and the noise phi(s) E of the gSDE head are SB3's
+    StateDependentNoiseDistribution's (full std, no expln, no squashing, features not learned)."""
+    from stable_baselines3.common.distributions import StateDependentNoiseDistribution
+
+    torch.manual_seed(8)
+    features, actions_dim, batch = 5, 2, 7
+    head = GSDEHead(features, actions_dim, log_std_init=-0.5)
+    with torch.no_grad():
+        head.log_std.add_(0.3 * torch.randn_like(head.log_std))
+    phi, mean = torch.randn(batch, features), torch.randn(batch, actions_dim)
+    params = torch.cat([mean, phi], dim=1)
+    sb3 = StateDependentNoiseDistribution(actions_dim, full_std=True, use_expln=False, learn_features=False)
+    sb3.sample_weights(head.log_std.detach(), batch_size=batch)
+    dist = sb3.proba_distribution(mean, head.log_std.detach(), phi)
+    actions = dist.sample()
+    log_prob, entropy = head.log_prob_entropy(params, actions)
+    torch.testing.assert_close(log_prob, dist.log_prob(actions), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(entropy, dist.entropy(), rtol=1e-5, atol=1e-5)
+    head.exploration = sb3.exploration_matrices.clone()
+    torch.testing.assert_close(head.sample(params) - mean, sb3.get_noise(phi), rtol=1e-5, atol=1e-6)
+    assert torch.equal(head.mode(params), mean)
+
+
+def test_gsde_head_backward_equals_autograd_and_stops_at_phi():
+    torch.manual_seed(9)
+    head = GSDEHead(4, 3, log_std_init=-1.0)
+    params = torch.randn(6, 3 + 4)
+    actions = torch.randn(6, 3)
+    weights = torch.randn(6)
+    grad_params, grad_log_std = head.log_prob_entropy_backward(params, actions, weights, 0.25)
+    p = params.clone().requires_grad_(True)
+    log_prob, entropy = head.log_prob_entropy(p, actions)
+    ((weights * log_prob).sum() + 0.25 * entropy.sum()).backward()
+    torch.testing.assert_close(grad_params[:, :3], p.grad[:, :3])
+    assert torch.all(grad_params[:, 3:] == 0)  # phi is detached in forward: the body gets the mean's share
+    torch.testing.assert_close(grad_log_std, head.log_std.grad)
+
+
+def test_gsde_actor_critic_resamples_noise_per_env_and_refuses_discrete_actions():
+    torch.manual_seed(10)
+    policy = ActorCritic(CARTPOLE_OBS, BOX_ACTIONS, use_sde=True, log_std_init=-1.0)
+    assert not policy.fused and not policy.numpy_acting(np.zeros((2, 4), np.float32))
+    obs = torch.randn(3, 4)
+    policy.reset_noise(3)
+    with torch.no_grad():
+        first, again = policy.act(obs).actions, policy.act(obs).actions
+        policy.reset_noise(3)
+        other = policy.act(obs).actions
+    torch.testing.assert_close(first, again)  # the same matrices: the same state gives the same action
+    assert not torch.allclose(first, other)
+    with pytest.raises(ValueError, match="use_sde needs 1-D Box actions"):
+        ActorCritic(CARTPOLE_OBS, TWO_ACTIONS, use_sde=True)
