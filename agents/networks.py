@@ -304,15 +304,19 @@ class GSDEHead(nn.Module):
         self, params: torch.Tensor, actions: torch.Tensor, grad_log_prob: torch.Tensor, grad_entropy: float, saved=None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Gradient of ``sum(grad_log_prob * log_prob + grad_entropy * entropy)`` w.r.t. the
-        parameters ``(B, actions + features)`` (zero on phi's columns) and ``log_std``, by one small
-        autograd pass over the head's formulas (the std's dependence on phi has no short closed form)."""
-        with torch.enable_grad(), torch.inference_mode(False):
-            p = params.detach().clone().requires_grad_(True)
-            log_std = self.log_std.detach().clone().requires_grad_(True)
-            log_prob, entropy = self.log_prob_entropy(p, actions, log_std)
-            total = (grad_log_prob * log_prob).sum() + grad_entropy * entropy.sum()
-            grad_params, grad_log_std = torch.autograd.grad(total, (p, log_std))
-        grad_params[:, self.action_dim :] = 0.0  # phi is detached: no gradient reaches the body through it
+        parameters ``(B, actions + features)`` (zero on phi's columns: phi is detached) and ``log_std``
+        ``(features, actions)``, in closed form. With s the per-sample std and z = (a - mean) / s:
+        d log p / d mean = z / s,  d log p / d s = (z^2 - 1) / s,  d H / d s = 1 / s, and
+        d s_bj / d log_std_kj = phi_bk^2 std_kj^2 / s_bj."""
+        mean, phi = self.split(params)
+        std2 = torch.exp(2.0 * self.log_std.detach())  # (F, A)
+        variance = (phi * phi) @ std2 + self.EPSILON  # (B, A)
+        z = (actions - mean) / variance.sqrt()
+        weight = grad_log_prob.unsqueeze(-1)  # (B, 1)
+        grad_params = torch.zeros_like(params)
+        grad_params[:, : self.action_dim] = weight * z / variance.sqrt()
+        per_variance = (weight * (z * z - 1.0) + grad_entropy) / variance  # d/ds * (1/s), (B, A)
+        grad_log_std = std2 * ((phi * phi).t() @ per_variance)
         return grad_params, grad_log_std
 
 
@@ -647,8 +651,7 @@ class ActorCritic(nn.Module):
         self.action_space = action_space
         self.shared = shared
         self.has_critic = critic
-        # gSDE's head reads the actor's last hidden features, which the fused forward does not return
-        self.fused = bool(hidden) and act in ("tanh", "relu") and not is_image(obs_space) and not use_sde
+        self.fused = bool(hidden) and act in ("tanh", "relu") and not is_image(obs_space)
         if self.fused:
             k = 2 if critic and not shared else 1
             self.bodies = FusedMLPBodies(obs_dim(obs_space), hidden, act, k)
@@ -658,6 +661,7 @@ class ActorCritic(nn.Module):
             if critic:
                 self.vf_body = self.pi_body if shared else body(obs_space, hidden, act)[0]
         self.head = actor_head(action_space, pi_dim, log_std_init, use_sde)
+        self.sde = isinstance(self.head, GSDEHead)  # its parameters end with the actor's last hidden features
         if critic:
             self.vf_head = nn.Linear(pi_dim, 1)
         if self.fused:  # a tuple, not registered as submodules: for _fused_tensors
@@ -697,6 +701,8 @@ class ActorCritic(nn.Module):
         weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
         with torch.no_grad():
             params, values, ys = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))
+            if self.sde:
+                params = torch.cat([params, ys[-1][0]], dim=1)
         return params, values, (x, tensors, ys)
 
     def features_in(self, obs: torch.Tensor) -> torch.Tensor:
@@ -728,11 +734,17 @@ class ActorCritic(nn.Module):
         x = self.features_in(obs)
         if self.fused:
             tensors, n_layers = self._fused_tensors(), self._n_layers
+            weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
             if not torch.is_grad_enabled():  # acting: no autograd node to build
-                weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
-                return _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))[:2]
+                params, values, ys = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))
+                return (torch.cat([params, ys[-1][0]], dim=1) if self.sde else params), values
             out = _FusedMLPFunction.apply(x, self.bodies.act, n_layers, *tensors)
-            return out if self.has_critic else (out, None)
+            params, values = out if self.has_critic else (out, None)
+            if self.sde:  # gSDE's features carry no gradient: a forward without autograd gives them
+                with torch.no_grad():
+                    phi = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))[2][-1][0]
+                params = torch.cat([params, phi], dim=1)
+            return params, values
         features = self.pi_body(x)
         params = self.head(features)
         if not self.has_critic:
@@ -776,8 +788,9 @@ class ActorCritic(nn.Module):
             self.__dict__["_numpy_cache"] = cached
         return cached[1]
 
-    def _numpy_forward(self, obs: np.ndarray, values: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The fused forward in numpy: (params (B, n), values (B,) or None)."""
+    def _numpy_forward(self, obs: np.ndarray, values: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+        """The fused forward in numpy: (params (B, n), values (B,) or None, the actor's last hidden
+        features (B, h)); for gSDE the params are the mean alone."""
         tensors = self._numpy_views()
         n_layers, relu = self._n_layers, self.bodies.act == "relu"
         y = obs if self.obs_rms is None else self.obs_rms.normalize_numpy(obs)
@@ -791,14 +804,14 @@ class ActorCritic(nn.Module):
         heads = tensors[2 * n_layers :]
         params = y[0] @ heads[0].T + heads[1]
         value = (y[-1] @ heads[2].T)[:, 0] + heads[3][0] if values and len(heads) == 4 else None
-        return params, value
+        return params, value, y[0]
 
     def act_numpy(
         self, obs: np.ndarray, rng: np.random.Generator, deterministic: bool = False
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """:meth:`act` for a numpy batch (:meth:`numpy_acting` must hold): actions, their
         log-probs and the values (zeros without a critic), as numpy arrays."""
-        params, values = self._numpy_forward(obs)
+        params, values, phi = self._numpy_forward(obs)
         if isinstance(self.head, CategoricalHead):
             shifted = params - params.max(axis=1, keepdims=True)
             log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
@@ -808,6 +821,17 @@ class ActorCritic(nn.Module):
                 cdf = np.exp(log_p).cumsum(axis=1)
                 actions = (cdf < rng.random((len(obs), 1), dtype=np.float32) * cdf[:, -1:]).sum(axis=1)
             log_prob = log_p[np.arange(len(actions)), actions]
+        elif self.sde:  # GSDEHead's formulas: noise phi E with the held matrices, per-sample std
+            head = self.head
+            std = np.sqrt((phi * phi) @ np.exp(2.0 * head.log_std.detach().numpy()) + np.float32(head.EPSILON))
+            if deterministic:
+                actions = params
+            else:
+                e = head.exploration.numpy()  # (n, h, d)
+                noise = np.matmul(phi[:, None, :], e)[:, 0] if len(e) == len(phi) else phi @ e[0]
+                actions = params + noise
+            z = (actions - params) / std
+            log_prob = (-0.5 * z * z - np.log(std) - np.float32(0.5 * math.log(2 * math.pi))).sum(axis=1)
         else:
             log_std = self.head.log_std.detach().numpy()
             if deterministic:
@@ -866,6 +890,8 @@ def actor_critic_backward(
             x, tensors, ys = saved
             if values is None or grad_values is None:
                 grad_values = torch.zeros(len(params), dtype=params.dtype, device=params.device)
+            if policy.sde:  # the bodies produced the mean; gSDE's phi columns carry no gradient
+                grad_params = grad_params[:, : policy.head.action_dim].contiguous()
             grads = _fused_backward(policy.bodies.act, policy._n_layers, x, tensors, ys, grad_params, grad_values)[1:]
             _accumulate_grads(tensors, grads)
     if saved is None:

@@ -132,8 +132,10 @@ def test_fused_actor_critic_equals_separate_mlps(kwargs):
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{}, {"shared": True}, {"critic": False}, {"act": "relu", "hidden": [32, 16, 8]}, {"box": True}]
-)
+    "kwargs",
+    [{}, {"shared": True}, {"critic": False}, {"act": "relu", "hidden": [32, 16, 8]}, {"box": True},
+     {"box": True, "use_sde": True, "log_std_init": -1.0}],
+)  # fmt: skip
 def test_hand_written_backward_equals_autograd_and_accumulates(kwargs):
     """forward_update + actor_critic_backward(saved): the outputs and the gradients of the autograd
     path; a second call adds to .grad as autograd does."""
@@ -352,17 +354,29 @@ def test_gsde_head_backward_equals_autograd_and_stops_at_phi():
     torch.testing.assert_close(grad_log_std, head.log_std.grad)
 
 
-def test_gsde_actor_critic_resamples_noise_per_env_and_refuses_discrete_actions():
+@pytest.mark.parametrize("n_matrices", [3, 1])  # one per row; one for a batch of another size
+def test_gsde_actor_critic_numpy_and_torch_act_alike_and_resample_per_env(n_matrices):
     torch.manual_seed(10)
     policy = ActorCritic(CARTPOLE_OBS, BOX_ACTIONS, use_sde=True, log_std_init=-1.0)
-    assert not policy.fused and not policy.numpy_acting(np.zeros((2, 4), np.float32))
-    obs = torch.randn(3, 4)
-    policy.reset_noise(3)
+    obs = np.random.default_rng(3).normal(size=(3, 4)).astype(np.float32)
+    assert policy.fused and policy.numpy_acting(obs)
+    policy.reset_noise(n_matrices)
     with torch.no_grad():
-        first, again = policy.act(obs).actions, policy.act(obs).actions
-        policy.reset_noise(3)
-        other = policy.act(obs).actions
-    torch.testing.assert_close(first, again)  # the same matrices: the same state gives the same action
-    assert not torch.allclose(first, other)
+        first, again = policy.act(torch.as_tensor(obs)), policy.act(torch.as_tensor(obs))
+    torch.testing.assert_close(first.actions, again.actions)  # the same matrices: the same action
+    for deterministic in (False, True):
+        with torch.no_grad():
+            out = policy.act(torch.as_tensor(obs), deterministic)
+        actions, log_prob, values = policy.act_numpy(obs, np.random.default_rng(0), deterministic)
+        np.testing.assert_allclose(actions, out.actions.numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(log_prob, out.log_prob.numpy(), rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(values, out.values.numpy(), rtol=1e-5, atol=1e-5)
+    policy.reset_noise(n_matrices)
+    with torch.no_grad():
+        other = policy.act(torch.as_tensor(obs)).actions
+    assert not torch.allclose(first.actions, other)
+
+
+def test_gsde_refuses_discrete_actions():
     with pytest.raises(ValueError, match="use_sde needs 1-D Box actions"):
         ActorCritic(CARTPOLE_OBS, TWO_ACTIONS, use_sde=True)
