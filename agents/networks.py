@@ -736,13 +736,17 @@ class ActorCritic(nn.Module):
             tensors, n_layers = self._fused_tensors(), self._n_layers
             weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
             if not torch.is_grad_enabled():  # acting: no autograd node to build
-                params, values, ys = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))
+                params, values, ys = _fused_forward(
+                    x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads))
+                )
                 return (torch.cat([params, ys[-1][0]], dim=1) if self.sde else params), values
             out = _FusedMLPFunction.apply(x, self.bodies.act, n_layers, *tensors)
             params, values = out if self.has_critic else (out, None)
             if self.sde:  # gSDE's features carry no gradient: a forward without autograd gives them
                 with torch.no_grad():
-                    phi = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))[2][-1][0]
+                    phi = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))[2][
+                        -1
+                    ][0]
                 params = torch.cat([params, phi], dim=1)
             return params, values
         features = self.pi_body(x)
