@@ -11,7 +11,8 @@ used by gymlab/presets.yaml and tests/agents/test_reinforce.py) is printed besid
 
 SB3 peer: A2C as Monte-Carlo PG (:func:`sb3_peer_config`), from the REINFORCE preset: same
 total_steps, n_envs, gamma, learning rate and schedule, Adam, 64x64 tanh actor and critic with
-orthogonal init, ent_coef, vf_coef, no gradient clipping (max_grad_norm 0, as HW12); plus
+orthogonal init, ent_coef, vf_coef, no gradient clipping (max_grad_norm 0, as HW12), the same
+normalisation (VecNormalize) and gSDE settings; plus
 gae_lambda=1.0 (advantage = discounted return-to-go - V(s_t): Monte-Carlo with a baseline),
 normalize_advantage=True (HW12's standardised weights) and n_steps = the env's time limit (500 /
 1000), so a rollout is as long as the longest episode; only returns crossing a rollout boundary are
@@ -55,7 +56,8 @@ METRICS = [
     ("peak_rss_mb", "peak RSS MB"),
 ]
 PEER_KEYS = ("total_steps", "n_envs", "gamma", "learning_rate", "lr_schedule", "optimizer", "hidden",
-             "activation", "ortho_init", "ent_coef", "vf_coef", "max_grad_norm")  # fmt: skip
+             "activation", "ortho_init", "ent_coef", "vf_coef", "max_grad_norm", "normalize_obs",
+             "normalize_reward", "log_std_init", "use_sde", "sde_sample_freq")  # fmt: skip
 
 
 def sb3_peer_config(env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
