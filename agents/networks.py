@@ -697,13 +697,18 @@ class ActorCritic(nn.Module):
         if not self.fused:
             return (*self(obs), None)
         x = self.features_in(obs)
-        tensors, n_layers = self._fused_tensors(), self._n_layers
-        weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
+        tensors = self._fused_tensors()
         with torch.no_grad():
-            params, values, ys = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))
-            if self.sde:
-                params = torch.cat([params, ys[-1][0]], dim=1)
+            params, values, ys = self._fused_outputs(x, tensors)
         return params, values, (x, tensors, ys)
+
+    def _fused_outputs(self, x: torch.Tensor, tensors: list[torch.Tensor]):
+        """:func:`_fused_forward` of this network on body input ``x``, without autograd: ``(params,
+        values or None, hidden outputs)``, gSDE's params ending with the actor's last hidden features."""
+        n_layers = self._n_layers
+        weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
+        params, values, ys = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))
+        return (torch.cat([params, ys[-1][0]], dim=1) if self.sde else params), values, ys
 
     def features_in(self, obs: torch.Tensor) -> torch.Tensor:
         """What the bodies read: :func:`preprocess`, then standardised with ``obs_rms`` when normalising."""
@@ -733,20 +738,14 @@ class ActorCritic(nn.Module):
         """Distribution parameters and values (None without a critic) for raw observations."""
         x = self.features_in(obs)
         if self.fused:
-            tensors, n_layers = self._fused_tensors(), self._n_layers
-            weights, biases, heads = tensors[:n_layers], tensors[n_layers : 2 * n_layers], tensors[2 * n_layers :]
+            tensors = self._fused_tensors()
             if not torch.is_grad_enabled():  # acting: no autograd node to build
-                params, values, ys = _fused_forward(
-                    x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads))
-                )
-                return (torch.cat([params, ys[-1][0]], dim=1) if self.sde else params), values
-            out = _FusedMLPFunction.apply(x, self.bodies.act, n_layers, *tensors)
+                return self._fused_outputs(x, tensors)[:2]
+            out = _FusedMLPFunction.apply(x, self.bodies.act, self._n_layers, *tensors)
             params, values = out if self.has_critic else (out, None)
             if self.sde:  # gSDE's features carry no gradient: a forward without autograd gives them
                 with torch.no_grad():
-                    phi = _fused_forward(x, self.bodies.act, weights, biases, *heads, *[None] * (4 - len(heads)))[2][
-                        -1
-                    ][0]
+                    phi = self._fused_outputs(x, tensors)[2][-1][0]
                 params = torch.cat([params, phi], dim=1)
             return params, values
         features = self.pi_body(x)

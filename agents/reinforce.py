@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from agents.base import Agent, OnPolicyConfig, in_unit_interval, positive, release_free_heap
 from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import flat_step, make_flat_optimizer, make_optimizer, set_lr
-from agents.rollout import discounted_returns, explained_variance, reward_scaler_for, value_of
+from agents.rollout import discounted_returns, explained_variance, reward_scaler_for, sde_noise_due, value_of
 
 
 @dataclass
@@ -159,8 +159,8 @@ class Reinforce(Agent):
         finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         steps = 0
         while len(finished) < c.episodes_per_update:
-            if c.use_sde and (steps == 0 or (c.sde_sample_freq > 0 and steps % c.sde_sample_freq == 0)):
-                policy.reset_noise(c.n_envs)  # gSDE: at the start of each batch and every sde_sample_freq steps
+            if sde_noise_due(c, steps):
+                policy.reset_noise(c.n_envs)
             steps += 1
             obs = self.obs
             if numpy_acting:

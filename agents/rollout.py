@@ -226,11 +226,9 @@ def collect_rollout(agent: Agent, policy: ActorCritic, buffer: RolloutBuffer) ->
     autoreset leaves in ``info["final_obs"]``; terminations are not bootstrapped. With gSDE
     (``use_sde``) the exploration matrices are drawn at the start and every ``sde_sample_freq`` steps.
     """
-    c = agent.config
-    sde_every = (c.sde_sample_freq if c.sde_sample_freq > 0 else buffer.n_steps) if c.use_sde else 0
     numpy_acting = policy.numpy_acting(agent.obs)
     for t in range(buffer.n_steps):
-        if sde_every and t % sde_every == 0:
+        if sde_noise_due(agent.config, t):
             policy.reset_noise(buffer.n_envs)
         obs = agent.obs
         if numpy_acting:
@@ -246,6 +244,14 @@ def collect_rollout(agent: Agent, policy: ActorCritic, buffer: RolloutBuffer) ->
             final_obs = np.stack(info["final_obs"][ids])
             buffer.set_final_values(ids, value_of(agent, policy, final_obs, numpy_acting))
     return value_of(agent, policy, agent.obs, numpy_acting)
+
+
+def sde_noise_due(config, step: int) -> bool:
+    """Whether a learner with this config draws new gSDE exploration matrices before ``step`` (0:
+    the first) of a collection: at its start and every ``sde_sample_freq`` steps (-1: only at the start)."""
+    if not config.use_sde:
+        return False
+    return step == 0 or (config.sde_sample_freq > 0 and step % config.sde_sample_freq == 0)
 
 
 def value_of(agent: Agent, policy: ActorCritic, obs: np.ndarray, numpy_acting: bool) -> np.ndarray:

@@ -42,6 +42,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         (["train", "ppo", "CartPole-v1", "--steps", "0"], ["total_steps must be > 0"]),
         (["train", "ppo", "Blackjack-v1"], ["observation space", "not supported"]),
         (["train", "a2c", "FrozenLake-v1", "--set", "normalize_obs=true"], ["normalize_obs needs flat Box", "=false"]),
+        (["train", "ppo", "CartPole-v1", "--set", "use_sde=true"], ["use_sde needs 1-D Box actions", "=false"]),
+        (["train", "a2c", "Pendulum-v1", "--set", "sde_sample_freq=0"], ["sde_sample_freq must be -1", "got 0"]),
         (["train", "ppo"], ["train needs AGENT and ENV_ID"]),
         (["train", "--steps", "x"], ["invalid int value: 'x'"]),
     ],
