@@ -55,20 +55,26 @@ class TrainConfig:
     """orthogonal initialisation (gain sqrt 2 for bodies, 0.01 for the policy head)"""
     checkpoint_every: int = 0
     """write a checkpoint every this many steps (0: ten times per run)"""
+    eval_every: int = 0
+    """`gymlab train`: evaluate on a separate env every this many steps, log eval/* and keep the
+    best model (SB3's EvalCallback; 0: never)"""
+    eval_episodes: int = 5
+    """episodes per periodic evaluation (deterministic actions)"""
     threads: int = 1
     """torch CPU threads; 1 is fastest for small networks"""
 
     def check(self) -> None:
         """Raise ValueError, naming the key and the fix, for values out of range."""
-        positive(self, "total_steps", "n_envs", "learning_rate", "threads")
+        positive(self, "total_steps", "n_envs", "learning_rate", "threads", "eval_episodes")
         one_of(self, "vectorization", envs.VECTORIZATIONS)
         one_of(self, "lr_schedule", SCHEDULES)
         one_of(self, "optimizer", OPTIMIZERS)
         one_of(self, "activation", tuple(ACTIVATIONS))
         if not 0.0 <= self.lr_warmup < 1.0:
             raise ValueError(f"lr_warmup must be in [0, 1), got {self.lr_warmup}")
-        if self.max_grad_norm < 0 or self.checkpoint_every < 0:
-            raise ValueError("max_grad_norm and checkpoint_every must be >= 0 (0 disables)")
+        for name in ("max_grad_norm", "checkpoint_every", "eval_every"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0 (0 disables), got {getattr(self, name)}")
         if any(h <= 0 for h in self.hidden):
             raise ValueError(f"hidden sizes must be positive, got {self.hidden}")
 
@@ -323,15 +329,16 @@ class Agent:
         actions = self.act(self.obs_tensor(obs), deterministic).cpu().numpy()
         return self.to_env_actions(actions)
 
-    def make_eval_env(self) -> tuple[gym.Env, int | None]:
+    def make_eval_env(self, split: str = "test") -> tuple[gym.Env, int | None]:
         """The env :meth:`evaluate` plays when none is given, and how many episodes make one
-        full evaluation (None: as many as asked). A single-step supervised env is opened on its
-        test split with one episode per test example, so the figures cover the whole split."""
+        full evaluation (None: as many as asked). A single-step supervised env is opened on
+        ``split`` (the test split; "val" for choosing a model) with one episode per example, so
+        the figures cover the whole split."""
         env = envs.make_env(self.env_id, **self.env_kwargs)
         if not isinstance(env.unwrapped, envs.SingleStepEnv):
             return env, None
         env.close()
-        env = envs.make_env(self.env_id, **{**self.env_kwargs, "split": "test"})
+        env = envs.make_env(self.env_id, **{**self.env_kwargs, "split": split})
         return env, len(env.unwrapped.dataset)
 
     def evaluate(
@@ -341,16 +348,17 @@ class Agent:
         seed: int | None = None,
         env: gym.Env | None = None,
         on_episode: Callable[[float, int], None] | None = None,
+        split: str = "test",
     ) -> dict[str, float]:
-        """Play ``episodes`` full episodes in one env (:meth:`make_eval_env` unless ``env`` is
-        given, which may fix the number of episodes) and return ``mean_reward``,
+        """Play ``episodes`` full episodes in one env (:meth:`make_eval_env` on ``split`` unless
+        ``env`` is given, which may fix the number of episodes) and return ``mean_reward``,
         ``std_reward``, ``mean_ep_length``, and the mean of every :data:`EPISODE_INFO_METRICS`
         key the env reports at episode ends (e.g. ``accuracy``); eval/* in TensorBoard.
         Episode i is reset with ``seed + i``; in a full evaluation only the first one is
         seeded, so the others continue one pass over the split (each example once)."""
         own, full_evaluation = env is None, None
         if own:
-            env, full_evaluation = self.make_eval_env()
+            env, full_evaluation = self.make_eval_env(split)
             episodes = full_evaluation or episodes
         returns, lengths = [], []
         reported: dict[str, list[float]] = {key: [] for key in EPISODE_INFO_METRICS}

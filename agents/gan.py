@@ -582,10 +582,14 @@ class GAN(Agent):
         return path
 
     @torch.no_grad()
-    def evaluate(self, episodes: int = 10, deterministic: bool = True, seed=None, env=None, on_episode=None):
+    def evaluate(
+        self, episodes: int = 10, deterministic: bool = True, seed=None, env=None, on_episode=None, split="test"
+    ):
         """The course's GAN evaluation (:func:`gan_metrics`) against a classifier that the
         supervised learner trains for the task. ``mean_reward`` is the negative Fréchet
-        distance (a loss is a negative reward); ``episodes``/``deterministic``/``env`` are unused."""
+        distance (a loss is a negative reward); ``episodes``/``deterministic``/``env``/``split``
+        are unused (samples are compared with the training split, the held-out splits give the
+        floor)."""
         from supervised.datasets import load_task
 
         reference = load_task(self.task, "train").x

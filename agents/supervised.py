@@ -311,14 +311,16 @@ class Supervised(Agent):
             out["mse"] = -reward.mean()  # regression reward is minus the squared error
         return out
 
-    def evaluate(self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None) -> dict[str, float]:
-        """Score the whole **test** split in batches: ``mean_reward`` = -mean loss (one episode =
-        one example), plus ``accuracy`` or ``mse``. ``episodes``, ``deterministic`` and ``seed``
-        do not apply (every example is scored once, by argmax); with ``env`` given, the base
-        class plays that env instead."""
+    def evaluate(
+        self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split: str = "test"
+    ) -> dict[str, float]:
+        """Score the whole ``split`` (the **test** split unless told) in batches: ``mean_reward``
+        = -mean loss (one episode = one example), plus ``accuracy`` or ``mse``. ``episodes``,
+        ``deterministic`` and ``seed`` do not apply (every example is scored once, by argmax);
+        with ``env`` given, the base class plays that env instead."""
         if env is not None:
             return super().evaluate(episodes, deterministic, seed, env, on_episode)
-        scores = self.score_split("test")
+        scores = self.score_split(split)
         rewards = scores.pop("reward")
         if on_episode is not None:
             for value in rewards.tolist():

@@ -23,19 +23,23 @@ def _device(args) -> str:
 
 
 def cmd_train(args) -> int:
-    from gymlab import train
+    from gymlab import runs, train
 
     quiet = args.quiet or not sys.stderr.isatty()
     if args.resume:
         if args.agent or args.env_id:
             raise ValueError("give either AGENT ENV_ID or --resume RUN_DIR, not both")
-        run_dir, agent, metrics = train.resume(args.resume, args.device, args.steps, args.video, quiet)
+        if args.n_envs is not None or args.set:
+            raise ValueError("--n-envs and --set cannot change a run being resumed; start a new run instead")
+        run_dir, agent, metrics = train.resume(
+            args.resume, args.device, args.steps, args.video, quiet, args.eval_every, args.eval_episodes
+        )
     else:
         if not (args.agent and args.env_id):
             raise ValueError("train needs AGENT and ENV_ID (e.g. `gymlab train ppo CartPole-v1`), or --resume RUN_DIR")
         run_dir, agent, metrics = train.train(
             args.agent, args.env_id, args.seed, args.device, args.set, args.steps, args.n_envs,
-            args.run_dir, args.video, quiet,
+            args.run_dir, args.video, quiet, args.eval_every, args.eval_episodes,
         )  # fmt: skip
     print(f"run:         {run_dir}")
     print(f"steps:       {agent.num_timesteps}")
@@ -43,6 +47,9 @@ def cmd_train(args) -> int:
     if agent.episodes.returns:
         mean = agent.episodes.mean_return()
         print(f"ep_rew_mean: {mean:.2f} (last {len(agent.episodes.returns)} training episodes)")
+    best = runs.best_evaluation(run_dir)
+    if best is not None:
+        print(f"best:        eval mean_reward {best['mean_reward']:.2f} at step {best['step']:.0f} (--best loads it)")
     print(f"next:        gymlab eval {run_dir}  |  gymlab record {run_dir}  |  gymlab board {run_dir}")
     return 0
 
@@ -52,7 +59,7 @@ def cmd_eval(args) -> int:
 
     from gymlab import runs
 
-    _, agent = runs.load_run(Path(args.run_dir), args.device)
+    _, agent = runs.load_run(Path(args.run_dir), args.device, best=args.best)
     bar = tqdm(total=args.episodes, unit="ep", disable=None, file=sys.stderr, leave=False)
     returns: list[float] = []
 
@@ -83,7 +90,7 @@ def cmd_record(args) -> int:
     from gymlab import play, runs
 
     run_dir = Path(args.run_dir)
-    _, agent = runs.load_run(run_dir, args.device)
+    _, agent = runs.load_run(run_dir, args.device, best=args.best)
     out = Path(args.out)
     paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed)
     if len(frames):
@@ -197,6 +204,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)"
     )
+    t.add_argument("--eval-every", type=int, metavar="STEPS",
+                   help="evaluate every STEPS steps on a separate env; logs eval/*, keeps checkpoints/best.pt")  # fmt: skip
+    t.add_argument("--eval-episodes", type=int, metavar="N", help="episodes per periodic evaluation (default 5)")
     t.add_argument("--video", action="store_true", help="record mp4s of some training episodes into RUN_DIR/videos")
     t.add_argument("--run-dir", type=Path, help="where to write the run (default runs/<env>/<agent>-s<seed>-<time>)")
     t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
@@ -215,6 +225,8 @@ def parser() -> argparse.ArgumentParser:
         e.add_argument("--stochastic", dest="deterministic", action="store_false", help="sample actions")
         e.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
         e.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+        e.add_argument("--best", action="store_true",
+                       help="the best periodic evaluation's weights (train --eval-every) instead of the newest")  # fmt: skip
         if name == "eval":
             e.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
         else:

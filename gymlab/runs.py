@@ -5,7 +5,9 @@ A run directory holds::
     config.json          agent, env, seed, device and every hyperparameter actually used
     events.out.tfevents.*  TensorBoard logs
     episodes.csv         one row per finished training episode (step, return, length)
-    checkpoints/         step-<N>.pt (state_dicts only) + latest.json (which one is newest)
+    evaluations.csv      one row per periodic evaluation (with eval_every > 0)
+    checkpoints/         step-<N>.pt (state_dicts only) + latest.json (which one is newest),
+                         best.pt (the best periodic evaluation's weights, with its figures)
     videos/              training videos (with --video)
 """
 
@@ -32,6 +34,9 @@ CONFIG = "config.json"
 CHECKPOINTS = "checkpoints"
 LATEST = "latest.json"
 EPISODES = "episodes.csv"
+EVALUATIONS = "evaluations.csv"
+EVALUATION_FIELDS = ("step", "mean_reward", "std_reward", "mean_ep_length")
+BEST = "best.pt"
 KEEP_CHECKPOINTS = 2
 
 
@@ -110,14 +115,19 @@ def build_agent(config: dict[str, Any], device: str | None = None) -> Agent:
 # ----------------------------------------------------------------------------- checkpoints
 
 
+def _write_state(path: Path, state: dict[str, Any]) -> None:
+    """torch.save ``state`` to ``path`` atomically."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_atomic(path, buffer.getvalue())
+
+
 def save_checkpoint(run_dir: Path, agent: Agent) -> Path:
     """Write ``checkpoints/step-<N>.pt`` atomically, point latest.json at it, keep the newest two."""
     folder = Path(run_dir) / CHECKPOINTS
     folder.mkdir(parents=True, exist_ok=True)
     name = f"step-{agent.num_timesteps:010d}.pt"
-    buffer = io.BytesIO()
-    torch.save(agent.state_dict(), buffer)
-    write_atomic(folder / name, buffer.getvalue())
+    _write_state(folder / name, agent.state_dict())
     write_json(folder / LATEST, {"file": name, "num_timesteps": agent.num_timesteps, "time": time.time()})
     for old in sorted(folder.glob("step-*.pt"))[:-KEEP_CHECKPOINTS]:
         old.unlink()
@@ -138,6 +148,38 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return folder / name
 
 
+def save_best(run_dir: Path, agent: Agent, stats: dict[str, float]) -> Path:
+    """Write ``checkpoints/best.pt`` atomically: the agent's state plus the evaluation that made
+    it the best (``state["evaluation"]``: ``step`` and the figures of :meth:`Agent.evaluate`)."""
+    folder = Path(run_dir) / CHECKPOINTS
+    folder.mkdir(parents=True, exist_ok=True)
+    state = agent.state_dict()
+    state["evaluation"] = {"step": agent.num_timesteps, **{k: float(v) for k, v in stats.items()}}
+    _write_state(folder / BEST, state)
+    return folder / BEST
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    """Path of a run's best.pt; RunError when the run has none."""
+    path = Path(run_dir) / CHECKPOINTS / BEST
+    if not path.is_file():
+        raise RunError(
+            f"{run_dir} has no best model; train with --eval-every STEPS to evaluate periodically and keep one"
+        )
+    return path
+
+
+def best_evaluation(run_dir: Path) -> dict[str, float] | None:
+    """The evaluation stored in a run's best.pt (``step``, ``mean_reward``, ...), None without one."""
+    path = Path(run_dir) / CHECKPOINTS / BEST
+    if not path.is_file():
+        return None
+    evaluation = load_checkpoint(path).get("evaluation")
+    if not isinstance(evaluation, dict) or "mean_reward" not in evaluation:
+        raise RunError(f"{path} holds no evaluation; delete it to let training choose a best model again")
+    return evaluation
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (it can never run code); RunError when it
     is missing, truncated or corrupt."""
@@ -156,15 +198,15 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def load_run(run_dir: Path, device: str | None = None, resume: bool = False) -> tuple[dict, Agent]:
-    """Rebuild a run's agent from config.json and its newest checkpoint.
+def load_run(run_dir: Path, device: str | None = None, resume: bool = False, best: bool = False) -> tuple[dict, Agent]:
+    """Rebuild a run's agent from config.json and its newest checkpoint (``best``: best.pt).
 
     ``resume=True`` restores everything (optimizer, counters, RNG); otherwise only the weights
     and the step count.
     """
     config = read_config(run_dir)
     agent = build_agent(config, device)
-    state = load_checkpoint(latest_checkpoint(run_dir))
+    state = load_checkpoint(best_checkpoint(run_dir) if best else latest_checkpoint(run_dir))
     try:
         agent.load_state_dict(state, weights_only=not resume)
     except (RuntimeError, KeyError, ValueError) as e:
@@ -180,13 +222,36 @@ def load_run(run_dir: Path, device: str | None = None, resume: bool = False) -> 
 # ----------------------------------------------------------------------------- logging
 
 
-def _episode_row_step(row: list[str]) -> float:
-    """The step of a complete episodes.csv row; inf for a row cut short by a kill."""
+def _row_step(row: list[str], width: int) -> float:
+    """The step (first field) of a complete CSV log row of ``width`` numbers; inf for a row cut
+    short by a kill."""
     try:
-        step, _, _ = int(row[0]), float(row[1]), int(row[2])
-    except (ValueError, IndexError):
+        if len(row) != width:
+            raise ValueError
+        step = int(row[0])
+        for value in row[1:]:
+            float(value)
+    except ValueError:
         return float("inf")
     return step
+
+
+def _open_csv_log(path: Path, header: list[str] | tuple[str, ...], start_step: int):
+    """Open a CSV log for appending (writing ``header`` when new); with ``start_step`` > 0 (a
+    resumed run) first drop the rows written after it by the run that died, and any row a kill
+    cut short. Returns (file, csv writer)."""
+    if start_step > 0 and path.exists():
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        keep = rows[:1] + [r for r in rows[1:] if _row_step(r, len(header)) <= start_step]
+        with open(path, "w", newline="") as f:
+            csv.writer(f).writerows(keep)
+    new = not path.exists()
+    file = open(path, "a", newline="")
+    writer = csv.writer(file)
+    if new:
+        writer.writerow(header)
+    return file, writer
 
 
 def _wait_for_a_later_events_name(run_dir: Path) -> None:
@@ -201,10 +266,10 @@ def _wait_for_a_later_events_name(run_dir: Path) -> None:
 
 
 class RunLogger:
-    """TensorBoard scalars under SB3's tag names, plus episodes.csv.
+    """TensorBoard scalars under SB3's tag names, plus episodes.csv and evaluations.csv.
 
-    ``start_step`` > 0 (a resumed run) purges events and episode rows written after the
-    checkpoint by the run that died, so curves continue from the checkpoint's step.
+    ``start_step`` > 0 (a resumed run) purges events and CSV rows written after the checkpoint
+    by the run that died, so curves continue from the checkpoint's step.
     """
 
     def __init__(self, run_dir: Path, start_step: int = 0):
@@ -217,18 +282,17 @@ class RunLogger:
         self.writer = SummaryWriter(str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None)
         self.start_time = time.perf_counter()
         self.start_step = start_step
-        episodes = self.run_dir / EPISODES
-        if start_step > 0 and episodes.exists():
-            with open(episodes, newline="") as f:
-                rows = list(csv.reader(f))
-            keep = [rows[0]] + [r for r in rows[1:] if _episode_row_step(r) <= start_step]
-            with open(episodes, "w", newline="") as f:
-                csv.writer(f).writerows(keep)
-        new = not episodes.exists()
-        self.episodes_file = open(episodes, "a", newline="")
-        self.episodes_csv = csv.writer(self.episodes_file)
-        if new:
-            self.episodes_csv.writerow(["step", "return", "length"])
+        self.episodes_file, self.episodes_csv = _open_csv_log(
+            self.run_dir / EPISODES, ("step", "return", "length"), start_step
+        )
+        self.evaluations_file = self.evaluations_csv = None
+        if (self.run_dir / EVALUATIONS).exists():  # a resumed run's: trim it now
+            self._open_evaluations()
+
+    def _open_evaluations(self) -> None:
+        self.evaluations_file, self.evaluations_csv = _open_csv_log(
+            self.run_dir / EVALUATIONS, EVALUATION_FIELDS, self.start_step
+        )
 
     def hparams(self, config: dict[str, Any]) -> None:
         """Hyperparameters as a markdown table (TEXT tab) and in the HPARAMS tab."""
@@ -262,6 +326,14 @@ class RunLogger:
         metrics.pop("time/iteration_fps", None)
         self.scalars(metrics, step)
 
+    def evaluation(self, stats: dict[str, float], step: int) -> None:
+        """One periodic evaluation: eval/* scalars and a row of evaluations.csv (created at the
+        first one)."""
+        self.scalars({f"eval/{k}": v for k, v in stats.items()}, step)
+        if self.evaluations_csv is None:
+            self._open_evaluations()
+        self.evaluations_csv.writerow([step, *(f"{stats[k]:.6g}" for k in EVALUATION_FIELDS[1:])])
+
     def video(self, tag: str, frames: np.ndarray, step: int, fps: int = 30) -> None:
         """Add a video ``(T, H, W, 3)`` uint8 as an animated GIF in the IMAGES tab.
 
@@ -282,8 +354,12 @@ class RunLogger:
         """Push buffered events and episode rows to disk."""
         self.writer.flush()
         self.episodes_file.flush()
+        if self.evaluations_file is not None:
+            self.evaluations_file.flush()
 
     def close(self) -> None:
         """Flush and close."""
         self.writer.close()
         self.episodes_file.close()
+        if self.evaluations_file is not None:
+            self.evaluations_file.close()

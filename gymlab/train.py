@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import shutil
 import sys
 import time
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 import agents
@@ -24,12 +27,17 @@ def build_new(
     sets: list[str] = (),
     steps: int | None = None,
     n_envs: int | None = None,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
 ) -> Agent:
     """An untrained agent from its preset, ``--set`` overrides and flags; every bad input
     raises ValueError before anything is written."""
     cls = agents.agent_class(agent_name)
     envs.check_env_id(env_id)
-    flags = {k: v for k, v in (("total_steps", steps), ("n_envs", n_envs)) if v is not None}
+    flags = {
+        "total_steps": steps, "n_envs": n_envs, "eval_every": eval_every, "eval_episodes": eval_episodes,
+    }  # fmt: skip
+    flags = {k: v for k, v in flags.items() if v is not None}
     config = build_config(cls.Config, preset(agent_name, env_id), parse_set(list(sets)), flags)
     return cls(env_id, config, seed=seed, device=device)
 
@@ -37,6 +45,39 @@ def build_new(
 def checkpoint_interval(agent: Agent) -> int:
     """Steps between checkpoints: the config's, or a tenth of the run."""
     return agent.config.checkpoint_every or max(1, agent.config.total_steps // 10)
+
+
+EVAL_SEED = 1_000_000
+"""Periodic evaluations reset episode i with ``seed + EVAL_SEED + i``: the same starts every time,
+so evaluations compare the weights alone, and none of the training envs' seeds."""
+
+
+class PeriodicEvaluation:
+    """SB3's EvalCallback for ``gymlab train``: every ``eval_every`` steps, ``eval_episodes``
+    deterministic episodes on an env of its own (a supervised env's val split, never test), logged
+    as eval/* and to evaluations.csv; weights scoring above every earlier evaluation are written
+    to checkpoints/best.pt. Training is unchanged by it (the torch RNG is restored afterwards)."""
+
+    def __init__(self, agent: Agent, run_dir: Path, logger: runs.RunLogger):
+        self.every, self.episodes = agent.config.eval_every, agent.config.eval_episodes
+        self.run_dir, self.logger = run_dir, logger
+        self.next = (agent.num_timesteps // self.every + 1) * self.every if self.every else None
+        best = runs.best_evaluation(run_dir) if self.every else None  # a resumed run keeps its best model
+        self.best = best["mean_reward"] if best else -math.inf
+
+    def __call__(self, agent: Agent) -> dict[str, float] | None:
+        """Evaluate when due; returns the figures (None when not due)."""
+        if self.next is None or agent.num_timesteps < self.next:
+            return None
+        self.next = (agent.num_timesteps // self.every + 1) * self.every
+        devices = [agent.device] if agent.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            stats = agent.evaluate(self.episodes, deterministic=True, seed=agent.seed + EVAL_SEED, split="val")
+        self.logger.evaluation(stats, agent.num_timesteps)
+        if stats["mean_reward"] > self.best:
+            self.best = stats["mean_reward"]
+            runs.save_best(self.run_dir, agent, stats)
+        return stats
 
 
 def run_training(agent: Agent, run_dir: Path, video: bool = False, quiet: bool = False) -> dict[str, float]:
@@ -56,8 +97,9 @@ def run_training(agent: Agent, run_dir: Path, video: bool = False, quiet: bool =
 
 
 def _train_loop(agent: Agent, run_dir: Path, logger: runs.RunLogger, quiet: bool) -> dict[str, float]:
-    """The loop of :func:`run_training`: progress bar, logging, checkpoints (one at the end, and
-    one on Ctrl-C before it propagates)."""
+    """The loop of :func:`run_training`: progress bar, logging, periodic evaluation, checkpoints
+    (one at the end, and one on Ctrl-C before it propagates)."""
+    evaluation = PeriodicEvaluation(agent, run_dir, logger)
     every = checkpoint_interval(agent)
     next_checkpoint = (agent.num_timesteps // every + 1) * every
     bar = tqdm(
@@ -71,6 +113,7 @@ def _train_loop(agent: Agent, run_dir: Path, logger: runs.RunLogger, quiet: bool
         nonlocal next_checkpoint, last_flush
         bar.update(a.num_timesteps - bar.n)
         logger.iteration(a, metrics)
+        evaluation(a)
         last.update(metrics)
         if a.episodes.returns:
             bar.set_postfix_str(f"ep_rew_mean={a.episodes.mean_return():.1f}", refresh=False)
@@ -106,10 +149,12 @@ def train(
     run_dir: Path | None = None,
     video: bool = False,
     quiet: bool = False,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
 ) -> tuple[Path, Agent, dict[str, float]]:
     """``gymlab train``: a new run. A failure before the first checkpoint removes the run
     directory it created, so no half-written run is left behind."""
-    agent = build_new(agent_name, env_id, seed, device, sets, steps, n_envs)
+    agent = build_new(agent_name, env_id, seed, device, sets, steps, n_envs, eval_every, eval_episodes)
     run_dir = Path(run_dir) if run_dir else runs.default_run_dir(env_id, agent_name, seed)
     if (run_dir / runs.CONFIG).exists():
         raise ValueError(
@@ -128,16 +173,28 @@ def train(
 
 
 def resume(
-    run_dir: Path, device: str | None = None, steps: int | None = None, video: bool = False, quiet: bool = False
+    run_dir: Path,
+    device: str | None = None,
+    steps: int | None = None,
+    video: bool = False,
+    quiet: bool = False,
+    eval_every: int | None = None,
+    eval_episodes: int | None = None,
 ) -> tuple[Path, Agent, dict[str, float]]:
     """``gymlab train --resume RUN_DIR``: continue from the newest checkpoint, with every
-    counter, optimizer state and RNG state restored; ``steps`` raises the step budget."""
+    counter, optimizer state and RNG state restored; ``steps`` raises the step budget,
+    ``eval_every``/``eval_episodes`` change the periodic evaluation (both kept in config.json)."""
     run_dir = Path(run_dir)
     config, agent = runs.load_run(run_dir, device, resume=True)
-    if steps is not None:
-        if steps < agent.num_timesteps:
-            raise ValueError(f"--steps {steps} is below the {agent.num_timesteps} steps already done")
-        agent.config.total_steps = steps
-        config["hyperparameters"]["total_steps"] = steps
+    if steps is not None and steps < agent.num_timesteps:
+        raise ValueError(f"--steps {steps} is below the {agent.num_timesteps} steps already done")
+    changes = {"total_steps": steps, "eval_every": eval_every, "eval_episodes": eval_episodes}
+    changes = {k: v for k, v in changes.items() if v is not None}
+    agent.config = dataclasses.replace(agent.config, **changes)
+    agent.config.check()
+    if agent.config.eval_every:
+        runs.best_evaluation(run_dir)  # a damaged best.pt stops the resume here, before anything is written
+    if changes:
+        config["hyperparameters"].update(changes)
         runs.write_json(run_dir / runs.CONFIG, config)
     return run_dir, agent, run_training(agent, run_dir, video, quiet)

@@ -1,0 +1,92 @@
+"""The training driver: periodic evaluation (eval/*, evaluations.csv, checkpoints/best.pt) and
+its resume, and the flags that set it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import torch
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+from gymlab import runs
+from gymlab.cli import main
+from gymlab.train import EVAL_SEED
+from tests.gymlab.conftest import train_tiny
+
+
+def evaluations(run_dir: Path) -> list[dict[str, float]]:
+    with open(run_dir / runs.EVALUATIONS, newline="") as f:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def event_steps(run_dir: Path, tag: str) -> list[int]:
+    return [
+        e.step
+        for path in sorted(run_dir.glob("events.out.tfevents.*"))
+        for e in EventFileLoader(str(path)).Load()
+        for v in e.summary.value
+        if v.tag == tag
+    ]
+
+
+def test_periodic_evaluation_leaves_training_unchanged(tmp_path):
+    assert train_tiny(tmp_path / "plain", "--steps", "1024") == 0
+    assert train_tiny(tmp_path / "evaluated", "--steps", "1024", "--eval-every", "256", "--eval-episodes", "2") == 0
+    _, plain = runs.load_run(tmp_path / "plain")
+    _, evaluated = runs.load_run(tmp_path / "evaluated")
+    for (name, a), (_, b) in zip(plain.policy.state_dict().items(), evaluated.policy.state_dict().items()):
+        assert torch.equal(a, b), f"{name} differs: evaluating must not change training"
+    assert not (tmp_path / "plain" / runs.EVALUATIONS).exists()
+    assert not (tmp_path / "plain" / runs.CHECKPOINTS / runs.BEST).exists()
+
+
+def test_evaluations_are_logged_and_the_best_is_kept(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train_tiny(run_dir, "--steps", "2048", "--eval-every", "500", "--eval-episodes", "3") == 0
+    out = capsys.readouterr().out
+    rows = evaluations(run_dir)
+    # PPO's iterations are 256 steps (8 envs x n_steps 32): the first iteration at or past each 500
+    assert [int(r["step"]) for r in rows] == [512, 1024, 1536, 2048]
+    assert event_steps(run_dir, "eval/mean_reward") == [512, 1024, 1536, 2048]
+    best_row = max(rows, key=lambda r: r["mean_reward"])
+    best = runs.best_evaluation(run_dir)
+    assert best["step"] == best_row["step"]  # the first evaluation reaching the highest figure
+    assert float(f"{best['mean_reward']:.6g}") == best_row["mean_reward"]
+    assert f"at step {int(best_row['step'])}" in out
+    # `eval --best` loads those weights: the same episodes give the same figure again
+    args = ["eval", str(run_dir), "--best", "--episodes", "3", "--seed", str(EVAL_SEED), "--json"]
+    assert main(args) == 0
+    figures = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert figures["num_timesteps"] == best_row["step"]
+    assert abs(figures["mean_reward"] - best["mean_reward"]) < 1e-9
+    assert main(["eval", str(run_dir), "--episodes", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["num_timesteps"] == 2048
+
+
+def test_resume_trims_the_dead_runs_evaluations_and_keeps_the_best(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train_tiny(run_dir, "--steps", "1024", "--eval-every", "512", "--eval-episodes", "2") == 0
+    best_before = runs.best_evaluation(run_dir)
+    # a run killed after its 1024-step checkpoint: an evaluation row past it and a row cut short
+    with open(run_dir / runs.EVALUATIONS, "a") as f:
+        f.write("1536,9999,0,500\n1792,12")
+    assert main(["train", "--resume", str(run_dir), "--steps", "2048", "--eval-every", "1024", "--quiet"]) == 0
+    rows = evaluations(run_dir)
+    assert [int(r["step"]) for r in rows] == [512, 1024, 2048]
+    assert 9999 not in [r["mean_reward"] for r in rows]
+    assert runs.read_config(run_dir)["hyperparameters"]["eval_every"] == 1024
+    best_after = runs.best_evaluation(run_dir)
+    assert best_after["mean_reward"] == max(best_before["mean_reward"], rows[-1]["mean_reward"])
+
+
+def test_supervised_runs_choose_on_the_val_split(tmp_path):
+    run_dir = tmp_path / "digits"
+    args = ["train", "supervised", "gymlab/Digits-v0", "--steps", "2560", "--run-dir", str(run_dir), "--quiet"]
+    assert main([*args, "--set", "net=mlp", "--set", "hidden=64", "--device", "cpu", "--eval-every", "1"]) == 0
+    rows = evaluations(run_dir)
+    assert len(rows) >= 2 and all(r["mean_ep_length"] == 1.0 for r in rows)
+    _, agent = runs.load_run(run_dir, "cpu")
+    assert rows[-1]["mean_reward"] == float(f"{agent.evaluate(split='val')['mean_reward']:.6g}")
+    assert rows[-1]["mean_reward"] != float(f"{agent.evaluate(split='test')['mean_reward']:.6g}")
