@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import shutil
 import sys
@@ -190,7 +189,8 @@ def resume(
         raise ValueError(f"--steps {steps} is below the {agent.num_timesteps} steps already done")
     changes = {"total_steps": steps, "eval_every": eval_every, "eval_episodes": eval_episodes}
     changes = {k: v for k, v in changes.items() if v is not None}
-    agent.config = dataclasses.replace(agent.config, **changes)
+    for key, value in changes.items():  # in place: the learner's parts may hold the config object
+        setattr(agent.config, key, value)
     agent.config.check()
     if agent.config.eval_every:
         runs.best_evaluation(run_dir)  # a damaged best.pt stops the resume here, before anything is written
