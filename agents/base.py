@@ -132,6 +132,46 @@ EPISODE_INFO_METRICS: tuple[str, ...] = ("accuracy",)
 """Numbers an env may put in the last step's ``info``; :meth:`Agent.evaluate` averages them."""
 
 
+def play_episodes(
+    env: gym.Env,
+    policy: Callable[[Any], np.ndarray],
+    episodes: int,
+    seed: int | None = None,
+    on_episode: Callable[[float, int], None] | None = None,
+    seed_first_only: bool = False,
+) -> dict[str, float]:
+    """Play ``episodes`` whole episodes of ``policy`` (one observation -> one env action) in
+    ``env``; return ``mean_reward``, ``std_reward``, ``mean_ep_length`` and the mean of every
+    :data:`EPISODE_INFO_METRICS` key the env reports at episode ends. Episode i is reset with
+    ``seed + i`` (``seed_first_only``: only the first is seeded); ``on_episode(return, length)``
+    after each."""
+    returns, lengths = [], []
+    reported: dict[str, list[float]] = {key: [] for key in EPISODE_INFO_METRICS}
+    for episode in range(episodes):
+        unseeded = seed is None or (seed_first_only and episode > 0)
+        obs, _ = env.reset(seed=None if unseeded else seed + episode)
+        done, episode_return, length, info = False, 0.0, 0, {}
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(policy(obs))
+            episode_return += float(reward)
+            length += 1
+            done = terminated or truncated
+        returns.append(episode_return)
+        lengths.append(length)
+        for key, values in reported.items():
+            if key in info:
+                values.append(float(info[key]))
+        if on_episode is not None:
+            on_episode(episode_return, length)
+    stats = {
+        "mean_reward": float(np.mean(returns)),
+        "std_reward": float(np.std(returns)),
+        "mean_ep_length": float(np.mean(lengths)),
+    }
+    stats.update({key: float(np.mean(values)) for key, values in reported.items() if values})
+    return stats
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None where the C library has none (macOS, Windows, musl)."""
@@ -360,36 +400,12 @@ class Agent:
         if own:
             env, full_evaluation = self.make_eval_env(split)
             episodes = full_evaluation or episodes
-        returns, lengths = [], []
-        reported: dict[str, list[float]] = {key: [] for key in EPISODE_INFO_METRICS}
         try:
-            for episode in range(episodes):
-                unseeded = seed is None or (full_evaluation and episode > 0)
-                obs, _ = env.reset(seed=None if unseeded else seed + episode)
-                done, episode_return, length, info = False, 0.0, 0, {}
-                while not done:
-                    action = self.predict(np.asarray(obs)[None], deterministic)[0]
-                    obs, reward, terminated, truncated, info = env.step(action)
-                    episode_return += float(reward)
-                    length += 1
-                    done = terminated or truncated
-                returns.append(episode_return)
-                lengths.append(length)
-                for key, values in reported.items():
-                    if key in info:
-                        values.append(float(info[key]))
-                if on_episode is not None:
-                    on_episode(episode_return, length)
+            policy = lambda obs: self.predict(np.asarray(obs)[None], deterministic)[0]  # noqa: E731
+            return play_episodes(env, policy, episodes, seed, on_episode, seed_first_only=bool(full_evaluation))
         finally:
             if own:
                 env.close()
-        stats = {
-            "mean_reward": float(np.mean(returns)),
-            "std_reward": float(np.std(returns)),
-            "mean_ep_length": float(np.mean(lengths)),
-        }
-        stats.update({key: float(np.mean(values)) for key, values in reported.items() if values})
-        return stats
 
     def learn(
         self,

@@ -99,24 +99,37 @@ def load_expert(
         if env_id is not None and env_id != agent.env_id:
             raise ValueError(f"{source} was trained on {agent.env_id}, not {env_id}; drop --env or pick another run")
         return agent.env_id, lambda obs: agent.predict(obs[None], deterministic)[0]
-    if source.suffix == ".zip" and source.is_file():
-        if env_id is None:
-            raise ValueError(f"{source} is a Stable-Baselines3 model, which does not record its env; add --env ENV_ID")
-        envs.check_env_id(env_id)
-        import stable_baselines3
-
-        cls = getattr(stable_baselines3, sb3_algorithm(source))
-        model = cls.load(source, device=device)
-        env = envs.make_env(env_id)
-        spaces = env.observation_space, env.action_space
-        env.close()
-        if model.observation_space.shape != spaces[0].shape or type(model.action_space) is not type(spaces[1]):
-            raise ValueError(
-                f"{source} observes {model.observation_space} and acts in {model.action_space}, "
-                f"which do not fit {env_id}; pass the env it was trained on"
-            )
+    if is_sb3_model(source):
+        model = load_sb3_model(source, env_id, device)
         return env_id, lambda obs: model.predict(obs, deterministic=deterministic)[0]
     raise ValueError(f"{source} is neither a gymlab run directory nor a Stable-Baselines3 .zip model")
+
+
+def is_sb3_model(path: str | Path) -> bool:
+    """Whether ``path`` names a model file as Stable-Baselines3 saves them (a .zip)."""
+    return Path(path).suffix == ".zip" and Path(path).is_file()
+
+
+def load_sb3_model(path: str | Path, env_id: str | None, device: str = "cpu"):
+    """A Stable-Baselines3 model (PPO, A2C, DQN, SAC, TD3) from its .zip, checked against
+    ``env_id``'s spaces; SB3 files do not record their env, so ``env_id`` is required. SB3
+    unpickles parts of its files: only load models you trust."""
+    if env_id is None:
+        raise ValueError(f"{path} is a Stable-Baselines3 model, which does not record its env; add --env ENV_ID")
+    envs.check_env_id(env_id)
+    import stable_baselines3
+
+    cls = getattr(stable_baselines3, sb3_algorithm(Path(path)))
+    model = cls.load(path, device=device)
+    env = envs.make_env(env_id)
+    spaces = env.observation_space, env.action_space
+    env.close()
+    if model.observation_space.shape != spaces[0].shape or type(model.action_space) is not type(spaces[1]):
+        raise ValueError(
+            f"{path} observes {model.observation_space} and acts in {model.action_space}, "
+            f"which do not fit {env_id}; pass the env it was trained on"
+        )
+    return model
 
 
 def record_expert_demos(

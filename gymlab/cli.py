@@ -57,9 +57,9 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from tqdm import tqdm
 
-    from gymlab import runs
+    from gymlab import play, runs
 
-    _, agent = runs.load_run(Path(args.run_dir), args.device, best=args.best)
+    agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best)
     bar = tqdm(total=args.episodes, unit="ep", disable=None, file=sys.stderr, leave=False)
     returns: list[float] = []
 
@@ -70,9 +70,10 @@ def cmd_eval(args) -> int:
 
     stats = agent.evaluate(args.episodes, args.deterministic, seed=args.seed, on_episode=tick)
     bar.close()
-    logger = runs.RunLogger(Path(args.run_dir), start_step=0)
-    logger.scalars({f"eval/{k}": v for k, v in stats.items()}, agent.num_timesteps)
-    logger.close()
+    if run_dir is not None:
+        logger = runs.RunLogger(run_dir, start_step=0)
+        logger.scalars({f"eval/{k}": v for k, v in stats.items()}, agent.num_timesteps)
+        logger.close()
     mode = "deterministic" if args.deterministic else "stochastic"
     print(
         f"mean_reward: {stats['mean_reward']:.2f} +/- {stats['std_reward']:.2f} over {len(returns)} episodes "
@@ -89,19 +90,17 @@ def cmd_eval(args) -> int:
 def cmd_record(args) -> int:
     from gymlab import play, runs
 
-    run_dir = Path(args.run_dir)
-    _, agent = runs.load_run(run_dir, args.device, best=args.best)
+    agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best)
     out = Path(args.out)
     paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed)
-    if len(frames):
+    if len(frames) and run_dir is not None:
         logger = runs.RunLogger(run_dir, start_step=0)
         logger.video("eval/video", frames, agent.num_timesteps, fps=agent_fps(agent))
         logger.close()
     for path in paths:
         print(f"video: {path}")
-    print(
-        f"mean_reward: {stats['mean_reward']:.2f} over {args.episodes} episodes; also in TensorBoard (IMAGES tab, eval/video)"
-    )
+    where = "; also in TensorBoard (IMAGES tab, eval/video)" if run_dir is not None else ""
+    print(f"mean_reward: {stats['mean_reward']:.2f} over {args.episodes} episodes{where}")
     return 0
 
 
@@ -218,7 +217,9 @@ def parser() -> argparse.ArgumentParser:
         ("record", cmd_record, "record mp4 videos of a trained run"),
     ):
         e = sub.add_parser(name, help=helptext, description=helptext)
-        e.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by gymlab train")
+        e.add_argument("run_dir", metavar="RUN_DIR",
+                       help="a directory made by gymlab train, or a Stable-Baselines3 model .zip (with --env)")  # fmt: skip
+        e.add_argument("--env", metavar="ENV_ID", help="the env of a Stable-Baselines3 .zip (which does not record it)")
         e.add_argument("--episodes", type=int, default=10 if name == "eval" else 1, help="episodes to play")
         e.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                        help="most likely action (default) or --no-deterministic to sample")  # fmt: skip

@@ -10,7 +10,51 @@ import gymnasium as gym
 import numpy as np
 
 import envs
-from agents.base import Agent
+from agents.base import Agent, play_episodes
+
+
+class SB3Player:
+    """A Stable-Baselines3 model (.zip) as ``gymlab eval`` and ``gymlab record`` play it: the same
+    episodes (reset with ``seed + i``) and the same figures as for a gymlab run. Models trained
+    on plain envs only (VecNormalize statistics and Atari wrappers live outside the .zip). SB3
+    unpickles parts of its files: only load models you trust."""
+
+    def __init__(self, path: str | Path, env_id: str | None, device: str = "cpu"):
+        from agents.imitation import load_sb3_model, sb3_algorithm
+
+        self.model = load_sb3_model(path, env_id, device)
+        self.env_id, self.env_kwargs = env_id, {}
+        self.name = f"sb3-{sb3_algorithm(Path(path)).lower()}"
+        self.num_timesteps = int(self.model.num_timesteps)
+
+    def evaluate(self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None) -> dict[str, float]:
+        """As :meth:`agents.base.Agent.evaluate` (on ``env`` if given, else a fresh env)."""
+        own = env is None
+        env = envs.make_env(self.env_id) if own else env
+        try:
+            policy = lambda obs: self.model.predict(obs, deterministic=deterministic)[0]  # noqa: E731
+            return play_episodes(env, policy, episodes, seed, on_episode)
+        finally:
+            if own:
+                env.close()
+
+
+def load_player(path: str | Path, env_id: str | None = None, device: str = "cpu", best: bool = False):
+    """What ``gymlab eval``/``record`` play: ``(player, run_dir)``, the agent of a gymlab run
+    directory (its newest checkpoint, or best.pt with ``best``), or an :class:`SB3Player` for a
+    Stable-Baselines3 .zip (``env_id`` required; ``run_dir`` None: nowhere to log)."""
+    from agents.imitation import is_sb3_model
+    from gymlab import runs
+
+    path = Path(path)
+    if is_sb3_model(path):
+        if best:
+            raise ValueError(f"--best needs a gymlab run directory; {path} is one Stable-Baselines3 model")
+        return SB3Player(path, env_id, device), None
+    if env_id is not None:
+        raise ValueError("--env is for Stable-Baselines3 .zip models; a gymlab run plays the env it was trained on")
+    _, agent = runs.load_run(path, device, best=best)
+    return agent, path
 
 
 class FrameTap(gym.Wrapper):
@@ -29,7 +73,7 @@ class FrameTap(gym.Wrapper):
 
 
 def record(
-    agent: Agent,
+    agent: Agent | SB3Player,
     out_dir: Path,
     episodes: int = 1,
     deterministic: bool = True,

@@ -152,3 +152,17 @@ def test_damaged_best_checkpoint(run_copy):
     result = run_cli("train", "--resume", str(run_copy), "--eval-every", "256", "--quiet")
     assert_one_line_error(result, "truncated or corrupt", "best.pt")
     assert sorted(run_copy.glob("events.out.tfevents.*")) == events, "a refused resume writes nothing"
+
+
+def test_sb3_model_bad_input(tiny_run, tmp_path):
+    from stable_baselines3 import PPO as SB3PPO
+
+    model = tmp_path / "ppo.zip"
+    SB3PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=64, device="cpu").save(model)
+    for command in ("eval", "record"):
+        assert_one_line_error(run_cli(command, str(model)), "does not record its env", "--env ENV_ID")
+    assert_one_line_error(run_cli("eval", str(model), "--env", "Pendulum-v1"), "do not fit Pendulum-v1")
+    assert_one_line_error(run_cli("eval", str(model), "--env", "CartPole-v1", "--best"), "--best needs a gymlab run")
+    assert_one_line_error(run_cli("eval", str(tiny_run), "--env", "CartPole-v1"), "--env is for Stable-Baselines3")
+    (tmp_path / "broken.zip").write_bytes(b"not a zip")
+    assert_one_line_error(run_cli("eval", str(tmp_path / "broken.zip"), "--env", "CartPole-v1"), "not a readable")

@@ -98,6 +98,42 @@ def test_record_writes_a_real_mp4_and_a_tensorboard_video(tiny_run, tmp_path, ca
     assert gif.encoded_image_string[:6] == b"GIF89a" and (gif.height, gif.width) == (height, width)
 
 
+@pytest.fixture(scope="module")
+def sb3_model(tmp_path_factory):
+    """An SB3 PPO model .zip for CartPole-v1 (a few updates: a policy, not a solution)."""
+    from stable_baselines3 import PPO as SB3PPO
+
+    model = SB3PPO("MlpPolicy", "CartPole-v1", n_steps=128, batch_size=64, n_epochs=2, seed=0, device="cpu")
+    model.learn(256)
+    path = tmp_path_factory.mktemp("sb3") / "ppo-cartpole.zip"
+    model.save(path)
+    return path
+
+
+def test_eval_and_record_play_an_sb3_model(sb3_model, tmp_path, capsys):
+    from stable_baselines3 import PPO as SB3PPO
+
+    assert main(["eval", str(sb3_model), "--env", "CartPole-v1", "--episodes", "3", "--seed", "7", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    # the same three episodes played by hand with SB3's own predict
+    model, env, returns = SB3PPO.load(sb3_model, device="cpu"), gym.make("CartPole-v1"), []
+    for i in range(3):
+        obs, _ = env.reset(seed=7 + i)
+        done, total = False, 0.0
+        while not done:
+            obs, reward, terminated, truncated, _ = env.step(model.predict(obs, deterministic=True)[0])
+            total, done = total + reward, terminated or truncated
+        returns.append(total)
+    assert stats["mean_reward"] == pytest.approx(np.mean(returns)) and stats["num_timesteps"] == 256
+    out = tmp_path / "videos"
+    assert main(["record", str(sb3_model), "--env", "CartPole-v1", "--out", str(out), "--seed", "7"]) == 0
+    printed = capsys.readouterr().out
+    videos = sorted(out.glob("sb3-ppo-CartPole-v1-episode-*.mp4"))
+    assert len(videos) == 1 and videos[0].stat().st_size > 1000
+    assert f"mean_reward: {returns[0]:.2f} over 1 episodes" in printed and "TensorBoard" not in printed
+    assert not list(sb3_model.parent.glob("events.out.tfevents.*")), "nothing is logged beside a .zip"
+
+
 def _has_pyav() -> bool:
     try:
         import av  # noqa: F401
