@@ -393,7 +393,7 @@ class Agent:
         """Play ``episodes`` full episodes in one env (:meth:`make_eval_env` on ``split`` unless
         ``env`` is given, which may fix the number of episodes) and return ``mean_reward``,
         ``std_reward``, ``mean_ep_length``, and the mean of every :data:`EPISODE_INFO_METRICS`
-        key the env reports at episode ends (e.g. ``accuracy``); eval/* in TensorBoard.
+        key the env reports at episode ends (e.g. ``accuracy``).
         Episode i is reset with ``seed + i``; in a full evaluation only the first one is
         seeded, so the others continue one pass over the split (each example once)."""
         own, full_evaluation = env is None, None

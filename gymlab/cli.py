@@ -29,8 +29,10 @@ def cmd_train(args) -> int:
     if args.resume:
         if args.agent or args.env_id:
             raise ValueError("give either AGENT ENV_ID or --resume RUN_DIR, not both")
-        if args.n_envs is not None or args.set:
-            raise ValueError("--n-envs and --set cannot change a run being resumed; start a new run instead")
+        if args.n_envs is not None or args.set or args.seed is not None or args.run_dir is not None:
+            raise ValueError(
+                "--n-envs, --set, --seed and --run-dir cannot change a run being resumed; start a new run instead"
+            )
         run_dir, agent, metrics = train.resume(
             args.resume, args.device, args.steps, args.video, quiet, args.eval_every, args.eval_episodes
         )
@@ -38,7 +40,7 @@ def cmd_train(args) -> int:
         if not (args.agent and args.env_id):
             raise ValueError("train needs AGENT and ENV_ID (e.g. `gymlab train ppo CartPole-v1`), or --resume RUN_DIR")
         run_dir, agent, metrics = train.train(
-            args.agent, args.env_id, args.seed, args.device, args.set, args.steps, args.n_envs,
+            args.agent, args.env_id, 0 if args.seed is None else args.seed, args.device, args.set, args.steps, args.n_envs,
             args.run_dir, args.video, quiet, args.eval_every, args.eval_episodes,
         )  # fmt: skip
     print(f"run:         {run_dir}")
@@ -47,7 +49,7 @@ def cmd_train(args) -> int:
     if agent.episodes.returns:
         mean = agent.episodes.mean_return()
         print(f"ep_rew_mean: {mean:.2f} (last {len(agent.episodes.returns)} training episodes)")
-    best = runs.best_evaluation(run_dir)
+    best = runs.best_evaluation(run_dir) if agent.config.eval_every else None
     if best is not None:
         print(f"best:        eval mean_reward {best['mean_reward']:.2f} at step {best['step']:.0f} (--best loads it)")
     print(f"next:        gymlab eval {run_dir}  |  gymlab record {run_dir}  |  gymlab board {run_dir}")
@@ -72,7 +74,7 @@ def cmd_eval(args) -> int:
     bar.close()
     if run_dir is not None:
         logger = runs.RunLogger(run_dir, start_step=0)
-        logger.scalars({f"eval/{k}": v for k, v in stats.items()}, agent.num_timesteps)
+        logger.scalars({f"test/{k}": v for k, v in stats.items()}, agent.num_timesteps)
         logger.close()
     mode = "deterministic" if args.deterministic else "stochastic"
     print(
@@ -92,14 +94,15 @@ def cmd_record(args) -> int:
 
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best)
     out = Path(args.out)
-    paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed)
+    prefix = f"{play.video_prefix(agent)}-best" if args.best else None
+    paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=prefix)
     if len(frames) and run_dir is not None:
         logger = runs.RunLogger(run_dir, start_step=0)
-        logger.video("eval/video", frames, agent.num_timesteps, fps=agent_fps(agent))
+        logger.video("test/video", frames, agent.num_timesteps, fps=agent_fps(agent))
         logger.close()
     for path in paths:
         print(f"video: {path}")
-    where = "; also in TensorBoard (IMAGES tab, eval/video)" if run_dir is not None else ""
+    where = "; also in TensorBoard (IMAGES tab, test/video)" if run_dir is not None else ""
     print(f"mean_reward: {stats['mean_reward']:.2f} over {args.episodes} episodes{where}")
     return 0
 
@@ -197,7 +200,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("agent", nargs="?", metavar="AGENT", help="ppo, a2c, reinforce, ... (`gymlab list`)")
     t.add_argument("env_id", nargs="?", metavar="ENV_ID", help="a gymnasium id, e.g. CartPole-v1")
     t.add_argument("--steps", type=int, help="environment steps to train for (default: the preset's)")
-    t.add_argument("--seed", type=int, default=0, help="seeds envs, spaces, numpy and torch (default 0)")
+    t.add_argument("--seed", type=int, help="seeds envs, spaces, numpy and torch (default 0)")
     t.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when present")
     t.add_argument(

@@ -31,9 +31,9 @@ def main() -> int:
         _, agent, _ = train.resume(run_dir, device="cpu", steps=steps, quiet=quiet)
         stats = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=0)
     logger = runs.RunLogger(run_dir)
-    logger.scalars({f"eval/{k}": v for k, v in stats.items()}, agent.num_timesteps)
+    logger.scalars({f"test/{k}": v for k, v in stats.items()}, agent.num_timesteps)
     videos, _, frames = play.record(agent, Path("videos"), episodes=1, seed=0)
-    logger.video("eval/video", frames, agent.num_timesteps, fps=50)
+    logger.video("test/video", frames, agent.num_timesteps, fps=50)
     logger.close()
     minutes = (time.perf_counter() - start) / 60
     solved = "solved" if stats["mean_reward"] >= SOLVED else "not solved yet"

@@ -72,6 +72,11 @@ class FrameTap(gym.Wrapper):
         return frame
 
 
+def video_prefix(agent: Agent | SB3Player) -> str:
+    """The start of a recording's file name: ``<agent>-<env>`` (``/`` in ids becomes ``_``)."""
+    return f"{agent.name}-{agent.env_id.replace('/', '_')}"
+
+
 def record(
     agent: Agent | SB3Player,
     out_dir: Path,
@@ -88,7 +93,7 @@ def record(
     if env.metadata.get("render_fps") is None:
         env.metadata["render_fps"] = 30
     tap = FrameTap(env)
-    prefix = prefix or f"{agent.name}-{agent.env_id.replace('/', '_')}"
+    prefix = prefix or video_prefix(agent)
     start = time.time()
     first: list[np.ndarray] = []
 

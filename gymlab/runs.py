@@ -134,6 +134,11 @@ def save_checkpoint(run_dir: Path, agent: Agent) -> Path:
     return folder / name
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether a run has a checkpoint to resume from."""
+    return (Path(run_dir) / CHECKPOINTS / LATEST).is_file()
+
+
 def latest_checkpoint(run_dir: Path) -> Path:
     """Path of the newest checkpoint of a run; RunError when there is none."""
     folder = Path(run_dir) / CHECKPOINTS
@@ -182,7 +187,11 @@ def best_evaluation(run_dir: Path) -> dict[str, float] | None:
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True`` (it can never run code); RunError when it
-    is missing, truncated or corrupt."""
+    is missing, truncated or corrupt (for best.pt, saying how to get a new one)."""
+    fix = (
+        "delete it; training with --eval-every keeps a new one" if Path(path).name == BEST
+        else "delete it and use an earlier one"
+    )  # fmt: skip
     try:
         with warnings.catch_warnings():  # torch warns about odd pickles before refusing them
             warnings.simplefilter("ignore")
@@ -190,11 +199,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise RunError(f"checkpoint {path} is missing; its run directory was changed by hand") from None
     except Exception as e:  # torch raises many kinds for a damaged zip or pickle
-        raise RunError(
-            f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); delete it and use an earlier one"
-        ) from None
+        raise RunError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__}); {fix}") from None
     if not isinstance(state, dict) or "modules" not in state:
-        raise RunError(f"checkpoint {path} is not a gymlab checkpoint")
+        raise RunError(f"checkpoint {path} is not a gymlab checkpoint; {fix}")
     return state
 
 
@@ -237,15 +244,19 @@ def _row_step(row: list[str], width: int) -> float:
 
 
 def _open_csv_log(path: Path, header: list[str] | tuple[str, ...], start_step: int):
-    """Open a CSV log for appending (writing ``header`` when new); with ``start_step`` > 0 (a
-    resumed run) first drop the rows written after it by the run that died, and any row a kill
-    cut short. Returns (file, csv writer)."""
+    """Open a CSV log for appending. With ``start_step`` > 0 (a resumed run's checkpoint), an
+    existing log is first rewritten, atomically, to its header and its complete rows up to that
+    step: later rows came from the run that died, which may also have cut a row short or left
+    the file without its header. With 0 (a new run) rows are only added. Returns (file, writer)."""
     if start_step > 0 and path.exists():
-        with open(path, newline="") as f:
+        with open(path, newline="", errors="replace") as f:
             rows = list(csv.reader(f))
-        keep = rows[:1] + [r for r in rows[1:] if _row_step(r, len(header)) <= start_step]
-        with open(path, "w", newline="") as f:
-            csv.writer(f).writerows(keep)
+        if rows and rows[0] == list(header):
+            rows = rows[1:]
+        keep = [r for r in rows if _row_step(r, len(header)) <= start_step]
+        text = io.StringIO()
+        csv.writer(text).writerows([list(header), *keep])
+        write_atomic(path, text.getvalue().encode())
     new = not path.exists()
     file = open(path, "a", newline="")
     writer = csv.writer(file)
@@ -302,7 +313,7 @@ class RunLogger:
         flat.update({k: (str(v) if isinstance(v, list) else v) for k, v in config["hyperparameters"].items()})
         table = "| key | value |\n|---|---|\n" + "\n".join(f"| {k} | {v} |" for k, v in flat.items())
         self.writer.add_text("hyperparameters", table, 0)
-        exp, ssi, sei = hparams(flat, {"eval/mean_reward": float("nan")})
+        exp, ssi, sei = hparams(flat, {"eval/mean_reward": float("nan"), "test/mean_reward": float("nan")})
         for summary in (exp, ssi, sei):
             self.writer.file_writer.add_summary(summary)
 

@@ -38,7 +38,14 @@ def build_new(
     }  # fmt: skip
     flags = {k: v for k, v in flags.items() if v is not None}
     config = build_config(cls.Config, preset(agent_name, env_id), parse_set(list(sets)), flags)
+    check_eval_flags(config, eval_episodes)
     return cls(env_id, config, seed=seed, device=device)
+
+
+def check_eval_flags(config, eval_episodes: int | None) -> None:
+    """--eval-episodes without periodic evaluation would do nothing: say so."""
+    if eval_episodes is not None and not config.eval_every:
+        raise ValueError("--eval-episodes needs periodic evaluation: add --eval-every STEPS")
 
 
 def checkpoint_interval(agent: Agent) -> int:
@@ -55,7 +62,9 @@ class PeriodicEvaluation:
     """SB3's EvalCallback for ``gymlab train``: every ``eval_every`` steps, ``eval_episodes``
     deterministic episodes on an env of its own (a supervised env's val split, never test), logged
     as eval/* and to evaluations.csv; weights scoring above every earlier evaluation are written
-    to checkpoints/best.pt. Training is unchanged by it (the torch RNG is restored afterwards)."""
+    to checkpoints/best.pt, after a regular checkpoint at the same step (so a resumed run never
+    goes back to before its best model). Training is unchanged by it (the torch RNG is restored
+    afterwards)."""
 
     def __init__(self, agent: Agent, run_dir: Path, logger: runs.RunLogger):
         self.every, self.episodes = agent.config.eval_every, agent.config.eval_episodes
@@ -75,6 +84,8 @@ class PeriodicEvaluation:
         self.logger.evaluation(stats, agent.num_timesteps)
         if stats["mean_reward"] > self.best:
             self.best = stats["mean_reward"]
+            self.logger.flush()
+            runs.save_checkpoint(self.run_dir, agent)
             runs.save_best(self.run_dir, agent, stats)
         return stats
 
@@ -165,7 +176,7 @@ def train(
         runs.write_json(run_dir / runs.CONFIG, runs.run_config(agent, device))
         metrics = run_training(agent, run_dir, video, quiet)
     except BaseException:
-        if created and not (run_dir / runs.CHECKPOINTS).exists():
+        if created and not runs.has_checkpoint(run_dir):
             shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run_dir, agent, metrics
@@ -192,6 +203,7 @@ def resume(
     for key, value in changes.items():  # in place: the learner's parts may hold the config object
         setattr(agent.config, key, value)
     agent.config.check()
+    check_eval_flags(agent.config, eval_episodes)
     if agent.config.eval_every:
         runs.best_evaluation(run_dir)  # a damaged best.pt stops the resume here, before anything is written
     if changes:

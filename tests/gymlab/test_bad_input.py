@@ -46,6 +46,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         (["train", "a2c", "Pendulum-v1", "--set", "sde_sample_freq=0"], ["sde_sample_freq must be -1", "got 0"]),
         (["train", "ppo", "CartPole-v1", "--eval-every", "-5"], ["eval_every must be >= 0", "got -5"]),
         (["train", "ppo", "CartPole-v1", "--eval-episodes", "0"], ["eval_episodes must be > 0"]),
+        (["train", "ppo", "CartPole-v1", "--eval-episodes", "3"], ["--eval-episodes needs", "--eval-every STEPS"]),
         (["train", "ppo"], ["train needs AGENT and ENV_ID"]),
         (["train", "--steps", "x"], ["invalid int value: 'x'"]),
     ],
@@ -138,7 +139,7 @@ def test_best_without_periodic_evaluation(tiny_run):
 
 def test_resume_refuses_changes_it_cannot_make(run_copy):
     before = (run_copy / "config.json").read_text()
-    for extra in (["--set", "gamma=0.9"], ["--n-envs", "4"]):
+    for extra in (["--set", "gamma=0.9"], ["--n-envs", "4"], ["--seed", "1"], ["--run-dir", "elsewhere"]):
         assert_one_line_error(run_cli("train", "--resume", str(run_copy), *extra), "cannot change a run being resumed")
     result = run_cli("train", "--resume", str(run_copy), "--eval-every", "-1")
     assert_one_line_error(result, "eval_every must be >= 0")
@@ -147,7 +148,7 @@ def test_resume_refuses_changes_it_cannot_make(run_copy):
 
 def test_damaged_best_checkpoint(run_copy):
     (run_copy / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")
-    assert_one_line_error(run_cli("eval", str(run_copy), "--best"), "truncated or corrupt", "best.pt")
+    assert_one_line_error(run_cli("eval", str(run_copy), "--best"), "truncated or corrupt", "best.pt", "--eval-every")
     events = sorted(run_copy.glob("events.out.tfevents.*"))
     result = run_cli("train", "--resume", str(run_copy), "--eval-every", "256", "--quiet")
     assert_one_line_error(result, "truncated or corrupt", "best.pt")

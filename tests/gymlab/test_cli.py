@@ -70,8 +70,8 @@ def test_eval_prints_mean_and_logs_eval_tags(tiny_run, capsys):
     assert stats["num_timesteps"] == 512 and stats["mean_reward"] > 0
     events = EventAccumulator(str(tiny_run))
     events.Reload()
-    assert {"eval/mean_reward", "eval/mean_ep_length", "eval/std_reward"} <= set(events.Tags()["scalars"])
-    assert events.Scalars("eval/mean_reward")[-1].value == pytest.approx(stats["mean_reward"], rel=1e-5)
+    assert {"test/mean_reward", "test/mean_ep_length", "test/std_reward"} <= set(events.Tags()["scalars"])
+    assert events.Scalars("test/mean_reward")[-1].value == pytest.approx(stats["mean_reward"], rel=1e-5)
 
 
 def test_eval_stochastic_differs_in_mode_only(tiny_run, capsys):
@@ -93,8 +93,8 @@ def test_record_writes_a_real_mp4_and_a_tensorboard_video(tiny_run, tmp_path, ca
     assert frames.std() > 0  # not a blank video
     events = EventAccumulator(str(tiny_run), size_guidance={"images": 0})
     events.Reload()
-    assert "eval/video" in events.Tags()["images"]
-    gif = events.Images("eval/video")[-1]
+    assert "test/video" in events.Tags()["images"]
+    gif = events.Images("test/video")[-1]
     assert gif.encoded_image_string[:6] == b"GIF89a" and (gif.height, gif.width) == (height, width)
 
 

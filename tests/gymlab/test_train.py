@@ -10,9 +10,9 @@ from pathlib import Path
 import torch
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
-from gymlab import runs
+from gymlab import runs, train
 from gymlab.cli import main
-from gymlab.train import EVAL_SEED
+from gymlab.train import EVAL_SEED, PeriodicEvaluation
 from tests.gymlab.conftest import train_tiny
 
 
@@ -90,3 +90,65 @@ def test_supervised_runs_choose_on_the_val_split(tmp_path):
     _, agent = runs.load_run(run_dir, "cpu")
     assert rows[-1]["mean_reward"] == float(f"{agent.evaluate(split='val')['mean_reward']:.6g}")
     assert rows[-1]["mean_reward"] != float(f"{agent.evaluate(split='test')['mean_reward']:.6g}")
+
+
+def test_a_new_best_comes_with_a_checkpoint_at_its_step(tmp_path):
+    """A run killed right after a new best resumes from that step, never from before it (the
+    resumed run would drop the best's evaluation row but keep its weights)."""
+    agent = train.build_new("ppo", "CartPole-v1", sets=["n_steps=32", "n_epochs=1", "eval_every=256"], steps=2048)
+    logger = runs.RunLogger(tmp_path)
+    evaluation = PeriodicEvaluation(agent, tmp_path, logger)
+    new_bests: list[int] = []
+
+    def after_iteration(a, _metrics) -> None:
+        before = runs.best_evaluation(tmp_path)
+        evaluation(a)
+        after = runs.best_evaluation(tmp_path)
+        if after != before:
+            new_bests.append(a.num_timesteps)
+            latest = json.loads((tmp_path / runs.CHECKPOINTS / runs.LATEST).read_text())
+            assert latest["num_timesteps"] == after["step"] == a.num_timesteps
+
+    try:
+        agent.learn(callback=after_iteration)
+    finally:
+        logger.close()
+        agent.close()
+    assert new_bests and new_bests[0] == 256  # the first evaluation is always a new best
+
+
+def test_resume_repairs_a_log_the_kill_left_without_header(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train_tiny(run_dir, "--steps", "1024", "--eval-every", "512", "--eval-episodes", "2") == 0
+    rows = (run_dir / runs.EVALUATIONS).read_text().splitlines()
+    (run_dir / runs.EVALUATIONS).write_text("\n".join(rows[1:]) + "\n")  # killed before the header was flushed
+    assert main(["train", "--resume", str(run_dir), "--steps", "1536", "--quiet"]) == 0
+    lines = (run_dir / runs.EVALUATIONS).read_text().splitlines()
+    assert lines[0] == ",".join(runs.EVALUATION_FIELDS) and lines[1 : len(rows)] == rows[1:]
+    assert [int(r["step"]) for r in evaluations(run_dir)] == [512, 1024, 1536]
+
+
+def test_a_failure_before_the_first_checkpoint_leaves_no_run(tmp_path, monkeypatch):
+    def disk_full(path, state):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(runs, "_write_state", disk_full)
+    run_dir = tmp_path / "run"
+    try:
+        train.train("ppo", "CartPole-v1", sets=["n_steps=32"], steps=512, run_dir=run_dir, quiet=True, eval_every=256)
+    except OSError:
+        pass
+    else:
+        raise AssertionError("the write error must surface")
+    assert not run_dir.exists(), "a run that never checkpointed must not block a new one in its directory"
+
+
+def test_a_damaged_best_model_does_not_fail_a_run_that_does_not_evaluate(tiny_run, tmp_path, capsys):
+    import shutil
+
+    run_dir = tmp_path / "copy"
+    shutil.copytree(tiny_run, run_dir)
+    (run_dir / runs.CHECKPOINTS / runs.BEST).write_bytes(b"junk")
+    assert main(["train", "--resume", str(run_dir), "--steps", "768", "--quiet"]) == 0
+    assert "best:" not in capsys.readouterr().out
