@@ -83,23 +83,25 @@ def sb3_algorithm(path: Path) -> str:
 
 
 def load_expert(
-    source: str | Path, env_id: str | None = None, device: str = "cpu", deterministic: bool = True
+    source: str | Path, env_id: str | None = None, device: str = "cpu", deterministic: bool = True, best: bool = False
 ) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
     """An expert as ``(env_id, policy)``; ``policy`` maps one observation to one env action.
 
-    ``source`` is a gymlab run directory (its env is the default) or a Stable-Baselines3 model
-    ``.zip`` (PPO, A2C, DQN, SAC, TD3; SB3 files do not record their env, so ``env_id`` is
-    required). SB3 unpickles parts of its files: only load models you trust.
+    ``source`` is a gymlab run directory (its env is the default; ``best``: its best.pt) or a
+    Stable-Baselines3 model ``.zip`` (PPO, A2C, DQN, SAC, TD3; SB3 files do not record their env,
+    so ``env_id`` is required). SB3 unpickles parts of its files: only load models you trust.
     """
     source = Path(source)
     if source.is_dir():
         from gymlab import runs
 
-        _, agent = runs.load_run(source, device)
+        _, agent = runs.load_run(source, device, best=best)
         if env_id is not None and env_id != agent.env_id:
             raise ValueError(f"{source} was trained on {agent.env_id}, not {env_id}; drop --env or pick another run")
         return agent.env_id, lambda obs: agent.predict(obs[None], deterministic)[0]
     if is_sb3_model(source):
+        if best:
+            raise ValueError(f"--best needs a gymlab run directory; {source} is one Stable-Baselines3 model")
         model = load_sb3_model(source, env_id, device)
         return env_id, lambda obs: model.predict(obs, deterministic=deterministic)[0]
     raise ValueError(f"{source} is neither a gymlab run directory nor a Stable-Baselines3 .zip model")
@@ -140,10 +142,11 @@ def record_expert_demos(
     seed: int = 0,
     device: str = "cpu",
     deterministic: bool = True,
+    best: bool = False,
 ) -> tuple[Demos, Path]:
     """``gymlab demos``: let the expert at ``source`` (see :func:`load_expert`) play ``episodes``
     episodes (seeds ``seed``, ``seed + 1``, ...) and save them to ``out``."""
-    env_id, policy = load_expert(source, env_id, device, deterministic)
+    env_id, policy = load_expert(source, env_id, device, deterministic, best)
     env = envs.make_env(env_id)
     try:
         demos = record_demos(env, policy, episodes, env_id, seed)

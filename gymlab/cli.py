@@ -111,7 +111,7 @@ def cmd_demos(args) -> int:
     from agents.imitation import record_expert_demos
 
     demos, path = record_expert_demos(
-        args.expert, args.episodes, args.out, args.env, args.seed, args.device, args.deterministic
+        args.expert, args.episodes, args.out, args.env, args.seed, args.device, args.deterministic, args.best
     )
     returns = demos.episode_returns()
     print(f"demos:         {path} ({demos.n_episodes} episodes, {len(demos)} steps of {demos.env_id})")
@@ -247,6 +247,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                    help="the expert's most likely action (default) or --no-deterministic to sample")  # fmt: skip
     d.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+    d.add_argument("--best", action="store_true", help="a gymlab run's best model (train --eval-every) as the expert")
     d.set_defaults(func=cmd_demos)
 
     b = sub.add_parser("board", help="start TensorBoard on runs", description="Start TensorBoard.")

@@ -133,8 +133,9 @@ def test_missing_checkpoint(run_copy):
 
 
 def test_best_without_periodic_evaluation(tiny_run):
-    for command in ("eval", "record"):
-        assert_one_line_error(run_cli(command, str(tiny_run), "--best"), "has no best model", "--eval-every")
+    for command in (["eval"], ["record"], ["demos", "--out", str(tiny_run.parent / "d.npz")]):
+        result = run_cli(command[0], str(tiny_run), *command[1:], "--best")
+        assert_one_line_error(result, "has no best model", "--eval-every")
 
 
 def test_resume_refuses_changes_it_cannot_make(run_copy):

@@ -63,6 +63,11 @@ def test_evaluations_are_logged_and_the_best_is_kept(tmp_path, capsys):
     assert abs(figures["mean_reward"] - best["mean_reward"]) < 1e-9
     assert main(["eval", str(run_dir), "--episodes", "1", "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["num_timesteps"] == 2048
+    # and serves as the expert of `gymlab demos --best`: the same episodes as `eval --best`
+    assert main(["eval", str(run_dir), "--best", "--episodes", "2", "--json"]) == 0
+    best_two = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["mean_reward"]
+    assert main(["demos", str(run_dir), "--best", "--episodes", "2", "--out", str(tmp_path / "d.npz")]) == 0
+    assert f"expert return: {best_two:.2f}" in capsys.readouterr().out
 
 
 def test_resume_trims_the_dead_runs_evaluations_and_keeps_the_best(tmp_path):
