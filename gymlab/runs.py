@@ -265,6 +265,17 @@ def _open_csv_log(path: Path, header: list[str] | tuple[str, ...], start_step: i
     return file, writer
 
 
+def last_evaluation_step(run_dir: Path) -> int | None:
+    """The step of the last complete row of a run's evaluations.csv (None: no evaluation yet)."""
+    path = Path(run_dir) / EVALUATIONS
+    if not path.exists():
+        return None
+    with open(path, newline="", errors="replace") as f:
+        steps = [_row_step(r, len(EVALUATION_FIELDS)) for r in csv.reader(f)]
+    steps = [int(s) for s in steps if s != float("inf")]
+    return max(steps) if steps else None
+
+
 def _wait_for_a_later_events_name(run_dir: Path) -> None:
     """TensorBoard reads a run's event files in name order, and names start with the creation
     second: a file opened in the same second as the last one could sort before it (by pid) and

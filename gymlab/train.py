@@ -69,7 +69,10 @@ class PeriodicEvaluation:
     def __init__(self, agent: Agent, run_dir: Path, logger: runs.RunLogger):
         self.every, self.episodes = agent.config.eval_every, agent.config.eval_episodes
         self.run_dir, self.logger = run_dir, logger
-        self.next = (agent.num_timesteps // self.every + 1) * self.every if self.every else None
+        # Due after the last evaluation logged (a resumed run's log is already trimmed to its
+        # checkpoint): one that a kill or Ctrl-C cut short is made up for before training goes on.
+        last = runs.last_evaluation_step(run_dir) or 0
+        self.next = (last // self.every + 1) * self.every if self.every else None
         best = runs.best_evaluation(run_dir) if self.every else None  # a resumed run keeps its best model
         self.best = best["mean_reward"] if best else -math.inf
 
@@ -110,6 +113,7 @@ def _train_loop(agent: Agent, run_dir: Path, logger: runs.RunLogger, quiet: bool
     """The loop of :func:`run_training`: progress bar, logging, periodic evaluation, checkpoints
     (one at the end, and one on Ctrl-C before it propagates)."""
     evaluation = PeriodicEvaluation(agent, run_dir, logger)
+    evaluation(agent)  # a resumed run's evaluation that was due but never logged
     every = checkpoint_interval(agent)
     next_checkpoint = (agent.num_timesteps // every + 1) * every
     bar = tqdm(

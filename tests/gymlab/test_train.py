@@ -157,3 +157,14 @@ def test_a_damaged_best_model_does_not_fail_a_run_that_does_not_evaluate(tiny_ru
     (run_dir / runs.CHECKPOINTS / runs.BEST).write_bytes(b"junk")
     assert main(["train", "--resume", str(run_dir), "--steps", "768", "--quiet"]) == 0
     assert "best:" not in capsys.readouterr().out
+
+
+def test_resume_makes_up_an_evaluation_cut_short(tmp_path):
+    run_dir = tmp_path / "run"
+    assert train_tiny(run_dir, "--steps", "1024", "--eval-every", "512", "--eval-episodes", "2") == 0
+    rows = (run_dir / runs.EVALUATIONS).read_text().splitlines()
+    (run_dir / runs.EVALUATIONS).write_text("\n".join(rows[:-1]) + "\n")  # Ctrl-C during the 1024 evaluation
+    assert main(["train", "--resume", str(run_dir), "--steps", "1536", "--quiet"]) == 0
+    # made up at 1024 with the checkpoint's weights, then the one due at 1536
+    assert [int(r["step"]) for r in evaluations(run_dir)] == [512, 1024, 1536]
+    assert (run_dir / runs.EVALUATIONS).read_text().splitlines()[2] == rows[2]
