@@ -172,6 +172,41 @@ def play_episodes(
     return stats
 
 
+def make_eval_env(env_id: str, env_kwargs: dict | None = None, split: str = "test") -> tuple[gym.Env, int | None]:
+    """An env to evaluate on, and how many episodes make one full evaluation (None: as many as
+    asked). A single-step supervised env is opened on ``split`` (the test split; "val" for
+    choosing a model) with one episode per example, so the figures cover the whole split."""
+    env_kwargs = env_kwargs or {}
+    env = envs.make_env(env_id, **env_kwargs)
+    if not isinstance(env.unwrapped, envs.SingleStepEnv):
+        return env, None
+    env.close()
+    env = envs.make_env(env_id, **{**env_kwargs, "split": split})
+    return env, len(env.unwrapped.dataset)
+
+
+def evaluate_policy(
+    env_id: str,
+    env_kwargs: dict | None,
+    policy: Callable[[Any], np.ndarray],
+    episodes: int = 10,
+    seed: int | None = None,
+    env: gym.Env | None = None,
+    on_episode: Callable[[float, int], None] | None = None,
+    split: str = "test",
+) -> dict[str, float]:
+    """:func:`play_episodes` on ``env``, or on a fresh :func:`make_eval_env` (closed after; on a
+    single-step env one full pass over ``split``, only its first episode seeded)."""
+    if env is not None:
+        return play_episodes(env, policy, episodes, seed, on_episode)
+    env, full_evaluation = make_eval_env(env_id, env_kwargs, split)
+    try:
+        episodes = full_evaluation or episodes
+        return play_episodes(env, policy, episodes, seed, on_episode, seed_first_only=bool(full_evaluation))
+    finally:
+        env.close()
+
+
 @functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
     """glibc's ``malloc_trim``, or None where the C library has none (macOS, Windows, musl)."""
@@ -370,16 +405,8 @@ class Agent:
         return self.to_env_actions(actions)
 
     def make_eval_env(self, split: str = "test") -> tuple[gym.Env, int | None]:
-        """The env :meth:`evaluate` plays when none is given, and how many episodes make one
-        full evaluation (None: as many as asked). A single-step supervised env is opened on
-        ``split`` (the test split; "val" for choosing a model) with one episode per example, so
-        the figures cover the whole split."""
-        env = envs.make_env(self.env_id, **self.env_kwargs)
-        if not isinstance(env.unwrapped, envs.SingleStepEnv):
-            return env, None
-        env.close()
-        env = envs.make_env(self.env_id, **{**self.env_kwargs, "split": split})
-        return env, len(env.unwrapped.dataset)
+        """The env :meth:`evaluate` plays when none is given (:func:`make_eval_env`)."""
+        return make_eval_env(self.env_id, self.env_kwargs, split)
 
     def evaluate(
         self,
@@ -396,16 +423,8 @@ class Agent:
         key the env reports at episode ends (e.g. ``accuracy``).
         Episode i is reset with ``seed + i``; in a full evaluation only the first one is
         seeded, so the others continue one pass over the split (each example once)."""
-        own, full_evaluation = env is None, None
-        if own:
-            env, full_evaluation = self.make_eval_env(split)
-            episodes = full_evaluation or episodes
-        try:
-            policy = lambda obs: self.predict(np.asarray(obs)[None], deterministic)[0]  # noqa: E731
-            return play_episodes(env, policy, episodes, seed, on_episode, seed_first_only=bool(full_evaluation))
-        finally:
-            if own:
-                env.close()
+        policy = lambda obs: self.predict(np.asarray(obs)[None], deterministic)[0]  # noqa: E731
+        return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
 
     def learn(
         self,

@@ -102,8 +102,7 @@ def load_expert(
     if is_sb3_model(source):
         if best:
             raise ValueError(f"--best needs a gymlab run directory; {source} is one Stable-Baselines3 model")
-        model = load_sb3_model(source, env_id, device)
-        return env_id, lambda obs: model.predict(obs, deterministic=deterministic)[0]
+        return env_id, sb3_policy(load_sb3_model(source, env_id, device), deterministic)
     raise ValueError(f"{source} is neither a gymlab run directory nor a Stable-Baselines3 .zip model")
 
 
@@ -122,16 +121,43 @@ def load_sb3_model(path: str | Path, env_id: str | None, device: str = "cpu"):
     import stable_baselines3
 
     cls = getattr(stable_baselines3, sb3_algorithm(Path(path)))
-    model = cls.load(path, device=device)
+    try:
+        model = cls.load(path, device=device)
+    except Exception as e:  # a damaged member surfaces as many kinds of error inside SB3 and torch
+        raise ValueError(f"{path} is not a readable Stable-Baselines3 model ({type(e).__name__})") from None
     env = envs.make_env(env_id)
     spaces = env.observation_space, env.action_space
     env.close()
-    if model.observation_space.shape != spaces[0].shape or type(model.action_space) is not type(spaces[1]):
+    if not (_space_fits(model.observation_space, spaces[0]) and _space_fits(model.action_space, spaces[1])):
         raise ValueError(
             f"{path} observes {model.observation_space} and acts in {model.action_space}, "
             f"which do not fit {env_id}; pass the env it was trained on"
         )
     return model
+
+
+def _space_fits(model_space: gym.Space, env_space: gym.Space) -> bool:
+    """Whether an SB3 model's space is the env's: the same kind and size (SB3 keeps image
+    observations channel-first, and transposes the env's channel-last frames itself)."""
+    if type(model_space) is not type(env_space):
+        return False
+    if isinstance(env_space, gym.spaces.Discrete):
+        return model_space.n == env_space.n
+    if isinstance(env_space, gym.spaces.MultiDiscrete):
+        return np.array_equal(model_space.nvec, env_space.nvec)
+    shape, env_shape = model_space.shape, env_space.shape
+    return shape == env_shape or (len(env_shape) == 3 and shape == (env_shape[2], *env_shape[:2]))
+
+
+def sb3_policy(model, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+    """One observation -> one env action from an SB3 model (the 0-d array SB3 gives for a
+    Discrete action becomes the scalar a Discrete env indexes with)."""
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        action = model.predict(obs, deterministic=deterministic)[0]
+        return action[()] if np.ndim(action) == 0 else action
+
+    return policy
 
 
 def record_expert_demos(

@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 import envs
-from agents.base import Agent, play_episodes
+from agents.base import Agent, evaluate_policy
 
 
 class SB3Player:
@@ -27,16 +27,15 @@ class SB3Player:
         self.name = f"sb3-{sb3_algorithm(Path(path)).lower()}"
         self.num_timesteps = int(self.model.num_timesteps)
 
-    def evaluate(self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None) -> dict[str, float]:
-        """As :meth:`agents.base.Agent.evaluate` (on ``env`` if given, else a fresh env)."""
-        own = env is None
-        env = envs.make_env(self.env_id) if own else env
-        try:
-            policy = lambda obs: self.model.predict(obs, deterministic=deterministic)[0]  # noqa: E731
-            return play_episodes(env, policy, episodes, seed, on_episode)
-        finally:
-            if own:
-                env.close()
+    def evaluate(
+        self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split="test"
+    ) -> dict[str, float]:
+        """As :meth:`agents.base.Agent.evaluate`: on ``env`` if given, else a fresh env (a
+        single-step env's whole test split)."""
+        from agents.imitation import sb3_policy
+
+        policy = sb3_policy(self.model, deterministic)
+        return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
 
 
 def load_player(path: str | Path, env_id: str | None = None, device: str = "cpu", best: bool = False):
@@ -47,6 +46,10 @@ def load_player(path: str | Path, env_id: str | None = None, device: str = "cpu"
     from gymlab import runs
 
     path = Path(path)
+    if not path.exists():
+        raise ValueError(
+            f"{path} does not exist; pass a run directory made by gymlab train or a Stable-Baselines3 .zip"
+        )
     if is_sb3_model(path):
         if best:
             raise ValueError(f"--best needs a gymlab run directory; {path} is one Stable-Baselines3 model")

@@ -168,3 +168,12 @@ def test_sb3_model_bad_input(tiny_run, tmp_path):
     assert_one_line_error(run_cli("eval", str(tiny_run), "--env", "CartPole-v1"), "--env is for Stable-Baselines3")
     (tmp_path / "broken.zip").write_bytes(b"not a zip")
     assert_one_line_error(run_cli("eval", str(tmp_path / "broken.zip"), "--env", "CartPole-v1"), "not a readable")
+    import zipfile
+
+    with zipfile.ZipFile(model) as good, zipfile.ZipFile(tmp_path / "cut.zip", "w") as cut:
+        for item in good.infolist():  # the weights cut short, the rest intact
+            data = good.read(item)
+            cut.writestr(item, data[: len(data) // 2] if item.filename == "policy.pth" else data)
+    assert_one_line_error(run_cli("eval", str(tmp_path / "cut.zip"), "--env", "CartPole-v1"), "not a readable")
+    assert_one_line_error(run_cli("eval", str(tmp_path / "gone.zip"), "--env", "CartPole-v1"), "does not exist")
+    assert_one_line_error(run_cli("eval", str(model), "--env", "Acrobot-v1"), "do not fit Acrobot-v1")

@@ -134,6 +134,34 @@ def test_eval_and_record_play_an_sb3_model(sb3_model, tmp_path, capsys):
     assert not list(sb3_model.parent.glob("events.out.tfevents.*")), "nothing is logged beside a .zip"
 
 
+@pytest.mark.parametrize(
+    "env_id, algorithm",
+    [("FrozenLake-v1", "PPO"), ("gymlab/Digits-v0", "A2C")],  # a Discrete observation; a dataset as an env
+)
+def test_eval_of_sb3_models_on_discrete_and_single_step_envs(env_id, algorithm, tmp_path, capsys):
+    import stable_baselines3
+
+    import envs  # noqa: F401 - registers gymlab ids
+    from supervised.datasets import load_task
+
+    sizes = {"n_steps": 16, **({"batch_size": 16} if algorithm == "PPO" else {})}
+    model = getattr(stable_baselines3, algorithm)("MlpPolicy", env_id, seed=0, device="cpu", **sizes)
+    model.save(tmp_path / "model.zip")
+    seen: list[float] = []
+    assert main(["eval", str(tmp_path / "model.zip"), "--env", env_id, "--episodes", "3", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    if env_id == "FrozenLake-v1":
+        assert stats["mean_reward"] in (0.0, 1 / 3, 2 / 3, 1.0)  # three episodes of reward 0 or 1
+        return
+    # a single-step env is scored as for a gymlab run: every example of the test split once
+    from gymlab.play import load_player
+
+    player, _ = load_player(tmp_path / "model.zip", env_id)
+    player.evaluate(episodes=3, on_episode=lambda r, n: seen.append(r))
+    assert len(seen) == len(load_task("digits", "test"))
+    assert stats["accuracy"] == pytest.approx(np.mean(seen))
+
+
 def _has_pyav() -> bool:
     try:
         import av  # noqa: F401
