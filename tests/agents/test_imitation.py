@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from agents.gan import adversarial_reward
-from agents.imitation import BC, GAIL, BCConfig, GAILConfig, load_expert, record_expert_demos
+from agents.imitation import BC, GAIL, BCConfig, GAILConfig, _space_fits, load_expert, record_expert_demos
 from envs.demos import load_demos, record_demos, save_demos
 from gymlab.cli import main
 
@@ -164,6 +164,17 @@ def test_demos_from_a_gymlab_run_and_an_sb3_model(tmp_path, capsys):
     assert main(["demos", str(run), "--env", "CartPole-v1", "--out", str(tmp_path / "y.npz")]) == 2
     assert "was trained on gymlab_test/Tiny-v0, not CartPole-v1" in capsys.readouterr().err
     assert main(["demos", str(tmp_path / "nothing"), "--out", str(tmp_path / "z.npz")]) == 2
+
+
+def test_an_sb3_models_spaces_fit_by_kind_and_size():
+    from gymnasium.spaces import Box, Discrete, MultiDiscrete
+
+    frames = Box(0, 255, (96, 96, 3), np.uint8)
+    assert _space_fits(Box(0, 255, (3, 96, 96), np.uint8), frames)  # SB3 keeps images channel-first
+    assert _space_fits(frames, frames) and not _space_fits(Box(0, 255, (3, 64, 64), np.uint8), frames)
+    assert _space_fits(Discrete(4), Discrete(4)) and not _space_fits(Discrete(6), Discrete(4))
+    assert not _space_fits(MultiDiscrete([3, 3]), MultiDiscrete([3, 4]))
+    assert not _space_fits(Discrete(4), Box(-1, 1, (4,)))
 
 
 # ----------------------------------------------------------------------------- behaviour cloning
