@@ -404,6 +404,10 @@ class Agent:
         actions = self.act(self.obs_tensor(obs), deterministic).cpu().numpy()
         return self.to_env_actions(actions)
 
+    def policy_fn(self, deterministic: bool = True) -> Callable[[Any], np.ndarray]:
+        """One observation -> one env action (what :meth:`evaluate` and an expert play)."""
+        return lambda obs: self.predict(np.asarray(obs)[None], deterministic)[0]
+
     def make_eval_env(self, split: str = "test") -> tuple[gym.Env, int | None]:
         """The env :meth:`evaluate` plays when none is given (:func:`make_eval_env`)."""
         return make_eval_env(self.env_id, self.env_kwargs, split)
@@ -423,7 +427,7 @@ class Agent:
         key the env reports at episode ends (e.g. ``accuracy``).
         Episode i is reset with ``seed + i``; in a full evaluation only the first one is
         seeded, so the others continue one pass over the split (each example once)."""
-        policy = lambda obs: self.predict(np.asarray(obs)[None], deterministic)[0]  # noqa: E731
+        policy = self.policy_fn(deterministic)
         return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
 
     def learn(

@@ -91,19 +91,12 @@ def load_expert(
     Stable-Baselines3 model ``.zip`` (PPO, A2C, DQN, SAC, TD3; SB3 files do not record their env,
     so ``env_id`` is required). SB3 unpickles parts of its files: only load models you trust.
     """
-    source = Path(source)
-    if source.is_dir():
-        from gymlab import runs
+    from gymlab.play import load_player
 
-        _, agent = runs.load_run(source, device, best=best)
-        if env_id is not None and env_id != agent.env_id:
-            raise ValueError(f"{source} was trained on {agent.env_id}, not {env_id}; drop --env or pick another run")
-        return agent.env_id, lambda obs: agent.predict(obs[None], deterministic)[0]
-    if is_sb3_model(source):
-        if best:
-            raise ValueError(f"--best needs a gymlab run directory; {source} is one Stable-Baselines3 model")
-        return env_id, sb3_policy(load_sb3_model(source, env_id, device), deterministic)
-    raise ValueError(f"{source} is neither a gymlab run directory nor a Stable-Baselines3 .zip model")
+    expert, _ = load_player(source, env_id if is_sb3_model(source) else None, device, best)
+    if env_id is not None and env_id != expert.env_id:
+        raise ValueError(f"{source} was trained on {expert.env_id}, not {env_id}; drop --env or pick another run")
+    return expert.env_id, expert.policy_fn(deterministic)
 
 
 def is_sb3_model(path: str | Path) -> bool:

@@ -27,19 +27,23 @@ class SB3Player:
         self.name = f"sb3-{sb3_algorithm(Path(path)).lower()}"
         self.num_timesteps = int(self.model.num_timesteps)
 
+    def policy_fn(self, deterministic: bool = True):
+        """One observation -> one env action, as :meth:`agents.base.Agent.policy_fn`."""
+        from agents.imitation import sb3_policy
+
+        return sb3_policy(self.model, deterministic)
+
     def evaluate(
         self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split="test"
     ) -> dict[str, float]:
         """As :meth:`agents.base.Agent.evaluate`: on ``env`` if given, else a fresh env (a
         single-step env's whole test split)."""
-        from agents.imitation import sb3_policy
-
-        policy = sb3_policy(self.model, deterministic)
+        policy = self.policy_fn(deterministic)
         return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
 
 
 def load_player(path: str | Path, env_id: str | None = None, device: str = "cpu", best: bool = False):
-    """What ``gymlab eval``/``record`` play: ``(player, run_dir)``, the agent of a gymlab run
+    """What ``gymlab eval``/``record``/``demos`` play: ``(player, run_dir)``, the agent of a gymlab run
     directory (its newest checkpoint, or best.pt with ``best``), or an :class:`SB3Player` for a
     Stable-Baselines3 .zip (``env_id`` required; ``run_dir`` None: nowhere to log)."""
     from agents.imitation import is_sb3_model
