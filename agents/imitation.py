@@ -83,20 +83,27 @@ def sb3_algorithm(path: Path) -> str:
 
 
 def load_expert(
-    source: str | Path, env_id: str | None = None, device: str = "cpu", deterministic: bool = True, best: bool = False
-) -> tuple[str, Callable[[np.ndarray], np.ndarray]]:
-    """An expert as ``(env_id, policy)``; ``policy`` maps one observation to one env action.
+    source: str | Path,
+    env_id: str | None = None,
+    device: str = "cpu",
+    deterministic: bool = True,
+    best: bool = False,
+    env_kwargs: dict | None = None,
+) -> tuple[str, dict, Callable[[np.ndarray], np.ndarray]]:
+    """An expert as ``(env_id, env_kwargs, policy)``: the env it plays, made with ``env_kwargs``,
+    and ``policy``, one observation to one env action.
 
-    ``source`` is a gymlab run directory (its env is the default; ``best``: its best.pt) or a
-    Stable-Baselines3 model ``.zip`` (PPO, A2C, DQN, SAC, TD3; SB3 files do not record their env,
-    so ``env_id`` is required). SB3 unpickles parts of its files: only load models you trust.
+    ``source`` is a gymlab run directory (its env is the default, ``env_kwargs`` change or add
+    to the run's own; ``best``: its best.pt) or a Stable-Baselines3 model ``.zip`` (PPO, A2C,
+    DQN, SAC, TD3; SB3 files do not record their env, so ``env_id`` is required). SB3 unpickles
+    parts of its files: only load models you trust.
     """
     from gymlab.play import load_player
 
-    expert, _ = load_player(source, env_id if is_sb3_model(source) else None, device, best)
+    expert, _ = load_player(source, env_id if is_sb3_model(source) else None, device, best, env_kwargs)
     if env_id is not None and env_id != expert.env_id:
         raise ValueError(f"{source} was trained on {expert.env_id}, not {env_id}; drop --env or pick another run")
-    return expert.env_id, expert.policy_fn(deterministic)
+    return expert.env_id, expert.env_kwargs, expert.policy_fn(deterministic)
 
 
 def is_sb3_model(path: str | Path) -> bool:
@@ -104,10 +111,10 @@ def is_sb3_model(path: str | Path) -> bool:
     return Path(path).suffix == ".zip" and Path(path).is_file()
 
 
-def load_sb3_model(path: str | Path, env_id: str | None, device: str = "cpu"):
-    """A Stable-Baselines3 model (PPO, A2C, DQN, SAC, TD3) from its .zip, checked against
-    ``env_id``'s spaces; SB3 files do not record their env, so ``env_id`` is required. SB3
-    unpickles parts of its files: only load models you trust."""
+def load_sb3_model(path: str | Path, env_id: str | None, device: str = "cpu", env_kwargs: dict | None = None):
+    """A Stable-Baselines3 model (PPO, A2C, DQN, SAC, TD3) from its .zip, checked against the
+    spaces of ``env_id`` (made with ``env_kwargs``); SB3 files do not record their env, so
+    ``env_id`` is required. SB3 unpickles parts of its files: only load models you trust."""
     if env_id is None:
         raise ValueError(f"{path} is a Stable-Baselines3 model, which does not record its env; add --env ENV_ID")
     envs.check_env_id(env_id)
@@ -118,7 +125,7 @@ def load_sb3_model(path: str | Path, env_id: str | None, device: str = "cpu"):
         model = cls.load(path, device=device)
     except Exception as e:  # a damaged member surfaces as many kinds of error inside SB3 and torch
         raise ValueError(f"{path} is not a readable Stable-Baselines3 model ({type(e).__name__})") from None
-    env = envs.make_env(env_id)
+    env = envs.make_env(env_id, **(env_kwargs or {}))
     spaces = env.observation_space, env.action_space
     env.close()
     if not (_space_fits(model.observation_space, spaces[0]) and _space_fits(model.action_space, spaces[1])):
@@ -162,13 +169,14 @@ def record_expert_demos(
     device: str = "cpu",
     deterministic: bool = True,
     best: bool = False,
+    env_kwargs: dict | None = None,
 ) -> tuple[Demos, Path]:
     """``gymlab demos``: let the expert at ``source`` (see :func:`load_expert`) play ``episodes``
     episodes (seeds ``seed``, ``seed + 1``, ...) and save them to ``out``."""
-    env_id, policy = load_expert(source, env_id, device, deterministic, best)
-    env = envs.make_env(env_id)
+    env_id, env_kwargs, policy = load_expert(source, env_id, device, deterministic, best, env_kwargs)
+    env = envs.make_env(env_id, **env_kwargs)
     try:
-        demos = record_demos(env, policy, episodes, env_id, seed)
+        demos = record_demos(env, policy, episodes, env_id, seed, env_kwargs)
     finally:
         env.close()
     return demos, save_demos(demos, out)
@@ -225,7 +233,7 @@ class BC(Agent):
     def build(self) -> None:
         """Load the demos, register them as a task, and build the supervised learner on it."""
         c = self.config
-        demos = load_demos(c.demos, self.env_id).first_episodes(c.demo_episodes)
+        demos = load_demos(c.demos, self.env_id, self.env_kwargs).first_episodes(c.demo_episodes)
         x, y, kind, n_classes = demos_dataset(demos, self.observation_space, self.action_space)
         from supervised.datasets import add_task
 
@@ -361,7 +369,7 @@ class GAIL(PPO):
         self.disc_in_dim = in_dim
         self.discriminator = Discriminator(in_dim, c.disc_hidden, c.activation).to(self.device)
         self.disc_optimizer = make_optimizer(self.discriminator.parameters(), c.optimizer, c.disc_learning_rate)
-        demos = load_demos(c.demos, self.env_id).first_episodes(c.demo_episodes)
+        demos = load_demos(c.demos, self.env_id, self.env_kwargs).first_episodes(c.demo_episodes)
         self.expert = self.features(demos.observations, demos.actions)  # (E, in_dim)
         if c.absorbing:
             max_steps = gym.spec(self.env_id).max_episode_steps

@@ -12,6 +12,7 @@ file from a stranger can never run code. T = total steps over all episodes.
 | ``rewards``       | (T,) float32             | the env's reward for that step                       |
 | ``episode_starts``| (T,) bool                | True on the first step of every episode              |
 | ``expert_return`` | () float64               | the expert's mean return over the recorded episodes  |
+| ``env_kwargs``    | () str, optional         | JSON of the env's constructor arguments (none: ``{}``) |
 
 Every episode is recorded to its end (termination or time limit), so the return of episode
 ``e`` is the sum of ``rewards`` between its start and the next. :func:`load_demos` checks all
@@ -20,9 +21,10 @@ of this and raises a one-line ``ValueError`` that says what is wrong and how to 
 
 from __future__ import annotations
 
+import json
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -52,6 +54,8 @@ class Demos:
     """(T,) bool, True on the first step of each episode"""
     expert_return: float
     """mean return of the recorded episodes"""
+    env_kwargs: dict = field(default_factory=dict)
+    """keyword arguments the env was made with (``gymlab demos --env-kwargs``, or the run's own)"""
 
     def __len__(self) -> int:
         """Number of transitions T."""
@@ -79,12 +83,23 @@ class Demos:
         rewards = self.rewards[:stop]
         starts = self.episode_starts[:stop]
         mean = float(np.bincount(np.cumsum(starts) - 1, weights=rewards.astype(np.float64)).mean())
-        return Demos(self.env_id, self.observations[:stop], self.actions[:stop], rewards, starts, mean)
+        return replace(
+            self, observations=self.observations[:stop], actions=self.actions[:stop], rewards=rewards,
+            episode_starts=starts, expert_return=mean,
+        )  # fmt: skip
 
 
-def record_demos(env, policy: Callable[[np.ndarray], np.ndarray], episodes: int, env_id: str, seed: int = 0) -> Demos:
+def record_demos(
+    env,
+    policy: Callable[[np.ndarray], np.ndarray],
+    episodes: int,
+    env_id: str,
+    seed: int = 0,
+    env_kwargs: dict | None = None,
+) -> Demos:
     """Play ``episodes`` whole episodes of ``policy`` (one observation in, one env-ready action
-    out) in the gymnasium ``env``; episode ``i`` is reset with ``seed + i``."""
+    out) in the gymnasium ``env`` (``env_id`` made with ``env_kwargs``); episode ``i`` is reset
+    with ``seed + i``."""
     if episodes < 1:
         raise ValueError(f"episodes must be >= 1, got {episodes}")
     observations, actions, rewards, starts = [], [], [], []
@@ -102,7 +117,10 @@ def record_demos(env, policy: Callable[[np.ndarray], np.ndarray], episodes: int,
     rewards_array = np.asarray(rewards, dtype=np.float32)
     starts_array = np.asarray(starts, dtype=bool)
     returns = np.bincount(np.cumsum(starts_array) - 1, weights=rewards_array.astype(np.float64))
-    return Demos(env_id, np.stack(observations), np.stack(actions), rewards_array, starts_array, float(returns.mean()))
+    return Demos(
+        env_id, np.stack(observations), np.stack(actions), rewards_array, starts_array, float(returns.mean()),
+        dict(env_kwargs or {}),
+    )  # fmt: skip
 
 
 def save_demos(demos: Demos, path: str | Path) -> Path:
@@ -120,13 +138,15 @@ def save_demos(demos: Demos, path: str | Path) -> Path:
         rewards=demos.rewards.astype(np.float32),
         episode_starts=demos.episode_starts.astype(bool),
         expert_return=np.float64(demos.expert_return),
+        env_kwargs=np.str_(json.dumps(demos.env_kwargs)),
     )
     return path
 
 
-def load_demos(path: str | Path, env_id: str | None = None) -> Demos:
+def load_demos(path: str | Path, env_id: str | None = None, env_kwargs: dict | None = None) -> Demos:
     """Read and validate a demonstrations file; with ``env_id``, also check that the demos were
-    recorded there and fit its spaces. Any problem is a one-line ``ValueError``."""
+    recorded there, with the same ``env_kwargs``, and fit its spaces. Any problem is a one-line
+    ``ValueError``."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"demos file {path} does not exist; {RECORD_HINT}")
@@ -135,7 +155,7 @@ def load_demos(path: str | Path, env_id: str | None = None) -> Demos:
             missing = [k for k in KEYS if k not in data.files]
             if missing:
                 raise ValueError(f"demos file {path} lacks {', '.join(missing)}; {RECORD_HINT}")
-            arrays = {k: data[k] for k in KEYS}  # reading each array checks its CRC
+            arrays = {k: data[k] for k in (*KEYS, "env_kwargs") if k in data.files}  # reading checks the CRC
     except ValueError as e:
         if "lacks" in str(e):
             raise
@@ -147,6 +167,14 @@ def load_demos(path: str | Path, env_id: str | None = None) -> Demos:
     recorded_on = str(arrays["env_id"])
     if env_id is not None and recorded_on != env_id:
         raise ValueError(f"demos file {path} was recorded on {recorded_on}, not {env_id}; record demos on {env_id}")
+    recorded_with = _read_env_kwargs(arrays.get("env_kwargs"), path)
+    if env_id is not None and recorded_with != (env_kwargs or {}):
+        fix = " ".join(f"{k}={json.dumps(v)}" for k, v in recorded_with.items())
+        fix = f"train with --env-kwargs {fix}" if fix else "train without --env-kwargs"
+        raise ValueError(
+            f"demos file {path} was recorded on {env_id} made with {_shown(recorded_with)}, "
+            f"not {_shown(env_kwargs)}; {fix}"
+        )
     observations, actions = arrays["observations"], arrays["actions"]
     rewards, starts = arrays["rewards"], arrays["episode_starts"]
     lengths = {
@@ -162,20 +190,40 @@ def load_demos(path: str | Path, env_id: str | None = None) -> Demos:
     if not (np.isfinite(rewards).all() and np.isfinite(observations.astype(np.float64)).all()):
         raise ValueError(f"demos file {path} holds NaN or inf values; {RECORD_HINT}")
     demos = Demos(
-        recorded_on, observations, actions, rewards.astype(np.float32), starts, float(arrays["expert_return"])
-    )
+        recorded_on, observations, actions, rewards.astype(np.float32), starts, float(arrays["expert_return"]),
+        recorded_with,
+    )  # fmt: skip
     if env_id is not None:
         check_spaces(demos, env_id, path)
     return demos
 
 
+def _read_env_kwargs(text: np.ndarray | None, path: Path) -> dict:
+    """The ``env_kwargs`` entry of a demos file as a dict (``{}`` when the file has none)."""
+    if text is None:
+        return {}
+    try:
+        kwargs = json.loads(str(text))
+    except json.JSONDecodeError:
+        kwargs = None
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"demos file {path} has damaged env_kwargs (not a JSON object); {RECORD_HINT}")
+    return kwargs
+
+
+def _shown(env_kwargs: dict | None) -> str:
+    """``a=1, b=True``, or ``no env kwargs``."""
+    return ", ".join(f"{k}={v!r}" for k, v in env_kwargs.items()) if env_kwargs else "no env kwargs"
+
+
 def check_spaces(demos: Demos, env_id: str, path: Path | str = "demos") -> None:
-    """Raise ValueError when the demos' observations or actions do not fit ``env_id``'s spaces."""
+    """Raise ValueError when the demos' observations or actions do not fit the spaces of
+    ``env_id`` made with the demos' env kwargs."""
     import gymnasium as gym
 
     from envs.make import make_env
 
-    env = make_env(env_id)
+    env = make_env(env_id, **demos.env_kwargs)
     obs_space, action_space = env.observation_space, env.action_space
     env.close()
     if demos.observations.shape[1:] != obs_space.shape:

@@ -28,9 +28,19 @@ def check_env_id(env_id: str) -> None:
 
 
 def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
-    """One environment by id (checked first), rendering headless when asked."""
+    """One environment by id (checked first), rendering headless when asked. Keyword arguments
+    go to the env's constructor (or to ``gym.make``, e.g. ``max_episode_steps``); ones it refuses
+    raise a one-line ``ValueError``."""
     check_env_id(env_id)
-    return gym.make(env_id, render_mode=render_mode, disable_env_checker=True, **kwargs)
+    try:
+        return gym.make(env_id, render_mode=render_mode, disable_env_checker=True, **kwargs)
+    except (TypeError, ValueError, AssertionError) as e:
+        if not kwargs:
+            raise
+        given = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
+        message = str(e).splitlines()[0] if str(e) else type(e).__name__
+        message = message.split(" was raised from the environment creator")[0]  # gymnasium's addendum
+        raise ValueError(f"{env_id} cannot be made with {given}: {message}") from e
 
 
 def video_trigger(every: int):

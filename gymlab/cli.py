@@ -8,6 +8,8 @@ import os
 import sys
 from pathlib import Path
 
+from gymlab.config import parse_env_kwargs
+
 EXIT_USAGE = 2
 
 
@@ -29,9 +31,10 @@ def cmd_train(args) -> int:
     if args.resume:
         if args.agent or args.env_id:
             raise ValueError("give either AGENT ENV_ID or --resume RUN_DIR, not both")
-        if args.n_envs is not None or args.set or args.seed is not None or args.run_dir is not None:
+        if args.n_envs is not None or args.set or args.seed is not None or args.run_dir is not None or args.env_kwargs:
             raise ValueError(
-                "--n-envs, --set, --seed and --run-dir cannot change a run being resumed; start a new run instead"
+                "--n-envs, --set, --seed, --env-kwargs and --run-dir cannot change a run being resumed; "
+                "start a new run instead"
             )
         run_dir, agent, metrics = train.resume(
             args.resume, args.device, args.steps, args.video, quiet, args.eval_every, args.eval_episodes
@@ -41,7 +44,7 @@ def cmd_train(args) -> int:
             raise ValueError("train needs AGENT and ENV_ID (e.g. `gymlab train ppo CartPole-v1`), or --resume RUN_DIR")
         run_dir, agent, metrics = train.train(
             args.agent, args.env_id, 0 if args.seed is None else args.seed, args.device, args.set, args.steps, args.n_envs,
-            args.run_dir, args.video, quiet, args.eval_every, args.eval_episodes,
+            args.run_dir, args.video, quiet, args.eval_every, args.eval_episodes, parse_env_kwargs(args.env_kwargs),
         )  # fmt: skip
     print(f"run:         {run_dir}")
     print(f"steps:       {agent.num_timesteps}")
@@ -61,7 +64,7 @@ def cmd_eval(args) -> int:
 
     from gymlab import play, runs
 
-    agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best)
+    agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
     bar = tqdm(total=args.episodes, unit="ep", disable=None, file=sys.stderr, leave=False)
     returns: list[float] = []
 
@@ -92,7 +95,7 @@ def cmd_eval(args) -> int:
 def cmd_record(args) -> int:
     from gymlab import play, runs
 
-    agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best)
+    agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
     out = Path(args.out)
     prefix = f"{play.video_prefix(agent)}-best" if args.best else None
     paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=prefix)
@@ -111,13 +114,16 @@ def cmd_demos(args) -> int:
     from agents.imitation import record_expert_demos
 
     demos, path = record_expert_demos(
-        args.expert, args.episodes, args.out, args.env, args.seed, args.device, args.deterministic, args.best
-    )
+        args.expert, args.episodes, args.out, args.env, args.seed, args.device, args.deterministic, args.best,
+        parse_env_kwargs(args.env_kwargs),
+    )  # fmt: skip
     returns = demos.episode_returns()
     print(f"demos:         {path} ({demos.n_episodes} episodes, {len(demos)} steps of {demos.env_id})")
     print(f"expert return: {returns.mean():.2f} +/- {returns.std():.2f}")
+    env_kwargs = "".join(f" {key}={json.dumps(value)}" for key, value in demos.env_kwargs.items())
     for agent in ("bc", "gail"):
-        print(f"next:          gymlab train {agent} {demos.env_id} --set demos={path}")
+        extra = f" --env-kwargs{env_kwargs}" if env_kwargs else ""
+        print(f"next:          gymlab train {agent} {demos.env_id} --set demos={path}{extra}")
     return 0
 
 
@@ -191,6 +197,15 @@ def cmd_list(args) -> int:
     return 0
 
 
+ENV_KWARGS_HELP = "keyword arguments for the env's constructor, e.g. continuous=true enable_wind=true (repeatable)"
+PLAY_ENV_KWARGS_HELP = "env constructor arguments for a .zip, or changes to a run's own (e.g. enable_wind=true)"
+
+
+def add_env_kwargs(parser: argparse.ArgumentParser, helptext: str = ENV_KWARGS_HELP) -> None:
+    """The ``--env-kwargs KEY=VALUE ...`` option (rl-baselines3-zoo's), on ``parser``."""
+    parser.add_argument("--env-kwargs", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=helptext)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = Parser(prog="gymlab", description="Train agents on Gymnasium envs, record them, evaluate them in TensorBoard.")
@@ -206,6 +221,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)"
     )
+    add_env_kwargs(t)
     t.add_argument("--eval-every", type=int, metavar="STEPS",
                    help="evaluate every STEPS steps on a separate env; logs eval/*, keeps checkpoints/best.pt")  # fmt: skip
     t.add_argument("--eval-episodes", type=int, metavar="N", help="episodes per periodic evaluation (default 5)")
@@ -223,6 +239,7 @@ def parser() -> argparse.ArgumentParser:
         e.add_argument("run_dir", metavar="RUN_DIR",
                        help="a directory made by gymlab train, or a Stable-Baselines3 model .zip (with --env)")  # fmt: skip
         e.add_argument("--env", metavar="ENV_ID", help="the env of a Stable-Baselines3 .zip (which does not record it)")
+        add_env_kwargs(e, PLAY_ENV_KWARGS_HELP)
         e.add_argument("--episodes", type=int, default=10 if name == "eval" else 1, help="episodes to play")
         e.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                        help="most likely action (default) or --no-deterministic to sample")  # fmt: skip
@@ -243,6 +260,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--episodes", type=int, default=10, help="episodes to record (default 10)")
     d.add_argument("--out", required=True, help="the .npz file to write")
     d.add_argument("--env", metavar="ENV_ID", help="env to play (required for SB3 .zip models, which do not record it)")
+    add_env_kwargs(d, PLAY_ENV_KWARGS_HELP)
     d.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
     d.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                    help="the expert's most likely action (default) or --no-deterministic to sample")  # fmt: skip

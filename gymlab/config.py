@@ -25,15 +25,59 @@ def preset(agent: str, env_id: str) -> dict[str, Any]:
     return dict(load_presets().get(agent, {}).get(env_id, {}))
 
 
-def parse_set(items: list[str]) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; ValueError for a malformed item."""
+def _pairs(items: list[str], flag: str, example: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; ValueError naming ``flag`` for a malformed item."""
     out: dict[str, str] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip() or not value.strip():
-            raise ValueError(f"malformed --set {item!r}: expected key=value, e.g. --set learning_rate=3e-4")
+            raise ValueError(f"malformed {flag} {item!r}: expected key=value, e.g. {flag} {example}")
         out[key.strip()] = value.strip()
     return out
+
+
+def parse_set(items: list[str]) -> dict[str, str]:
+    """``--set`` items -> ``{key: text}`` (converted later, by the config field's type)."""
+    return _pairs(items, "--set", "learning_rate=3e-4")
+
+
+# chosen by gymlab itself: rendering for videos, the dataset split for training and evaluation
+RESERVED_ENV_KWARGS = {
+    "render_mode": "gymlab sets it (rgb_array while recording videos)",
+    "split": "gymlab picks it: train to learn, val for --eval-every, test for gymlab eval",
+}
+
+
+def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
+    """``--env-kwargs`` items -> keyword arguments of the env's constructor (rl-baselines3-zoo's
+    ``--env-kwargs``): ``true``/``false``, ``none``, integers, numbers, ``[lists]`` and ``{maps}``
+    become Python values, anything else stays text."""
+    out: dict[str, Any] = {}
+    for key, text in _pairs(items, "--env-kwargs", "continuous=true").items():
+        if key in RESERVED_ENV_KWARGS:
+            raise ValueError(f"--env-kwargs cannot set {key}: {RESERVED_ENV_KWARGS[key]}")
+        out[key] = literal(text)
+    return out
+
+
+def literal(text: str) -> Any:
+    """The Python value a command-line word stands for (see :func:`parse_env_kwargs`)."""
+    lower = text.lower()
+    if lower in ("true", "false"):
+        return lower == "true"
+    if lower in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text[0] in "[{":
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise ValueError(f"cannot read {text!r} as a list or map, e.g. [1, 2] or {{a: 1}}") from None
+    return text
 
 
 def fields(config_cls: type) -> dict[str, Any]:

@@ -19,11 +19,11 @@ class SB3Player:
     on plain envs only (VecNormalize statistics and Atari wrappers live outside the .zip). SB3
     unpickles parts of its files: only load models you trust."""
 
-    def __init__(self, path: str | Path, env_id: str | None, device: str = "cpu"):
+    def __init__(self, path: str | Path, env_id: str | None, device: str = "cpu", env_kwargs: dict | None = None):
         from agents.imitation import load_sb3_model, sb3_algorithm
 
-        self.model = load_sb3_model(path, env_id, device)
-        self.env_id, self.env_kwargs = env_id, {}
+        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
+        self.model = load_sb3_model(path, env_id, device, self.env_kwargs)
         self.name = f"sb3-{sb3_algorithm(Path(path)).lower()}"
         self.num_timesteps = int(self.model.num_timesteps)
 
@@ -42,10 +42,14 @@ class SB3Player:
         return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
 
 
-def load_player(path: str | Path, env_id: str | None = None, device: str = "cpu", best: bool = False):
+def load_player(
+    path: str | Path, env_id: str | None = None, device: str = "cpu", best: bool = False, env_kwargs: dict | None = None
+):
     """What ``gymlab eval``/``record``/``demos`` play: ``(player, run_dir)``, the agent of a gymlab run
     directory (its newest checkpoint, or best.pt with ``best``), or an :class:`SB3Player` for a
-    Stable-Baselines3 .zip (``env_id`` required; ``run_dir`` None: nowhere to log)."""
+    Stable-Baselines3 .zip (``env_id`` required). ``env_kwargs`` make the env the .zip plays, or
+    change the run's own (the spaces must stay the run's). ``run_dir`` is where the figures are
+    logged: None for a .zip, and for a run playing an env other than its own."""
     from agents.imitation import is_sb3_model
     from gymlab import runs
 
@@ -57,11 +61,38 @@ def load_player(path: str | Path, env_id: str | None = None, device: str = "cpu"
     if is_sb3_model(path):
         if best:
             raise ValueError(f"--best needs a gymlab run directory; {path} is one Stable-Baselines3 model")
-        return SB3Player(path, env_id, device), None
+        return SB3Player(path, env_id, device, env_kwargs), None
     if env_id is not None:
         raise ValueError("--env is for Stable-Baselines3 .zip models; a gymlab run plays the env it was trained on")
     _, agent = runs.load_run(path, device, best=best)
-    return agent, path
+    if not env_kwargs:
+        return agent, path
+    change_env_kwargs(agent, env_kwargs)
+    return agent, None
+
+
+def change_env_kwargs(agent: Agent, env_kwargs: dict) -> None:
+    """Let ``agent`` play its env made with ``env_kwargs`` on top of its own; ValueError when the
+    spaces would no longer be the ones it was trained on."""
+    kwargs = {**agent.env_kwargs, **env_kwargs}
+    env = envs.make_env(agent.env_id, **kwargs)
+    spaces = env.observation_space, env.action_space
+    env.close()
+    trained = agent.observation_space, agent.action_space
+    if spaces != trained:
+        given = ", ".join(f"{k}={v!r}" for k, v in env_kwargs.items())
+        raise ValueError(
+            f"{agent.env_id} with {given} observes {short(spaces[0])} and acts in {short(spaces[1])}; the run was "
+            f"trained to observe {short(trained[0])} and act in {short(trained[1])}"
+        )
+    agent.env_kwargs = kwargs
+
+
+def short(space: gym.Space) -> str:
+    """A space in a few words: ``Discrete(4)``, ``Box(2,)`` (the bounds left out)."""
+    if isinstance(space, gym.spaces.Box):
+        return f"Box{space.shape}"
+    return str(space).splitlines()[0]
 
 
 class FrameTap(gym.Wrapper):

@@ -28,9 +28,10 @@ def build_new(
     n_envs: int | None = None,
     eval_every: int | None = None,
     eval_episodes: int | None = None,
+    env_kwargs: dict | None = None,
 ) -> Agent:
-    """An untrained agent from its preset, ``--set`` overrides and flags; every bad input
-    raises ValueError before anything is written."""
+    """An untrained agent from its preset, ``--set`` overrides and flags, on ``env_id`` made with
+    ``env_kwargs``; every bad input raises ValueError before anything is written."""
     cls = agents.agent_class(agent_name)
     envs.check_env_id(env_id)
     flags = {
@@ -39,7 +40,7 @@ def build_new(
     flags = {k: v for k, v in flags.items() if v is not None}
     config = build_config(cls.Config, preset(agent_name, env_id), parse_set(list(sets)), flags)
     check_eval_flags(config, eval_episodes)
-    return cls(env_id, config, seed=seed, device=device)
+    return cls(env_id, config, seed=seed, device=device, env_kwargs=env_kwargs)
 
 
 def check_eval_flags(config, eval_episodes: int | None) -> None:
@@ -165,10 +166,11 @@ def train(
     quiet: bool = False,
     eval_every: int | None = None,
     eval_episodes: int | None = None,
+    env_kwargs: dict | None = None,
 ) -> tuple[Path, Agent, dict[str, float]]:
     """``gymlab train``: a new run. A failure before the first checkpoint removes the run
     directory it created, so no half-written run is left behind."""
-    agent = build_new(agent_name, env_id, seed, device, sets, steps, n_envs, eval_every, eval_episodes)
+    agent = build_new(agent_name, env_id, seed, device, sets, steps, n_envs, eval_every, eval_episodes, env_kwargs)
     run_dir = Path(run_dir) if run_dir else runs.default_run_dir(env_id, agent_name, seed)
     if (run_dir / runs.CONFIG).exists():
         raise ValueError(

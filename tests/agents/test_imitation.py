@@ -72,6 +72,29 @@ def test_demos_round_trip(tiny_demos):
     assert len(first) == 60 and first.n_episodes == 3 and first.expert_return == pytest.approx(TINY_STEPS)
 
 
+def test_demos_keep_the_env_kwargs_they_were_recorded_with(tiny_demos, tmp_path):
+    kwargs = {"max_episode_steps": 5}
+    demos = record_demos(gym.make(TINY, **kwargs), expert_action, 3, TINY, seed=0, env_kwargs=kwargs)
+    path = save_demos(demos, tmp_path / "short.npz")
+    loaded = load_demos(path, TINY, kwargs)
+    assert loaded.env_kwargs == kwargs and loaded.first_episodes(2).env_kwargs == kwargs
+    np.testing.assert_array_equal(loaded.episode_lengths(), [5, 5, 5])
+    with pytest.raises(
+        ValueError,
+        match="made with max_episode_steps=5, not no env kwargs; train with --env-kwargs max_episode_steps=5",
+    ):
+        load_demos(path, TINY)
+    with pytest.raises(
+        ValueError, match="made with no env kwargs, not max_episode_steps=5; train without --env-kwargs"
+    ):
+        load_demos(tiny_demos, TINY, kwargs)
+    older = dict(np.load(tiny_demos))
+    del older["env_kwargs"]  # files written before env kwargs were kept: made with none
+    assert load_demos(_write(tmp_path / "older.npz", **older), TINY).env_kwargs == {}
+    with pytest.raises(ValueError, match="damaged env_kwargs"):
+        load_demos(_write(tmp_path / "bad.npz", **{**older, "env_kwargs": np.str_("[1]")}))
+
+
 def test_record_demos_returns_mean_episode_return():
     env = gym.make(TINY)
     demos = record_demos(env, lambda obs: 0, 4, TINY, seed=1)  # right about half the time
@@ -154,10 +177,17 @@ def test_demos_from_a_gymlab_run_and_an_sb3_model(tmp_path, capsys):
 
     model = SB3PPO("MlpPolicy", TINY, n_steps=64, batch_size=64, seed=0, device="cpu")
     model.save(tmp_path / "sb3.zip")
-    env_id, policy = load_expert(tmp_path / "sb3.zip", TINY)
-    assert env_id == TINY and int(policy(np.zeros(2, np.float32))) in (0, 1)
+    env_id, env_kwargs, policy = load_expert(tmp_path / "sb3.zip", TINY)
+    assert env_id == TINY and env_kwargs == {} and int(policy(np.zeros(2, np.float32))) in (0, 1)
     demos, path = record_expert_demos(tmp_path / "sb3.zip", 2, tmp_path / "from-sb3", TINY)
     assert path.name == "from-sb3.npz" and load_demos(path, TINY).n_episodes == 2
+
+    short = tmp_path / "short.npz"
+    assert main(["demos", str(run), "--episodes", "2", "--out", str(short), "--env-kwargs", "max_episode_steps=4"]) == 0
+    assert f"--set demos={short} --env-kwargs max_episode_steps=4" in capsys.readouterr().out
+    assert load_demos(short, TINY, {"max_episode_steps": 4}).episode_lengths().tolist() == [4, 4]
+    assert main(["train", "bc", TINY, "--set", f"demos={short}", "--run-dir", str(tmp_path / "bc"), "--quiet"]) == 2
+    assert "train with --env-kwargs max_episode_steps=4" in capsys.readouterr().err
 
     assert main(["demos", str(tmp_path / "sb3.zip"), "--out", str(tmp_path / "x.npz")]) == 2
     assert "add --env ENV_ID" in capsys.readouterr().err

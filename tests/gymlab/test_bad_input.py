@@ -47,6 +47,16 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         (["train", "ppo", "CartPole-v1", "--eval-every", "-5"], ["eval_every must be >= 0", "got -5"]),
         (["train", "ppo", "CartPole-v1", "--eval-episodes", "0"], ["eval_episodes must be > 0"]),
         (["train", "ppo", "CartPole-v1", "--eval-episodes", "3"], ["--eval-episodes needs", "--eval-every STEPS"]),
+        (
+            ["train", "ppo", "CartPole-v1", "--env-kwargs", "foo=1"],
+            ["CartPole-v1 cannot be made with foo=1", "unexpected keyword argument 'foo'"],
+        ),
+        (["train", "ppo", "LunarLander-v3", "--env-kwargs", "gravity=5"], ["gravity", "must be between -12 and 0"]),
+        (["train", "ppo", "CartPole-v1", "--env-kwargs", "max_episode_steps"], ["malformed --env-kwargs"]),
+        (
+            ["train", "ppo", "gymlab/Digits-v0", "--env-kwargs", "split=test"],
+            ["cannot set split", "val for --eval-every"],
+        ),
         (["train", "ppo"], ["train needs AGENT and ENV_ID"]),
         (["train", "--steps", "x"], ["invalid int value: 'x'"]),
     ],
@@ -140,7 +150,8 @@ def test_best_without_periodic_evaluation(tiny_run):
 
 def test_resume_refuses_changes_it_cannot_make(run_copy):
     before = (run_copy / "config.json").read_text()
-    for extra in (["--set", "gamma=0.9"], ["--n-envs", "4"], ["--seed", "1"], ["--run-dir", "elsewhere"]):
+    for extra in (["--set", "gamma=0.9"], ["--n-envs", "4"], ["--seed", "1"], ["--run-dir", "elsewhere"],
+                  ["--env-kwargs", "max_episode_steps=9"]):  # fmt: skip
         assert_one_line_error(run_cli("train", "--resume", str(run_copy), *extra), "cannot change a run being resumed")
     result = run_cli("train", "--resume", str(run_copy), "--eval-every", "-1")
     assert_one_line_error(result, "eval_every must be >= 0")
@@ -177,3 +188,15 @@ def test_sb3_model_bad_input(tiny_run, tmp_path):
     assert_one_line_error(run_cli("eval", str(tmp_path / "cut.zip"), "--env", "CartPole-v1"), "not a readable")
     assert_one_line_error(run_cli("eval", str(tmp_path / "gone.zip"), "--env", "CartPole-v1"), "does not exist")
     assert_one_line_error(run_cli("eval", str(model), "--env", "Acrobot-v1"), "do not fit Acrobot-v1")
+
+
+def test_env_kwargs_that_change_a_runs_spaces_are_refused(tmp_path):
+    run = tmp_path / "lake"
+    result = run_cli("train", "ppo", "FrozenLake-v1", "--run-dir", str(run), *TINY)
+    assert result.returncode == 0, result.stderr
+    for command in (["eval"], ["record", "--out", str(tmp_path / "v")], ["demos", "--out", str(tmp_path / "d.npz")]):
+        result = run_cli(command[0], str(run), *command[1:], "--env-kwargs", "map_name=8x8")
+        assert_one_line_error(result, "map_name='8x8' observes Discrete(64)", "trained to observe Discrete(16)")
+    assert not (tmp_path / "v").exists() and not (tmp_path / "d.npz").exists()
+    result = run_cli("eval", str(run), "--episodes", "1", "--env-kwargs", "is_slippery=false")
+    assert result.returncode == 0 and "mean_reward:" in result.stdout, result.stderr

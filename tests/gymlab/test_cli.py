@@ -74,6 +74,32 @@ def test_eval_prints_mean_and_logs_eval_tags(tiny_run, capsys):
     assert events.Scalars("test/mean_reward")[-1].value == pytest.approx(stats["mean_reward"], rel=1e-5)
 
 
+def episode_lengths(run_dir) -> list[int]:
+    rows = (run_dir / "episodes.csv").read_text().splitlines()[1:]
+    return [int(row.split(",")[2]) for row in rows]
+
+
+def test_env_kwargs_make_the_env_of_training_resume_and_eval(tmp_path, capsys):
+    run = tmp_path / "short"
+    assert train_tiny(run, "--env-kwargs", "max_episode_steps=40") == 0
+    assert json.loads((run / "config.json").read_text())["env_kwargs"] == {"max_episode_steps": 40}
+    lengths = episode_lengths(run)
+    assert lengths and max(lengths) <= 40 and 40 in lengths  # CartPole's own limit is 500
+    assert main(["train", "--resume", str(run), "--steps", "1024", "--quiet"]) == 0
+    resumed = episode_lengths(run)[len(lengths) :]
+    assert resumed and max(resumed) <= 40, "a resumed run makes its env as the run did"
+    capsys.readouterr()
+
+    assert main(["eval", str(run), "--episodes", "2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["mean_ep_length"] <= 40
+    # eval can change the run's env (here a shorter limit); those figures stay out of the run's test/* curve
+    assert main(["eval", str(run), "--episodes", "2", "--json", "--env-kwargs", "max_episode_steps=7"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["mean_ep_length"] <= 7
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert len(events.Scalars("test/mean_reward")) == 1
+
+
 def test_eval_stochastic_differs_in_mode_only(tiny_run, capsys):
     assert main(["eval", str(tiny_run), "--episodes", "2", "--stochastic"]) == 0
     assert "(stochastic)" in capsys.readouterr().out
@@ -132,6 +158,9 @@ def test_eval_and_record_play_an_sb3_model(sb3_model, tmp_path, capsys):
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
     assert f"mean_reward: {returns[0]:.2f} over 1 episodes" in printed and "TensorBoard" not in printed
     assert not list(sb3_model.parent.glob("events.out.tfevents.*")), "nothing is logged beside a .zip"
+    short = ["--env", "CartPole-v1", "--episodes", "2", "--json", "--env-kwargs", "max_episode_steps=6"]
+    assert main(["eval", str(sb3_model), *short]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["mean_ep_length"] <= 6
 
 
 @pytest.mark.parametrize(
