@@ -5,8 +5,8 @@
 - **Behaviour cloning** (:class:`BC`): the demonstrations become a supervised task (observation
   -> the expert's action) served by the single-step env, and the pathwise learner
   (:class:`agents.supervised.Supervised`) trains on it unchanged; the clone then acts in the
-  real env. Discrete actions are a classification task (cross-entropy), a one-dimensional Box
-  a regression task (squared error).
+  real env. Discrete actions are a classification task (cross-entropy), a flat Box a
+  regression task (squared error, averaged over the action's values).
 - **GAIL** (:class:`GAIL`, Ho & Ermon 2016): PPO whose rewards come from a discriminator
   D(s, a) trained to tell expert transitions (label 1) from the policy's (label 0). After each
   rollout the discriminator takes ``disc_epochs`` passes over it, then every stored reward is
@@ -193,14 +193,16 @@ def demos_dataset(
 ) -> tuple[np.ndarray, np.ndarray, str, int]:
     """Demonstrations as a supervised task: ``(x, y, kind, n_classes)``. ``x`` (T, D) are the
     observations as the networks see them (flattened floats, one-hot for Discrete); ``y`` are
-    class indices (Discrete actions) or values (a Box of one dimension)."""
+    class indices (Discrete actions) or the action values (a flat Box: (T,) for one value, else
+    (T, n))."""
     x = preprocess(torch.as_tensor(demos.observations), observation_space).numpy()
     if isinstance(action_space, gym.spaces.Discrete):
         return x, demos.actions.astype(np.int64) - int(action_space.start), "classification", int(action_space.n)
-    if isinstance(action_space, gym.spaces.Box) and action_space.shape == (1,):
-        return x, demos.actions.reshape(-1).astype(np.float32), "regression", 0
+    if isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
+        y = demos.actions.reshape(len(demos), -1).astype(np.float32)
+        return x, y[:, 0] if action_space.shape == (1,) else y, "regression", 0
     raise ValueError(
-        f"bc clones Discrete actions or a one-dimensional Box through the supervised learner; {action_space} is neither"
+        f"bc clones Discrete actions or a flat Box through the supervised learner; {action_space} is neither"
     )
 
 
@@ -258,7 +260,7 @@ class BC(Agent):
         actions = self.learner.act(preprocess(obs, self.observation_space), deterministic)
         if isinstance(self.action_space, gym.spaces.Discrete):
             return actions + int(self.action_space.start)
-        return actions  # (B, 1)
+        return actions  # (B, n)
 
     def open_envs(self, video_dir=None, video_every: int = 100) -> None:
         """The supervised learner's batched env over the demos (no video: nothing is played)."""

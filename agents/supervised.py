@@ -93,7 +93,7 @@ class SupervisedConfig(TrainConfig):
 class Predictor(nn.Module):
     """Observation batch -> prediction batch: a body and a linear head, shaped for the task.
 
-    Outputs are (B, n_classes) logits for classification, (B, 1) values for regression and
+    Outputs are (B, n_classes) logits for classification, (B, D) values for regression and
     (B, T, n_classes) logits for sequences — the env's ``mode="prediction"`` action shape.
     """
 
@@ -126,7 +126,7 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
     """The network ``net`` (mlp | cnn | attention) for ``dataset``, built from the shared modules."""
     c = config
     net = resolve_net(net, dataset)
-    out_dim = dataset.n_classes or 1  # regression predicts one value
+    out_dim = dataset.out_dim
     if net == "cnn":
         body = CNN(dataset.obs_shape, features=c.hidden[-1] if c.hidden else 256, act=c.activation)
         model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False)
@@ -202,7 +202,7 @@ class Supervised(Agent):
 
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Labels (argmax, or sampled from the softmax) for label-mode envs, raw predictions otherwise."""
-        prediction = self.model(obs)  # (B, n_classes), (B, 1) or (B, T, n_classes)
+        prediction = self.model(obs)  # (B, n_classes), (B, D) or (B, T, n_classes)
         if self.mode == "prediction":
             return prediction
         return CategoricalHead.mode(prediction) if deterministic else CategoricalHead.sample(prediction)

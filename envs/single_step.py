@@ -56,15 +56,16 @@ def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Squared error of ``prediction`` (B, 1) against ``target`` (B,), unreduced: (B,)."""
-    return (prediction.squeeze(-1) - target) ** 2
+    """Squared error of ``prediction`` (B, D) against ``target`` (B,) (D = 1) or (B, D), averaged
+    over the D values of each example: (B,)."""
+    return (prediction - target.reshape(prediction.shape)).square().mean(dim=-1)
 
 
 def prediction_reward(action: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
     """Reward = -loss for a batch of predictions; differentiable in ``action``. Returns (B,).
 
     ``kind`` is the task's kind: 'classification' (action (B, n_classes) logits, target (B,)),
-    'regression' (action (B, 1), target (B,)), or 'sequence' (action (B, T, n_classes), target
+    'regression' (action (B, D), target (B,) or (B, D)), or 'sequence' (action (B, T, n_classes), target
     (B, T); the loss is the mean cross-entropy over positions).
     """
     if kind == "classification":
@@ -111,11 +112,7 @@ def action_space_for(dataset: Dataset, mode: str) -> spaces.Space:
         if dataset.kind == "sequence":
             return spaces.MultiDiscrete(np.full(seq_len, dataset.n_classes, dtype=np.int64))
         return spaces.Discrete(dataset.n_classes)
-    shape = {
-        "classification": (dataset.n_classes,),
-        "regression": (1,),
-        "sequence": (seq_len, dataset.n_classes),
-    }[dataset.kind]
+    shape = (seq_len, dataset.out_dim) if dataset.kind == "sequence" else (dataset.out_dim,)
     return spaces.Box(-PREDICTION_BOUND, PREDICTION_BOUND, shape=shape, dtype=np.float32)
 
 
@@ -220,8 +217,8 @@ class SingleStepEnv(gym.Env):
 
     def _target_info(self) -> int | float | np.ndarray:
         target = self.dataset.y[self._index]
-        if self.dataset.kind == "sequence":
-            return target.copy()  # (T,) int64, a fresh array every step
+        if target.ndim:
+            return target.copy()  # (T,) int64 labels or (D,) values, a fresh array every step
         return int(target) if self.dataset.kind == "classification" else float(target)
 
     def _check_action(self, action: Any) -> np.ndarray:

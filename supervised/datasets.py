@@ -74,7 +74,7 @@ class Dataset:
     x: np.ndarray
     """Inputs, float32, shape (N, *obs_shape)."""
     y: np.ndarray
-    """Targets: (N,) int64 classes, (N,) float32 regression values, or (N, T) int64 labels."""
+    """Targets: (N,) int64 classes, (N,) or (N, D) float32 regression values, or (N, T) int64 labels."""
     kind: str
     """'classification', 'regression' or 'sequence' (one class label per position)."""
     n_classes: int
@@ -98,6 +98,14 @@ class Dataset:
     def obs_shape(self) -> tuple[int, ...]:
         """Shape of one input."""
         return tuple(self.x.shape[1:])
+
+    @property
+    def out_dim(self) -> int:
+        """Values one prediction holds (per position for 'sequence'): the classes' logits, or
+        the regression values (1 for (N,) targets, D for (N, D))."""
+        if self.kind != "regression":
+            return self.n_classes
+        return 1 if self.y.ndim == 1 else int(self.y.shape[1])
 
     def to_original_units(self, y: np.ndarray) -> np.ndarray:
         """Map (standardised) regression targets or predictions back to the task's own units.
@@ -260,7 +268,7 @@ def add_task(name: str, x: np.ndarray, y: np.ndarray, kind: str, n_classes: int 
     observation -> action, into a classification or regression task this way).
 
     ``x`` is (N, *obs_shape), ``y`` (N,) int64 classes (kind 'classification', ``n_classes`` > 0)
-    or (N,) float32 values (kind 'regression'). Built-in task names cannot be replaced; adding an
+    or (N,) or (N, D) float32 values (kind 'regression'). Built-in task names cannot be replaced; adding an
     existing added name again replaces its arrays (name added tasks by their content to avoid that).
     """
     global TASKS
@@ -271,8 +279,10 @@ def add_task(name: str, x: np.ndarray, y: np.ndarray, kind: str, n_classes: int 
         raise ValueError(f"added tasks are 'classification' or 'regression', got {kind!r}")
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.asarray(y, dtype=np.int64 if kind == "classification" else np.float32)
-    if x.ndim < 2 or y.shape != (len(x),):
-        raise ValueError(f"x must be (N, *obs_shape) and y (N,); got {x.shape} and {y.shape}")
+    regression_values = kind == "regression" and y.ndim == 2 and y.shape[1] >= 1
+    if x.ndim < 2 or len(y) != len(x) or not (y.ndim == 1 or regression_values):
+        wanted = "(N,) or (N, D)" if kind == "regression" else "(N,)"
+        raise ValueError(f"x must be (N, *obs_shape) and y {wanted}; got {x.shape} and {y.shape}")
     if kind == "classification" and (n_classes < 1 or y.min() < 0 or y.max() >= n_classes):
         raise ValueError(f"classification targets must be in [0, n_classes={n_classes})")
     full = _FullTask(x, y, kind, n_classes if kind == "classification" else 0, standardise=False)

@@ -39,6 +39,10 @@ def test_losses_known_answers():
         squared_error(torch.tensor([[1.0], [-2.0]]), torch.tensor([3.0, -2.0])),
         torch.tensor([4.0, 0.0]),
     )
+    torch.testing.assert_close(  # several values per example: the mean of their squared errors
+        squared_error(torch.tensor([[1.0, 2.0], [0.0, 0.0]]), torch.tensor([[0.0, 0.0], [1.0, -1.0]])),
+        torch.tensor([2.5, 1.0]),
+    )
     torch.testing.assert_close(
         label_reward(torch.tensor([[1, 2, 3, 0]]), torch.tensor([[1, 2, 0, 1]])),
         torch.tensor([0.5]),
@@ -326,3 +330,28 @@ def test_vector_env_rejects_bad_inputs_with_one_line_messages():
         labels.step(torch.tensor([0, 1, 2, 10]))
     with pytest.raises(ValueError, match="must be integer class labels, got dtype torch.float32"):
         labels.step(torch.zeros(4))
+
+
+def test_a_task_of_several_regression_values_acts_with_all_of_them():
+    from supervised.datasets import add_task
+
+    x = np.linspace(-1, 1, 60, dtype=np.float32).reshape(30, 2)
+    add_task("test-two-values", x, np.stack([x.sum(1), x[:, 0] - x[:, 1]], 1), "regression")
+    env = SingleStepEnv("test-two-values", mode="prediction")
+    assert env.action_space.shape == (2,)
+    obs, _ = env.reset(seed=0)
+    _, reward, terminated, _, info = env.step(np.zeros(2, np.float32))
+    target = np.array([obs.sum(), obs[0] - obs[1]], np.float32)
+    np.testing.assert_allclose(info["target"], target)
+    assert terminated and reward == pytest.approx(-np.square(target).mean())
+    vec = SingleStepVectorEnv("test-two-values", 4, mode="prediction")
+    obs, _ = vec.reset(seed=0)
+    prediction = torch.zeros(4, 2, requires_grad=True)
+    _, rewards, _, _, info = vec.step(prediction)
+    assert info["target"].shape == (4, 2)
+    torch.testing.assert_close(rewards, -info["target"].square().mean(1))
+    rewards.sum().backward()  # d reward / d prediction = -2 (prediction - target) / 2 values
+    torch.testing.assert_close(prediction.grad, info["target"])
+    with pytest.raises(ValueError, match="must have shape"):
+        env.reset(seed=0)
+        env.step(np.zeros(1, np.float32))

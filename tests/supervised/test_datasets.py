@@ -125,3 +125,22 @@ def test_unknown_task_or_split_lists_the_choices():
         load_task("mnist", "train")
     with pytest.raises(ValueError, match=r"unknown split 'dev'; choose one of: train, val, test"):
         load_task("digits", "dev")
+
+
+def test_added_tasks_take_classes_one_value_or_several():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3)).astype(np.float32)
+    datasets.add_task("test-added-values", x, x[:, :2] * 2, "regression")
+    train = load_task("test-added-values", "train")
+    assert train.y.shape == (len(train), 2) and train.out_dim == 2 and train.y.dtype == np.float32
+    np.testing.assert_array_equal(train.y, train.x[:, :2] * 2)  # rows stay paired through the split
+    datasets.add_task("test-added-value", x, x[:, 0], "regression")
+    assert load_task("test-added-value", "val").out_dim == 1
+    datasets.add_task("test-added-classes", x, (x[:, 0] > 0).astype(np.int64), "classification", 2)
+    assert load_task("test-added-classes", "test").out_dim == 2
+    with pytest.raises(ValueError, match=r"y \(N,\) or \(N, D\); got \(40, 3\) and \(40, 2, 1\)"):
+        datasets.add_task("test-bad", x, x[:, :2, None], "regression")
+    with pytest.raises(ValueError, match=r"y \(N,\); got \(40, 3\) and \(40, 2\)"):
+        datasets.add_task("test-bad", x, np.zeros((40, 2), np.int64), "classification", 2)
+    with pytest.raises(ValueError, match="built in and cannot be replaced"):
+        datasets.add_task("digits", x, x[:, 0], "regression")
