@@ -31,6 +31,8 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from gymlab.export import sb3_kwargs
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 EVAL_SEED = 10_000  # evaluation episode i of training seed s is reset with seed EVAL_SEED + s + i
@@ -140,66 +142,6 @@ def gymlab_preset(agent: str, env_id: str, overrides: dict | None = None) -> dic
     from gymlab.config import preset
 
     return {**preset(agent, env_id), **(overrides or {})}
-
-
-def _schedule(value: float, name: str):
-    if name == "linear":
-        return lambda progress_remaining: progress_remaining * value
-    if name != "constant":
-        raise ValueError(f"no SB3 translation for schedule {name!r}")
-    return value
-
-
-def sb3_kwargs(agent: str, config) -> dict[str, Any]:
-    """SB3 constructor kwargs equivalent to a gymlab config (PPO or A2C): same hyperparameters,
-    same network (separate 64x64 tanh actor and critic by default, orthogonal init), same optimizer."""
-    import torch
-
-    activations = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "elu": torch.nn.ELU,
-                   "leaky_relu": torch.nn.LeakyReLU}  # fmt: skip
-    hidden = list(config.hidden)
-    shared = getattr(config, "shared", False)
-    policy_kwargs: dict[str, Any] = {
-        "net_arch": hidden if shared else {"pi": hidden, "vf": hidden},
-        "activation_fn": activations[config.activation],
-        "ortho_init": config.ortho_init,
-    }
-    if getattr(config, "log_std_init", 0.0):
-        policy_kwargs["log_std_init"] = config.log_std_init
-    kwargs: dict[str, Any] = {
-        "learning_rate": _schedule(config.learning_rate, config.lr_schedule),
-        "gamma": config.gamma,
-        "gae_lambda": config.gae_lambda,
-        "ent_coef": config.ent_coef,
-        "vf_coef": config.vf_coef,
-        "max_grad_norm": config.max_grad_norm if config.max_grad_norm > 0 else 1e9,
-        "n_steps": config.n_steps,
-        "normalize_advantage": config.normalize_advantage,
-    }
-    if config.use_sde:
-        kwargs.update(use_sde=True, sde_sample_freq=config.sde_sample_freq)
-    if config.lr_warmup:
-        raise ValueError("SB3 has no learning-rate warm-up; benchmark without lr_warmup")
-    if agent == "ppo":
-        kwargs.update(
-            batch_size=config.batch_size,
-            n_epochs=config.n_epochs,
-            clip_range=_schedule(config.clip_range, config.clip_schedule),
-            clip_range_vf=config.clip_range_vf or None,
-            target_kl=config.target_kl or None,
-        )
-        if config.optimizer != "adam":
-            raise ValueError("SB3 PPO uses Adam; benchmark PPO with optimizer=adam")
-        policy_kwargs["optimizer_kwargs"] = {"eps": 1e-5}
-    elif agent == "a2c":
-        if config.optimizer not in ("rmsprop", "adam"):
-            raise ValueError("SB3 A2C uses RMSprop or Adam")
-        kwargs["use_rms_prop"] = config.optimizer == "rmsprop"
-        kwargs["rms_prop_eps"] = 1e-5
-    else:
-        raise ValueError(f"no SB3 translation for agent {agent!r}")
-    kwargs["policy_kwargs"] = policy_kwargs
-    return kwargs
 
 
 # ----------------------------------------------------------------------------- workers (run in the child)

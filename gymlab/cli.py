@@ -1,4 +1,4 @@
-"""The ``gymlab`` command: train, eval, record, demos, board, list."""
+"""The ``gymlab`` command: train, eval, record, demos, export, board, list."""
 
 from __future__ import annotations
 
@@ -124,6 +124,19 @@ def cmd_demos(args) -> int:
     for agent in ("bc", "gail"):
         extra = f" --env-kwargs{env_kwargs}" if env_kwargs else ""
         print(f"next:          gymlab train {agent} {demos.env_id} --set demos={path}{extra}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from gymlab.export import export_run
+
+    path, agent = export_run(args.run_dir, args.out, args.best)
+    algorithm = agent.name.upper()
+    env_kwargs = "".join(f" {key}={json.dumps(value)}" for key, value in agent.env_kwargs.items())
+    env_kwargs = f" --env-kwargs{env_kwargs}" if env_kwargs else ""
+    print(f"sb3 model: {path} ({algorithm}, {agent.num_timesteps} steps on {agent.env_id})")
+    print(f"next:      gymlab eval {path} --env {agent.env_id}{env_kwargs}  |  "
+          f"python -c 'from stable_baselines3 import {algorithm}; {algorithm}.load(\"{path}\")'")  # fmt: skip
     return 0
 
 
@@ -267,6 +280,14 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
     d.add_argument("--best", action="store_true", help="a gymlab run's best model (train --eval-every) as the expert")
     d.set_defaults(func=cmd_demos)
+
+    x = sub.add_parser("export", help="write a PPO or A2C run as a Stable-Baselines3 model .zip",
+                       description="Write the PPO or A2C run at RUN_DIR as a Stable-Baselines3 model file, which "
+                       "PPO.load / A2C.load read and gymlab eval/record play.")  # fmt: skip
+    x.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by gymlab train (ppo or a2c)")
+    x.add_argument("out", metavar="OUT.zip", help="the model file to write")
+    x.add_argument("--best", action="store_true", help="the run's best model (train --eval-every)")
+    x.set_defaults(func=cmd_export)
 
     b = sub.add_parser("board", help="start TensorBoard on runs", description="Start TensorBoard.")
     b.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="runs to show (default: runs/)")

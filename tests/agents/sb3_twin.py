@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from agents.networks import sb3_parameter_pairs
+
 
 def sb3_after_one_rollout(cls, n_envs: int, n_steps: int, total: int, **kwargs):
     """SB3 learner ``cls`` (PPO or A2C) on CartPole-v1 with 64x64 tanh actor and critic, after
@@ -31,27 +33,16 @@ def episode_ends(sb3) -> np.ndarray:
     return np.concatenate([sb3.rollout_buffer.episode_starts[1:], sb3._last_episode_starts[None]]) > 0
 
 
-def _pairs(sb3_policy, policy) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(gymlab tensor, SB3 tensor) for every weight of the two actor-critics."""
-    pairs = []
-    for k, net in enumerate([sb3_policy.mlp_extractor.policy_net, sb3_policy.mlp_extractor.value_net]):
-        for (weight, bias), linear in zip(policy.bodies.block(k), [net[0], net[2]]):
-            pairs += [(weight, linear.weight), (bias, linear.bias)]
-    for mine, theirs in [(policy.head.linear, sb3_policy.action_net), (policy.vf_head, sb3_policy.value_net)]:
-        pairs += [(mine.weight, theirs.weight), (mine.bias, theirs.bias)]
-    return pairs
-
-
 def copy_weights(sb3, agent) -> None:
     """Give the gymlab learner's actor-critic SB3's weights."""
     with torch.no_grad():
-        for mine, theirs in _pairs(sb3.policy, agent.policy):
+        for mine, theirs in sb3_parameter_pairs(agent.policy, sb3.policy):
             mine.copy_(theirs)
 
 
 def assert_same_weights(sb3, agent, rtol: float = 1e-5, atol: float = 5e-6) -> None:
     """Every weight of the two learners agrees up to float rounding."""
-    for mine, theirs in _pairs(sb3.policy, agent.policy):
+    for mine, theirs in sb3_parameter_pairs(agent.policy, sb3.policy):
         torch.testing.assert_close(mine.detach(), theirs.detach(), rtol=rtol, atol=atol)
 
 

@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gymlab.cli import main
 from tests.gymlab.conftest import train_tiny
 
-SUBCOMMANDS = ["train", "eval", "record", "board", "list", "demos"]
+SUBCOMMANDS = ["train", "eval", "record", "board", "list", "demos", "export"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)

@@ -1,0 +1,149 @@
+"""gymlab runs as Stable-Baselines3 models: ``gymlab export RUN_DIR OUT.zip``.
+
+A PPO or A2C run with MLP bodies is the network SB3's ``MlpPolicy`` builds (separate actor and
+critic, the same layers and activation), so its weights are copied into an SB3 model of the same
+algorithm, which then loads with ``PPO.load`` / ``A2C.load`` and predicts what the run does.
+:func:`sb3_kwargs` (the translation of a gymlab config to SB3's constructor) is shared with the
+benchmarks, which train SB3 with the same hyperparameters.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import envs
+from agents.base import Agent
+from agents.networks import sb3_parameter_pairs
+
+EXPORTABLE = ("ppo", "a2c")
+"""Learners with an SB3 counterpart of the same algorithm."""
+
+
+def _schedule(value: float, name: str, strict: bool):
+    """SB3's form of a gymlab schedule: a constant, or a function of the progress remaining."""
+    if name == "linear":
+        return lambda progress_remaining: progress_remaining * value
+    if name != "constant" and strict:
+        raise ValueError(f"no SB3 translation for schedule {name!r}")
+    return value
+
+
+def sb3_kwargs(agent: str, config, strict: bool = True) -> dict[str, Any]:
+    """SB3 constructor kwargs equivalent to a gymlab config (PPO or A2C): same hyperparameters,
+    same network (separate actor and critic MLPs, orthogonal init), same optimizer.
+
+    ``strict`` raises ValueError for settings SB3 lacks (a learning-rate warm-up, cosine
+    schedules, other optimizers); without it they are left at SB3's defaults (a schedule at its
+    starting value)."""
+    activations = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "elu": torch.nn.ELU,
+                   "leaky_relu": torch.nn.LeakyReLU}  # fmt: skip
+    hidden = list(config.hidden)
+    shared = getattr(config, "shared", False)
+    policy_kwargs: dict[str, Any] = {
+        "net_arch": hidden if shared else {"pi": hidden, "vf": hidden},
+        "activation_fn": activations[config.activation],
+        "ortho_init": config.ortho_init,
+    }
+    if getattr(config, "log_std_init", 0.0):
+        policy_kwargs["log_std_init"] = config.log_std_init
+    kwargs: dict[str, Any] = {
+        "learning_rate": _schedule(config.learning_rate, config.lr_schedule, strict),
+        "gamma": config.gamma,
+        "gae_lambda": config.gae_lambda,
+        "ent_coef": config.ent_coef,
+        "vf_coef": config.vf_coef,
+        "max_grad_norm": config.max_grad_norm if config.max_grad_norm > 0 else 1e9,
+        "n_steps": config.n_steps,
+        "normalize_advantage": config.normalize_advantage,
+    }
+    if config.use_sde:
+        kwargs.update(use_sde=True, sde_sample_freq=config.sde_sample_freq)
+    if config.lr_warmup and strict:
+        raise ValueError("SB3 has no learning-rate warm-up; benchmark without lr_warmup")
+    if agent == "ppo":
+        kwargs.update(
+            batch_size=config.batch_size,
+            n_epochs=config.n_epochs,
+            clip_range=_schedule(config.clip_range, config.clip_schedule, strict),
+            clip_range_vf=config.clip_range_vf or None,
+            target_kl=config.target_kl or None,
+        )
+        if config.optimizer == "adam":
+            policy_kwargs["optimizer_kwargs"] = {"eps": 1e-5}
+        elif strict:
+            raise ValueError("SB3 PPO uses Adam; benchmark PPO with optimizer=adam")
+    elif agent == "a2c":
+        if config.optimizer in ("rmsprop", "adam"):
+            kwargs["use_rms_prop"] = config.optimizer == "rmsprop"
+            kwargs["rms_prop_eps"] = 1e-5
+        elif strict:
+            raise ValueError("SB3 A2C uses RMSprop or Adam")
+    else:
+        raise ValueError(f"no SB3 translation for agent {agent!r}")
+    kwargs["policy_kwargs"] = policy_kwargs
+    return kwargs
+
+
+def check_exportable(agent: Agent) -> None:
+    """ValueError, naming what stands in the way, for a learner SB3 cannot hold."""
+    if agent.name not in EXPORTABLE:
+        raise ValueError(
+            f"export writes {' and '.join(a.upper() for a in EXPORTABLE)} runs as SB3 models; {agent.name} has no "
+            "SB3 counterpart"
+        )
+    c, policy = agent.config, agent.policy
+    if c.shared:
+        raise ValueError("SB3's MlpPolicy has no shared actor-critic body; export runs trained with shared=false")
+    if c.use_sde:
+        raise ValueError("export does not carry gSDE exploration matrices; export runs trained with use_sde=false")
+    if policy.obs_rms is not None:
+        raise ValueError(
+            "SB3 keeps observation statistics in VecNormalize, outside the .zip; export runs trained without "
+            "normalize_obs"
+        )
+    if not c.hidden or (not policy.fused and not isinstance(policy.pi_body, torch.nn.Sequential)):
+        raise ValueError("export needs MLP bodies with hidden layers (SB3's MlpPolicy); this run has none")
+
+
+def to_sb3(agent: Agent):
+    """An SB3 model (PPO or A2C, on CPU) holding ``agent``'s actor-critic weights, its step count
+    and hyperparameters (see :func:`sb3_kwargs`, not strict); the optimizer state is not carried."""
+    import stable_baselines3
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    check_exportable(agent)
+    cls = getattr(stable_baselines3, agent.name.upper())
+    env = DummyVecEnv([lambda: envs.make_env(agent.env_id, **agent.env_kwargs)] * agent.config.n_envs)
+    model = cls("MlpPolicy", env, seed=agent.seed, device="cpu", **sb3_kwargs(agent.name, agent.config, strict=False))
+    with torch.no_grad():
+        for mine, theirs in sb3_parameter_pairs(agent.policy, model.policy):
+            theirs.copy_(mine.detach().cpu())
+    model.num_timesteps = agent.num_timesteps
+    return model
+
+
+def export_run(run_dir: str | Path, out: str | Path, best: bool = False) -> tuple[Path, Agent]:
+    """``gymlab export``: write the run at ``run_dir`` (its newest checkpoint, or best.pt with
+    ``best``) as an SB3 model file ``out`` (``.zip`` appended when missing), atomically.
+    Returns (the file, the run's agent)."""
+    from gymlab import runs
+
+    _, agent = runs.load_run(Path(run_dir), "cpu", best=best)
+    model = to_sb3(agent)
+    out = Path(out)
+    if out.suffix != ".zip":
+        out = out.with_name(out.name + ".zip")
+    if out.is_dir():
+        raise ValueError(f"{out} is a directory; give the .zip file to write")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.zip")
+    try:
+        model.save(tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out, agent

@@ -1,0 +1,105 @@
+"""``gymlab export``: PPO and A2C runs as Stable-Baselines3 models that compute what the run does."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gymlab import runs
+from gymlab.cli import main
+
+
+def train(run_dir, agent: str, env_id: str, *sets: str) -> None:
+    extra = [item for key_value in sets for item in ("--set", key_value)]
+    args = ["train", agent, env_id, "--steps", "512", "--n-envs", "2", "--run-dir", str(run_dir), "--quiet", *extra]
+    assert main(args) == 0
+
+
+def assert_same_policy(run_dir, model_path, cls) -> None:
+    """The SB3 model gives every action the run's log-probability, and every state its value."""
+    _, agent = runs.load_run(run_dir, "cpu")
+    model = cls.load(model_path, device="cpu")
+    obs = np.stack([agent.observation_space.sample() for _ in range(64)]).astype(np.float32)
+    actions = np.stack([agent.action_space.sample() for _ in range(64)])
+    with torch.no_grad():
+        log_prob, entropy, values = agent.policy.evaluate(torch.as_tensor(obs), torch.as_tensor(actions))
+        their_values, their_log_prob, their_entropy = model.policy.evaluate_actions(
+            torch.as_tensor(obs), torch.as_tensor(actions)
+        )
+    torch.testing.assert_close(log_prob, their_log_prob, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(entropy, their_entropy, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(values, their_values.flatten(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(model.predict(obs, deterministic=True)[0], agent.predict(obs), rtol=1e-5, atol=1e-5)
+    assert model.num_timesteps == agent.num_timesteps == 512
+
+
+def test_a_ppo_run_becomes_an_sb3_model_that_plays_the_same_episodes(tiny_run, tmp_path, capsys):
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    assert main(["export", str(tiny_run), str(tmp_path / "ppo-cartpole")]) == 0
+    path = tmp_path / "ppo-cartpole.zip"
+    assert f"sb3 model: {path} (PPO, 512 steps on CartPole-v1)" in capsys.readouterr().out
+    assert_same_policy(tiny_run, path, PPO)
+    model = PPO.load(path, device="cpu")
+    assert (model.n_envs, model.n_steps, model.batch_size, model.gamma, model.n_epochs) == (8, 32, 256, 0.98, 2)
+    figures = []
+    for source in ([str(tiny_run)], [str(path), "--env", "CartPole-v1"]):
+        assert main(["eval", *source, "--episodes", "3", "--seed", "5", "--json"]) == 0
+        figures.append(json.loads(capsys.readouterr().out.splitlines()[-1]))
+    assert figures[0] == figures[1]  # the same three episodes, to the step
+    model = PPO.load(path, env=make_vec_env("CartPole-v1", n_envs=8, seed=0), device="cpu")
+    model.learn(256, reset_num_timesteps=False)  # SB3 trains on from the run's weights
+    assert model.num_timesteps == 512 + 256
+    assert not list(tmp_path.glob(".*tmp*")), "the file is written through a temporary one, then renamed"
+
+
+@pytest.mark.parametrize(
+    "agent, env_id, sets",
+    [
+        (
+            "a2c",
+            "Pendulum-v1",
+            ["n_steps=8", "log_std_init=-0.5", "use_sde=false", "normalize_obs=false"],
+        ),  # Box actions: log_std too
+        ("ppo", "CartPole-v1", ["n_steps=64", "batch_size=64", "activation=gelu", "hidden=32,16"]),  # unfused body
+        ("a2c", "FrozenLake-v1", ["n_steps=8", "lr_warmup=0.1"]),  # one-hot observations; SB3 has no warm-up
+    ],
+)
+def test_a2c_and_ppo_bodies_heads_and_spaces_carry_over(agent, env_id, sets, tmp_path, capsys):
+    import stable_baselines3
+
+    train(tmp_path / "run", agent, env_id, *sets)
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "model.zip")]) == 0
+    assert_same_policy(tmp_path / "run", tmp_path / "model.zip", getattr(stable_baselines3, agent.upper()))
+
+
+@pytest.mark.parametrize(
+    "agent, env_id, sets, message",
+    [
+        ("reinforce", "CartPole-v1", [], "reinforce has no SB3 counterpart"),
+        ("ppo", "CartPole-v1", ["shared=true", "n_steps=64", "batch_size=64"], "export runs trained with shared=false"),
+        ("a2c", "CartPole-v1", ["normalize_obs=true", "n_steps=8"], "without normalize_obs"),
+        ("a2c", "Pendulum-v1", ["use_sde=true", "n_steps=8"], "with use_sde=false"),
+    ],
+)
+def test_runs_sb3_cannot_hold_are_refused_in_one_line(agent, env_id, sets, message, tmp_path, capsys):
+    train(tmp_path / "run", agent, env_id, *sets)
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "model.zip")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "model.zip").exists()
+
+
+def test_export_bad_paths(tiny_run, tmp_path, capsys):
+    (tmp_path / "taken.zip").mkdir()
+    assert main(["export", str(tiny_run), str(tmp_path / "taken.zip")]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["export", str(tmp_path / "nothing"), str(tmp_path / "m.zip")]) == 2
+    assert "is not a gymlab run" in capsys.readouterr().err
+    assert main(["export", str(tiny_run), str(tmp_path / "m.zip"), "--best"]) == 2
+    assert "has no best model" in capsys.readouterr().err
