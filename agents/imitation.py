@@ -149,11 +149,44 @@ def _space_fits(model_space: gym.Space, env_space: gym.Space) -> bool:
     return shape == env_shape or (len(env_shape) == 3 and shape == (env_shape[2], *env_shape[:2]))
 
 
-def sb3_policy(model, deterministic: bool = True) -> Callable[[np.ndarray], np.ndarray]:
+def vecnormalize_path(model_path: str | Path) -> Path | None:
+    """The VecNormalize statistics saved for the SB3 model at ``model_path``, if any: ``NAME.vecnormalize.pkl``
+    beside ``NAME.zip`` (what ``gymlab export`` writes), else ``vecnormalize.pkl`` in the same folder
+    (rl-baselines3-zoo's layout)."""
+    model_path = Path(model_path)
+    for candidate in (
+        model_path.with_name(model_path.stem + ".vecnormalize.pkl"),
+        model_path.with_name("vecnormalize.pkl"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_vecnormalize(path: Path, observation_space: gym.Space):
+    """SB3 VecNormalize statistics from ``path`` (a pickle: only load files you trust), checked against
+    the model's observation space; what :func:`sb3_policy` standardises observations with."""
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            stats = pickle.load(f)
+        shape = np.shape(stats.obs_rms.mean) if stats.norm_obs else None
+    except Exception as e:  # a damaged pickle surfaces as many kinds of error
+        raise ValueError(f"{path} is not readable VecNormalize statistics ({type(e).__name__})") from None
+    if shape is not None and shape != observation_space.shape:
+        raise ValueError(f"{path} normalises observations of shape {shape}, not the model's {observation_space.shape}")
+    return stats
+
+
+def sb3_policy(model, deterministic: bool = True, vecnormalize=None) -> Callable[[np.ndarray], np.ndarray]:
     """One observation -> one env action from an SB3 model (the 0-d array SB3 gives for a
-    Discrete action becomes the scalar a Discrete env indexes with)."""
+    Discrete action becomes the scalar a Discrete env indexes with); with ``vecnormalize`` (SB3
+    VecNormalize statistics), the observation is standardised first, as in training."""
 
     def policy(obs: np.ndarray) -> np.ndarray:
+        if vecnormalize is not None:
+            obs = vecnormalize.normalize_obs(obs)
         action = model.predict(obs, deterministic=deterministic)[0]
         return action[()] if np.ndim(action) == 0 else action
 

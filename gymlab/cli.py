@@ -65,6 +65,7 @@ def cmd_eval(args) -> int:
     from gymlab import play, runs
 
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
+    print_statistics_source(agent)
     bar = tqdm(total=args.episodes, unit="ep", disable=None, file=sys.stderr, leave=False)
     returns: list[float] = []
 
@@ -92,10 +93,18 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def print_statistics_source(player) -> None:
+    """Say which VecNormalize statistics an SB3 model plays with (a gymlab run keeps its own)."""
+    path = getattr(player, "vecnormalize_path", None)
+    if path is not None:
+        print(f"vecnormalize: {path} (observations standardised with its statistics)")
+
+
 def cmd_record(args) -> int:
     from gymlab import play, runs
 
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
+    print_statistics_source(agent)
     out = Path(args.out)
     prefix = f"{play.video_prefix(agent)}-best" if args.best else None
     paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=prefix)
@@ -130,11 +139,13 @@ def cmd_demos(args) -> int:
 def cmd_export(args) -> int:
     from gymlab.export import export_run
 
-    path, agent = export_run(args.run_dir, args.out, args.best)
+    path, stats, agent = export_run(args.run_dir, args.out, args.best)
     algorithm = agent.name.upper()
     env_kwargs = "".join(f" {key}={json.dumps(value)}" for key, value in agent.env_kwargs.items())
     env_kwargs = f" --env-kwargs{env_kwargs}" if env_kwargs else ""
     print(f"sb3 model: {path} ({algorithm}, {agent.num_timesteps} steps on {agent.env_id})")
+    if stats is not None:
+        print(f"vecnormalize: {stats} (SB3's VecNormalize.load reads it; gymlab eval finds it beside the model)")
     print(f"next:      gymlab eval {path} --env {agent.env_id}{env_kwargs}  |  "
           f"python -c 'from stable_baselines3 import {algorithm}; {algorithm}.load(\"{path}\")'")  # fmt: skip
     return 0

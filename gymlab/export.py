@@ -100,50 +100,72 @@ def check_exportable(agent: Agent) -> None:
         raise ValueError("SB3's MlpPolicy has no shared actor-critic body; export runs trained with shared=false")
     if c.use_sde:
         raise ValueError("export does not carry gSDE exploration matrices; export runs trained with use_sde=false")
-    if policy.obs_rms is not None:
-        raise ValueError(
-            "SB3 keeps observation statistics in VecNormalize, outside the .zip; export runs trained without "
-            "normalize_obs"
-        )
     if not c.hidden or (not policy.fused and not isinstance(policy.pi_body, torch.nn.Sequential)):
         raise ValueError("export needs MLP bodies with hidden layers (SB3's MlpPolicy); this run has none")
 
 
 def to_sb3(agent: Agent):
-    """An SB3 model (PPO or A2C, on CPU) holding ``agent``'s actor-critic weights, its step count
-    and hyperparameters (see :func:`sb3_kwargs`, not strict); the optimizer state is not carried."""
+    """``(model, vecnormalize)``: an SB3 model (PPO or A2C, on CPU) holding ``agent``'s
+    actor-critic weights, its step count and hyperparameters (see :func:`sb3_kwargs`, not strict;
+    the optimizer state is not carried), and for a run with ``normalize_obs`` or
+    ``normalize_reward`` SB3's VecNormalize holding the run's statistics (else None)."""
     import stable_baselines3
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     check_exportable(agent)
+    c = agent.config
     cls = getattr(stable_baselines3, agent.name.upper())
-    env = DummyVecEnv([lambda: envs.make_env(agent.env_id, **agent.env_kwargs)] * agent.config.n_envs)
-    model = cls("MlpPolicy", env, seed=agent.seed, device="cpu", **sb3_kwargs(agent.name, agent.config, strict=False))
+    env = DummyVecEnv([lambda: envs.make_env(agent.env_id, **agent.env_kwargs)] * c.n_envs)
+    vecnormalize = None
+    obs_rms = agent.policy.obs_rms  # gymlab's RunningMeanStd keeps what SB3's keeps, under the same names
+    ret_rms = agent.reward_scaler.rms if agent.reward_scaler is not None else None
+    if obs_rms is not None or ret_rms is not None:
+        either = obs_rms if obs_rms is not None else ret_rms
+        vecnormalize = env = VecNormalize(
+            env, norm_obs=obs_rms is not None, norm_reward=ret_rms is not None, gamma=c.gamma,
+            clip_obs=either.clip, clip_reward=either.clip, epsilon=either.epsilon,
+        )  # fmt: skip
+        for name, mine in (("obs_rms", obs_rms), ("ret_rms", ret_rms)):
+            if mine is not None:  # SB3 builds only the statistics it normalises with
+                theirs = getattr(vecnormalize, name)
+                theirs.mean, theirs.var = mine.mean.cpu().numpy().copy(), mine.var.cpu().numpy().copy()
+                theirs.count = float(mine.count)
+    model = cls("MlpPolicy", env, seed=agent.seed, device="cpu", **sb3_kwargs(agent.name, c, strict=False))
     with torch.no_grad():
         for mine, theirs in sb3_parameter_pairs(agent.policy, model.policy):
             theirs.copy_(mine.detach().cpu())
     model.num_timesteps = agent.num_timesteps
-    return model
+    return model, vecnormalize
 
 
-def export_run(run_dir: str | Path, out: str | Path, best: bool = False) -> tuple[Path, Agent]:
+def export_run(run_dir: str | Path, out: str | Path, best: bool = False) -> tuple[Path, Path | None, Agent]:
     """``gymlab export``: write the run at ``run_dir`` (its newest checkpoint, or best.pt with
-    ``best``) as an SB3 model file ``out`` (``.zip`` appended when missing), atomically.
-    Returns (the file, the run's agent)."""
+    ``best``) as an SB3 model file ``out`` (``.zip`` appended when missing), and its VecNormalize
+    statistics, if it has any, to ``NAME.vecnormalize.pkl`` beside it (where ``gymlab eval`` finds
+    them), each atomically. Returns (the model file, the statistics file or None, the run's agent)."""
     from gymlab import runs
 
     _, agent = runs.load_run(Path(run_dir), "cpu", best=best)
-    model = to_sb3(agent)
+    model, vecnormalize = to_sb3(agent)
     out = Path(out)
     if out.suffix != ".zip":
         out = out.with_name(out.name + ".zip")
-    if out.is_dir():
-        raise ValueError(f"{out} is a directory; give the .zip file to write")
+    stats = out.with_name(out.stem + ".vecnormalize.pkl") if vecnormalize is not None else None
+    for path in (out, stats):
+        if path is not None and path.is_dir():
+            raise ValueError(f"{path} is a directory; give the .zip file to write")
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{os.getpid()}.zip")
+    if stats is not None:
+        _write_atomically(stats, vecnormalize.save)
+    _write_atomically(out, model.save)
+    return out, stats, agent
+
+
+def _write_atomically(path: Path, save) -> None:
+    """``save(temporary path)``, then rename it to ``path``."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
-        model.save(tmp)
-        os.replace(tmp, out)
+        save(tmp)
+        os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    return out, agent

@@ -15,23 +15,28 @@ from agents.base import Agent, evaluate_policy
 
 class SB3Player:
     """A Stable-Baselines3 model (.zip) as ``gymlab eval`` and ``gymlab record`` play it: the same
-    episodes (reset with ``seed + i``) and the same figures as for a gymlab run. Models trained
-    on plain envs only (VecNormalize statistics and Atari wrappers live outside the .zip). SB3
-    unpickles parts of its files: only load models you trust."""
+    episodes (reset with ``seed + i``) and the same figures as for a gymlab run. VecNormalize
+    statistics saved beside the model (:func:`agents.imitation.vecnormalize_path`) standardise its
+    observations; Atari wrappers are not rebuilt. SB3 unpickles parts of its files (and the
+    statistics are a pickle): only load models you trust."""
 
     def __init__(self, path: str | Path, env_id: str | None, device: str = "cpu", env_kwargs: dict | None = None):
-        from agents.imitation import load_sb3_model, sb3_algorithm
+        from agents.imitation import load_sb3_model, load_vecnormalize, sb3_algorithm, vecnormalize_path
 
         self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
         self.model = load_sb3_model(path, env_id, device, self.env_kwargs)
         self.name = f"sb3-{sb3_algorithm(Path(path)).lower()}"
         self.num_timesteps = int(self.model.num_timesteps)
+        self.vecnormalize_path = vecnormalize_path(path)
+        self.vecnormalize = None
+        if self.vecnormalize_path is not None:
+            self.vecnormalize = load_vecnormalize(self.vecnormalize_path, self.model.observation_space)
 
     def policy_fn(self, deterministic: bool = True):
         """One observation -> one env action, as :meth:`agents.base.Agent.policy_fn`."""
         from agents.imitation import sb3_policy
 
-        return sb3_policy(self.model, deterministic)
+        return sb3_policy(self.model, deterministic, self.vecnormalize)
 
     def evaluate(
         self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split="test"

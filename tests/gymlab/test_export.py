@@ -77,12 +77,44 @@ def test_a2c_and_ppo_bodies_heads_and_spaces_carry_over(agent, env_id, sets, tmp
     assert_same_policy(tmp_path / "run", tmp_path / "model.zip", getattr(stable_baselines3, agent.upper()))
 
 
+def test_normalisation_statistics_go_to_a_vecnormalize_file_that_eval_finds(tmp_path, capsys):
+    from stable_baselines3 import A2C
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    run = tmp_path / "run"
+    train(run, "a2c", "CartPole-v1", "n_steps=8", "normalize_obs=true", "normalize_reward=true")
+    assert main(["export", str(run), str(tmp_path / "norm.zip")]) == 0
+    stats = tmp_path / "norm.vecnormalize.pkl"
+    assert f"vecnormalize: {stats}" in capsys.readouterr().out
+    _, agent = runs.load_run(run, "cpu")
+    vec = VecNormalize.load(str(stats), make_vec_env("CartPole-v1", n_envs=1))
+    np.testing.assert_allclose(vec.obs_rms.mean, agent.policy.obs_rms.mean.numpy())
+    np.testing.assert_allclose(vec.ret_rms.var, agent.reward_scaler.rms.var.numpy())
+    assert vec.obs_rms.count == pytest.approx(float(agent.policy.obs_rms.count))
+    model = A2C.load(tmp_path / "norm.zip", device="cpu")
+    obs = np.stack([agent.observation_space.sample() for _ in range(64)])
+    np.testing.assert_array_equal(model.predict(vec.normalize_obs(obs), deterministic=True)[0], agent.predict(obs))
+
+    figures = []
+    for source in ([str(run)], [str(tmp_path / "norm.zip"), "--env", "CartPole-v1"]):
+        assert main(["eval", *source, "--episodes", "3", "--json"]) == 0
+        figures.append(json.loads(capsys.readouterr().out.splitlines()[-1]))
+    assert figures[0] == figures[1]
+    stats.rename(tmp_path / "vecnormalize.pkl")  # rl-baselines3-zoo's name, in the model's folder
+    assert main(["eval", str(tmp_path / "norm.zip"), "--env", "CartPole-v1", "--episodes", "3", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert f"vecnormalize: {tmp_path / 'vecnormalize.pkl'}" in out and json.loads(out.splitlines()[-1]) == figures[0]
+    (tmp_path / "vecnormalize.pkl").write_bytes(b"not a pickle")
+    assert main(["eval", str(tmp_path / "norm.zip"), "--env", "CartPole-v1"]) == 2
+    assert "is not readable VecNormalize statistics" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     "agent, env_id, sets, message",
     [
         ("reinforce", "CartPole-v1", [], "reinforce has no SB3 counterpart"),
         ("ppo", "CartPole-v1", ["shared=true", "n_steps=64", "batch_size=64"], "export runs trained with shared=false"),
-        ("a2c", "CartPole-v1", ["normalize_obs=true", "n_steps=8"], "without normalize_obs"),
         ("a2c", "Pendulum-v1", ["use_sde=true", "n_steps=8"], "with use_sde=false"),
     ],
 )
