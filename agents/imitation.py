@@ -151,12 +151,12 @@ def _space_fits(model_space: gym.Space, env_space: gym.Space) -> bool:
 
 def vecnormalize_path(model_path: str | Path) -> Path | None:
     """The VecNormalize statistics saved for the SB3 model at ``model_path``, if any: ``NAME.vecnormalize.pkl``
-    beside ``NAME.zip`` (what ``gymlab export`` writes), else ``vecnormalize.pkl`` in the same folder
-    (rl-baselines3-zoo's layout)."""
+    beside ``NAME.zip`` (what ``gymlab export`` writes), else ``NAME/vecnormalize.pkl`` (where
+    rl-baselines3-zoo saves them for ``NAME.zip``)."""
     model_path = Path(model_path)
     for candidate in (
         model_path.with_name(model_path.stem + ".vecnormalize.pkl"),
-        model_path.with_name("vecnormalize.pkl"),
+        model_path.with_name(model_path.stem) / "vecnormalize.pkl",
     ):
         if candidate.is_file():
             return candidate
@@ -407,7 +407,7 @@ class GAIL(PPO):
         demos = load_demos(c.demos, self.env_id, self.env_kwargs).first_episodes(c.demo_episodes)
         self.expert = self.features(demos.observations, demos.actions)  # (E, in_dim)
         if c.absorbing:
-            max_steps = gym.spec(self.env_id).max_episode_steps
+            max_steps = self.env_kwargs.get("max_episode_steps", gym.spec(self.env_id).max_episode_steps)
             ended = demos.episode_lengths() < (max_steps or np.inf)  # terminated, not cut by the time limit
             self.expert = torch.cat([self.expert, self.absorbing_state().expand(int(ended.sum()), -1)])
         self.expert_return = demos.expert_return

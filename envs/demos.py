@@ -107,9 +107,9 @@ def record_demos(
         obs, _ = env.reset(seed=seed + episode)
         done, first = False, True
         while not done:
-            action = np.asarray(policy(np.asarray(obs)))
+            action = policy(np.asarray(obs))  # as the policy gives it: a Discrete env may need a scalar
             observations.append(np.asarray(obs))
-            actions.append(action)
+            actions.append(np.asarray(action))
             obs, reward, terminated, truncated, _ = env.step(action)
             rewards.append(float(reward))
             starts.append(first)
@@ -169,8 +169,13 @@ def load_demos(path: str | Path, env_id: str | None = None, env_kwargs: dict | N
         raise ValueError(f"demos file {path} was recorded on {recorded_on}, not {env_id}; record demos on {env_id}")
     recorded_with = _read_env_kwargs(arrays.get("env_kwargs"), path)
     if env_id is not None and recorded_with != (env_kwargs or {}):
-        fix = " ".join(f"{k}={json.dumps(v)}" for k, v in recorded_with.items())
-        fix = f"train with --env-kwargs {fix}" if fix else "train without --env-kwargs"
+        from envs.make import env_kwargs_words
+
+        fix = (
+            f"train with --env-kwargs {env_kwargs_words(recorded_with)}"
+            if recorded_with
+            else "train without --env-kwargs"
+        )
         raise ValueError(
             f"demos file {path} was recorded on {env_id} made with {_shown(recorded_with)}, "
             f"not {_shown(env_kwargs)}; {fix}"

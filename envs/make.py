@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import difflib
+import json
+import shlex
 from pathlib import Path
 
 import gymnasium as gym
@@ -34,13 +36,19 @@ def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
     check_env_id(env_id)
     try:
         return gym.make(env_id, render_mode=render_mode, disable_env_checker=True, **kwargs)
-    except (TypeError, ValueError, AssertionError) as e:
+    except Exception as e:  # what a constructor raises for arguments it cannot take varies by env
         if not kwargs:
             raise
         given = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         message = message.split(" was raised from the environment creator")[0]  # gymnasium's addendum
         raise ValueError(f"{env_id} cannot be made with {given}: {message}") from e
+
+
+def env_kwargs_words(env_kwargs: dict) -> str:
+    """``env_kwargs`` as the words of ``--env-kwargs`` that make them again (``key=value``, the
+    value as JSON), each quoted for a shell."""
+    return " ".join(shlex.quote(f"{key}={json.dumps(value)}") for key, value in env_kwargs.items())
 
 
 def video_trigger(every: int):

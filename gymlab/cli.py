@@ -95,9 +95,9 @@ def cmd_eval(args) -> int:
 
 def print_statistics_source(player) -> None:
     """Say which VecNormalize statistics an SB3 model plays with (a gymlab run keeps its own)."""
-    path = getattr(player, "vecnormalize_path", None)
-    if path is not None:
-        print(f"vecnormalize: {path} (observations standardised with its statistics)")
+    stats = getattr(player, "vecnormalize", None)
+    if stats is not None and stats.norm_obs:
+        print(f"vecnormalize: {player.vecnormalize_path} (observations standardised with its statistics)")
 
 
 def cmd_record(args) -> int:
@@ -129,11 +129,18 @@ def cmd_demos(args) -> int:
     returns = demos.episode_returns()
     print(f"demos:         {path} ({demos.n_episodes} episodes, {len(demos)} steps of {demos.env_id})")
     print(f"expert return: {returns.mean():.2f} +/- {returns.std():.2f}")
-    env_kwargs = "".join(f" {key}={json.dumps(value)}" for key, value in demos.env_kwargs.items())
     for agent in ("bc", "gail"):
-        extra = f" --env-kwargs{env_kwargs}" if env_kwargs else ""
-        print(f"next:          gymlab train {agent} {demos.env_id} --set demos={path}{extra}")
+        print(
+            f"next:          gymlab train {agent} {demos.env_id} --set demos={path}{env_kwargs_flag(demos.env_kwargs)}"
+        )
     return 0
+
+
+def env_kwargs_flag(env_kwargs: dict) -> str:
+    """`` --env-kwargs key=value ...`` that makes an env with ``env_kwargs`` ("" when there are none)."""
+    from envs.make import env_kwargs_words
+
+    return f" --env-kwargs {env_kwargs_words(env_kwargs)}" if env_kwargs else ""
 
 
 def cmd_export(args) -> int:
@@ -141,8 +148,7 @@ def cmd_export(args) -> int:
 
     path, stats, agent = export_run(args.run_dir, args.out, args.best)
     algorithm = agent.name.upper()
-    env_kwargs = "".join(f" {key}={json.dumps(value)}" for key, value in agent.env_kwargs.items())
-    env_kwargs = f" --env-kwargs{env_kwargs}" if env_kwargs else ""
+    env_kwargs = env_kwargs_flag(agent.env_kwargs)
     print(f"sb3 model: {path} ({algorithm}, {agent.num_timesteps} steps on {agent.env_id})")
     if stats is not None:
         print(f"vecnormalize: {stats} (SB3's VecNormalize.load reads it; gymlab eval finds it beside the model)")

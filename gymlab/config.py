@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import typing
 from importlib import resources
 from typing import Any
@@ -56,7 +57,17 @@ def parse_env_kwargs(items: list[str]) -> dict[str, Any]:
     for key, text in _pairs(items, "--env-kwargs", "continuous=true").items():
         if key in RESERVED_ENV_KWARGS:
             raise ValueError(f"--env-kwargs cannot set {key}: {RESERVED_ENV_KWARGS[key]}")
-        out[key] = literal(text)
+        value = literal(text)
+        try:  # kept in config.json and demos files: it must come back from JSON as it went in
+            kept = json.loads(json.dumps(value, allow_nan=False)) == value
+        except (TypeError, ValueError):
+            kept = False
+        if not kept:
+            raise ValueError(
+                f"--env-kwargs {key}={text} cannot be kept in a run's config.json; use numbers, true/false, none, "
+                "text, and lists or maps of those (map keys are text)"
+            )
+        out[key] = value
     return out
 
 

@@ -142,7 +142,8 @@ def export_run(run_dir: str | Path, out: str | Path, best: bool = False) -> tupl
     """``gymlab export``: write the run at ``run_dir`` (its newest checkpoint, or best.pt with
     ``best``) as an SB3 model file ``out`` (``.zip`` appended when missing), and its VecNormalize
     statistics, if it has any, to ``NAME.vecnormalize.pkl`` beside it (where ``gymlab eval`` finds
-    them), each atomically. Returns (the model file, the statistics file or None, the run's agent)."""
+    them; a run without any removes an earlier export's). Both are written to temporary files
+    first, then renamed. Returns (the model file, the statistics file or None, the run's agent)."""
     from gymlab import runs
 
     _, agent = runs.load_run(Path(run_dir), "cpu", best=best)
@@ -150,22 +151,29 @@ def export_run(run_dir: str | Path, out: str | Path, best: bool = False) -> tupl
     out = Path(out)
     if out.suffix != ".zip":
         out = out.with_name(out.name + ".zip")
-    stats = out.with_name(out.stem + ".vecnormalize.pkl") if vecnormalize is not None else None
-    for path in (out, stats):
-        if path is not None and path.is_dir():
-            raise ValueError(f"{path} is a directory; give the .zip file to write")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if stats is not None:
-        _write_atomically(stats, vecnormalize.save)
-    _write_atomically(out, model.save)
-    return out, stats, agent
-
-
-def _write_atomically(path: Path, save) -> None:
-    """``save(temporary path)``, then rename it to ``path``."""
-    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    stats = out.with_name(out.stem + ".vecnormalize.pkl")  # where gymlab eval looks for them
     try:
-        save(tmp)
-        os.replace(tmp, path)
+        for path in (out, stats):
+            if path.is_dir():
+                raise ValueError(f"{path} is a directory; give the .zip file to write")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        written = [(_saved(out, model.save), out)]
+        if vecnormalize is not None:
+            written.append((_saved(stats, vecnormalize.save), stats))
+        for tmp, path in written:  # both files complete before either replaces what was there
+            os.replace(tmp, path)
+        if vecnormalize is None:
+            stats.unlink(missing_ok=True)  # an earlier export's statistics would be played with this model
+    except OSError as e:
+        raise ValueError(f"cannot write {out}: {e.strerror or e}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        for tmp in out.parent.glob(f".*.tmp{os.getpid()}.*"):
+            tmp.unlink(missing_ok=True)
+    return out, stats if vecnormalize is not None else None, agent
+
+
+def _saved(path: Path, save) -> Path:
+    """``save`` into a temporary file beside ``path``; returns the temporary file."""
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
+    save(tmp)
+    return tmp

@@ -70,7 +70,7 @@ def load_player(
     if env_id is not None:
         raise ValueError("--env is for Stable-Baselines3 .zip models; a gymlab run plays the env it was trained on")
     _, agent = runs.load_run(path, device, best=best)
-    if not env_kwargs:
+    if not env_kwargs or {**agent.env_kwargs, **env_kwargs} == agent.env_kwargs:
         return agent, path
     change_env_kwargs(agent, env_kwargs)
     return agent, None

@@ -328,6 +328,15 @@ def test_gail_absorbing_state_prices_termination(tmp_path):
     agent.close()
 
 
+def test_gail_absorbing_state_follows_a_time_limit_set_by_env_kwargs(tmp_path):
+    """Episodes cut by ``--env-kwargs max_episode_steps`` are truncated, not terminated: no absorbing inputs."""
+    kwargs = {"max_episode_steps": 5}
+    demos = record_demos(gym.make(TINY, **kwargs), expert_action, 4, TINY, seed=0, env_kwargs=kwargs)
+    path = save_demos(demos, tmp_path / "cut.npz")
+    agent = GAIL(TINY, gail_config(path, absorbing=True), seed=0, device="cpu", env_kwargs=kwargs)
+    assert len(agent.expert) == 4 * 5 and (agent.expert[:, -1] == 0).all()
+
+
 def test_gail_discriminator_rewards_expert_actions_more(tiny_demos):
     """Against a policy that always takes the wrong action, the learned reward of the expert's
     (s, a) pairs rises above that of the same states with the wrong action."""

@@ -53,6 +53,7 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         ),
         (["train", "ppo", "LunarLander-v3", "--env-kwargs", "gravity=5"], ["gravity", "must be between -12 and 0"]),
         (["train", "ppo", "CartPole-v1", "--env-kwargs", "max_episode_steps"], ["malformed --env-kwargs"]),
+        (["train", "ppo", "FrozenLake-v1", "--env-kwargs", "map_name=9x9"], ["cannot be made with map_name='9x9'"]),
         (
             ["train", "ppo", "gymlab/Digits-v0", "--env-kwargs", "split=test"],
             ["cannot set split", "val for --eval-every"],
@@ -200,3 +201,5 @@ def test_env_kwargs_that_change_a_runs_spaces_are_refused(tmp_path):
     assert not (tmp_path / "v").exists() and not (tmp_path / "d.npz").exists()
     result = run_cli("eval", str(run), "--episodes", "1", "--env-kwargs", "is_slippery=false")
     assert result.returncode == 0 and "mean_reward:" in result.stdout, result.stderr
+    result = run_cli("demos", str(run), "--episodes", "2", "--out", str(tmp_path / "lake.npz"))
+    assert result.returncode == 0 and "2 episodes" in result.stdout, result.stderr  # Discrete observations

@@ -98,6 +98,9 @@ def test_env_kwargs_make_the_env_of_training_resume_and_eval(tmp_path, capsys):
     events = EventAccumulator(str(run))
     events.Reload()
     assert len(events.Scalars("test/mean_reward")) == 1
+    assert main(["eval", str(run), "--episodes", "2", "--env-kwargs", "max_episode_steps=40"]) == 0  # the run's own
+    events.Reload()
+    assert len(events.Scalars("test/mean_reward")) == 2
 
 
 def test_eval_stochastic_differs_in_mode_only(tiny_run, capsys):

@@ -28,6 +28,9 @@ def test_bad_env_kwargs_name_the_problem():
         parse_env_kwargs(["split=test"])
     with pytest.raises(ValueError, match=r"cannot read '\[1, 2' as a list or map"):
         parse_env_kwargs(["x=[1, 2"])
+    for unkept in ("day=[2020-01-01]", "m={1: 2}", "w=nan", "w=inf"):  # config.json would not give them back
+        with pytest.raises(ValueError, match="cannot be kept in a run's config.json"):
+            parse_env_kwargs([unkept])
 
 
 def test_set_keeps_text_for_the_config_to_convert():

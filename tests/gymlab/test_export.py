@@ -101,13 +101,24 @@ def test_normalisation_statistics_go_to_a_vecnormalize_file_that_eval_finds(tmp_
         assert main(["eval", *source, "--episodes", "3", "--json"]) == 0
         figures.append(json.loads(capsys.readouterr().out.splitlines()[-1]))
     assert figures[0] == figures[1]
-    stats.rename(tmp_path / "vecnormalize.pkl")  # rl-baselines3-zoo's name, in the model's folder
+    zoo = tmp_path / "norm" / "vecnormalize.pkl"  # where rl-baselines3-zoo keeps the statistics of norm.zip
+    zoo.parent.mkdir()
+    stats.rename(zoo)
     assert main(["eval", str(tmp_path / "norm.zip"), "--env", "CartPole-v1", "--episodes", "3", "--json"]) == 0
     out = capsys.readouterr().out
-    assert f"vecnormalize: {tmp_path / 'vecnormalize.pkl'}" in out and json.loads(out.splitlines()[-1]) == figures[0]
-    (tmp_path / "vecnormalize.pkl").write_bytes(b"not a pickle")
+    assert f"vecnormalize: {zoo}" in out and json.loads(out.splitlines()[-1]) == figures[0]
+    zoo.write_bytes(b"not a pickle")
     assert main(["eval", str(tmp_path / "norm.zip"), "--env", "CartPole-v1"]) == 2
     assert "is not readable VecNormalize statistics" in capsys.readouterr().err
+
+
+def test_exporting_a_plain_run_over_a_normalised_one_removes_the_old_statistics(tiny_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(run, "a2c", "CartPole-v1", "n_steps=8", "normalize_obs=true")
+    assert main(["export", str(run), str(tmp_path / "m.zip")]) == 0
+    assert (tmp_path / "m.vecnormalize.pkl").is_file()
+    assert main(["export", str(tiny_run), str(tmp_path / "m.zip")]) == 0
+    assert not (tmp_path / "m.vecnormalize.pkl").exists(), "the plain model must not play with them"
 
 
 @pytest.mark.parametrize(
@@ -135,3 +146,7 @@ def test_export_bad_paths(tiny_run, tmp_path, capsys):
     assert "is not a gymlab run" in capsys.readouterr().err
     assert main(["export", str(tiny_run), str(tmp_path / "m.zip"), "--best"]) == 2
     assert "has no best model" in capsys.readouterr().err
+    (tmp_path / "file").write_text("a file, not a folder")
+    assert main(["export", str(tiny_run), str(tmp_path / "file" / "m.zip")]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {tmp_path / 'file' / 'm.zip'}" in err and len(err.strip().splitlines()) == 1, err
