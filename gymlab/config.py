@@ -85,10 +85,21 @@ def literal(text: str) -> Any:
             pass
     if text[0] in "[{":
         try:
-            return yaml.safe_load(text)
+            value = yaml.safe_load(text)
         except yaml.YAMLError:
             raise ValueError(f"cannot read {text!r} as a list or map, e.g. [1, 2] or {{a: 1}}") from None
+        return _words_read(value)
     return text
+
+
+def _words_read(value: Any) -> Any:
+    """The text items of a YAML list or map read as :func:`literal` reads a word (YAML leaves
+    ``1e3`` and ``None`` as text)."""
+    if isinstance(value, list):
+        return [_words_read(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _words_read(v) for k, v in value.items()}
+    return literal(value) if isinstance(value, str) and value else value
 
 
 def fields(config_cls: type) -> dict[str, Any]:

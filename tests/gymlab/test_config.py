@@ -17,6 +17,7 @@ def test_env_kwargs_become_python_values():
         "seed_list": [1, 2], "opts": {"a": 1}, "extra": None,
     }  # fmt: skip
     assert type(kwargs["wind_power"]) is int and literal("1e-3") == pytest.approx(1e-3)
+    assert literal("[1e3, None, x]") == [1000.0, None, "x"] and literal("{a: [2.5e-1]}") == {"a": [0.25]}
 
 
 def test_bad_env_kwargs_name_the_problem():
