@@ -169,7 +169,7 @@ def load_demos(path: str | Path, env_id: str | None = None, env_kwargs: dict | N
         raise ValueError(f"demos file {path} was recorded on {recorded_on}, not {env_id}; record demos on {env_id}")
     recorded_with = _read_env_kwargs(arrays.get("env_kwargs"), path)
     if env_id is not None and recorded_with != (env_kwargs or {}):
-        from envs.make import env_kwargs_words
+        from envs.make import env_kwargs_text, env_kwargs_words
 
         fix = (
             f"train with --env-kwargs {env_kwargs_words(recorded_with)}"
@@ -177,8 +177,8 @@ def load_demos(path: str | Path, env_id: str | None = None, env_kwargs: dict | N
             else "train without --env-kwargs"
         )
         raise ValueError(
-            f"demos file {path} was recorded on {env_id} made with {_shown(recorded_with)}, "
-            f"not {_shown(env_kwargs)}; {fix}"
+            f"demos file {path} was recorded on {env_id} made with {env_kwargs_text(recorded_with)}, "
+            f"not {env_kwargs_text(env_kwargs or {})}; {fix}"
         )
     observations, actions = arrays["observations"], arrays["actions"]
     rewards, starts = arrays["rewards"], arrays["episode_starts"]
@@ -214,11 +214,6 @@ def _read_env_kwargs(text: np.ndarray | None, path: Path) -> dict:
     if not isinstance(kwargs, dict):
         raise ValueError(f"demos file {path} has damaged env_kwargs (not a JSON object); {RECORD_HINT}")
     return kwargs
-
-
-def _shown(env_kwargs: dict | None) -> str:
-    """``a=1, b=True``, or ``no env kwargs``."""
-    return ", ".join(f"{k}={v!r}" for k, v in env_kwargs.items()) if env_kwargs else "no env kwargs"
 
 
 def check_spaces(demos: Demos, env_id: str, path: Path | str = "demos") -> None:

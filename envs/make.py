@@ -39,10 +39,14 @@ def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
     except Exception as e:  # what a constructor raises for arguments it cannot take varies by env
         if not kwargs:
             raise
-        given = ", ".join(f"{key}={value!r}" for key, value in kwargs.items())
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         message = message.split(" was raised from the environment creator")[0]  # gymnasium's addendum
-        raise ValueError(f"{env_id} cannot be made with {given}: {message}") from e
+        raise ValueError(f"{env_id} cannot be made with {env_kwargs_text(kwargs)}: {message}") from e
+
+
+def env_kwargs_text(env_kwargs: dict) -> str:
+    """``env_kwargs`` for a message: ``a=1, b=True`` (``no env kwargs`` when empty)."""
+    return ", ".join(f"{key}={value!r}" for key, value in env_kwargs.items()) or "no env kwargs"
 
 
 def env_kwargs_words(env_kwargs: dict) -> str:

@@ -85,9 +85,8 @@ def change_env_kwargs(agent: Agent, env_kwargs: dict) -> None:
     env.close()
     trained = agent.observation_space, agent.action_space
     if spaces != trained:
-        given = ", ".join(f"{k}={v!r}" for k, v in env_kwargs.items())
         raise ValueError(
-            f"{agent.env_id} with {given} observes {short(spaces[0])} and acts in {short(spaces[1])}; the run was "
+            f"{agent.env_id} with {envs.make.env_kwargs_text(env_kwargs)} observes {short(spaces[0])} and acts in {short(spaces[1])}; the run was "
             f"trained to observe {short(trained[0])} and act in {short(trained[1])}"
         )
     agent.env_kwargs = kwargs
