@@ -31,9 +31,10 @@ def cmd_train(args) -> int:
     if args.resume:
         if args.agent or args.env_id:
             raise ValueError("give either AGENT ENV_ID or --resume RUN_DIR, not both")
-        if args.n_envs is not None or args.set or args.seed is not None or args.run_dir is not None or args.env_kwargs:
+        changes = (args.n_envs, args.seed, args.run_dir, args.init_from)
+        if args.set or args.env_kwargs or any(change is not None for change in changes):
             raise ValueError(
-                "--n-envs, --set, --seed, --env-kwargs and --run-dir cannot change a run being resumed; "
+                "--n-envs, --set, --seed, --env-kwargs, --init-from and --run-dir cannot change a run being resumed; "
                 "start a new run instead"
             )
         run_dir, agent, metrics = train.resume(
@@ -45,6 +46,7 @@ def cmd_train(args) -> int:
         run_dir, agent, metrics = train.train(
             args.agent, args.env_id, 0 if args.seed is None else args.seed, args.device, args.set, args.steps, args.n_envs,
             args.run_dir, args.video, quiet, args.eval_every, args.eval_episodes, parse_env_kwargs(args.env_kwargs),
+            args.init_from,
         )  # fmt: skip
     print(f"run:         {run_dir}")
     print(f"steps:       {agent.num_timesteps}")
@@ -258,6 +260,8 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--video", action="store_true", help="record mp4s of some training episodes into RUN_DIR/videos")
     t.add_argument("--run-dir", type=Path, help="where to write the run (default runs/<env>/<agent>-s<seed>-<time>)")
     t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
+    t.add_argument("--init-from", type=Path, metavar="RUN_DIR|MODEL.zip",
+                   help="start a new run from the weights of a run or an SB3 PPO/A2C model (optimizer afresh)")  # fmt: skip
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

@@ -1,4 +1,5 @@
-"""gymlab runs as Stable-Baselines3 models: ``gymlab export RUN_DIR OUT.zip``.
+"""gymlab runs as Stable-Baselines3 models (``gymlab export RUN_DIR OUT.zip``), and SB3 models
+as the starting weights of a gymlab run (``gymlab train --init-from MODEL.zip``).
 
 A PPO or A2C run with MLP bodies is the network SB3's ``MlpPolicy`` builds (separate actor and
 critic, the same layers and activation), so its weights are copied into an SB3 model of the same
@@ -22,6 +23,10 @@ from agents.networks import sb3_parameter_pairs
 EXPORTABLE = ("ppo", "a2c")
 """Learners with an SB3 counterpart of the same algorithm."""
 
+SB3_ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "elu": torch.nn.ELU,
+                   "leaky_relu": torch.nn.LeakyReLU}  # fmt: skip
+"""gymlab's activation names -> the ``activation_fn`` of SB3's policies."""
+
 
 def _schedule(value: float, name: str, strict: bool):
     """SB3's form of a gymlab schedule: a constant, or a function of the progress remaining."""
@@ -39,13 +44,11 @@ def sb3_kwargs(agent: str, config, strict: bool = True) -> dict[str, Any]:
     ``strict`` raises ValueError for settings SB3 lacks (a learning-rate warm-up, cosine
     schedules, other optimizers); without it they are left at SB3's defaults (a schedule at its
     starting value)."""
-    activations = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU, "gelu": torch.nn.GELU, "elu": torch.nn.ELU,
-                   "leaky_relu": torch.nn.LeakyReLU}  # fmt: skip
     hidden = list(config.hidden)
     shared = getattr(config, "shared", False)
     policy_kwargs: dict[str, Any] = {
         "net_arch": hidden if shared else {"pi": hidden, "vf": hidden},
-        "activation_fn": activations[config.activation],
+        "activation_fn": SB3_ACTIVATIONS[config.activation],
         "ortho_init": config.ortho_init,
     }
     if getattr(config, "log_std_init", 0.0):
@@ -88,20 +91,20 @@ def sb3_kwargs(agent: str, config, strict: bool = True) -> dict[str, Any]:
     return kwargs
 
 
-def check_exportable(agent: Agent) -> None:
-    """ValueError, naming what stands in the way, for a learner SB3 cannot hold."""
+def check_sb3_layout(agent: Agent, what: str = "export") -> None:
+    """ValueError, naming what stands in the way, for a learner whose network SB3's PPO/A2C
+    MlpPolicy cannot hold (``what``: the command asking, for the message)."""
     if agent.name not in EXPORTABLE:
         raise ValueError(
-            f"export writes {' and '.join(a.upper() for a in EXPORTABLE)} runs as SB3 models; {agent.name} has no "
-            "SB3 counterpart"
+            f"{what} works with PPO and A2C runs, SB3's own algorithms; {agent.name} has no SB3 counterpart"
         )
     c, policy = agent.config, agent.policy
     if c.shared:
-        raise ValueError("SB3's MlpPolicy has no shared actor-critic body; export runs trained with shared=false")
+        raise ValueError(f"SB3's MlpPolicy has no shared actor-critic body; {what} needs shared=false")
     if c.use_sde:
-        raise ValueError("export does not carry gSDE exploration matrices; export runs trained with use_sde=false")
+        raise ValueError(f"{what} does not carry gSDE exploration matrices; it needs use_sde=false")
     if not c.hidden or (not policy.fused and not isinstance(policy.pi_body, torch.nn.Sequential)):
-        raise ValueError("export needs MLP bodies with hidden layers (SB3's MlpPolicy); this run has none")
+        raise ValueError(f"{what} needs MLP bodies with hidden layers (SB3's MlpPolicy); this run has none")
 
 
 def to_sb3(agent: Agent):
@@ -112,7 +115,7 @@ def to_sb3(agent: Agent):
     import stable_baselines3
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    check_exportable(agent)
+    check_sb3_layout(agent)
     c = agent.config
     cls = getattr(stable_baselines3, agent.name.upper())
     env = DummyVecEnv([lambda: envs.make_env(agent.env_id, **agent.env_kwargs)] * c.n_envs)
@@ -177,3 +180,56 @@ def _saved(path: Path, save) -> Path:
     tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     save(tmp)
     return tmp
+
+
+def from_sb3(agent: Agent, path: str | Path) -> None:
+    """Start ``agent`` (PPO or A2C, separate MLP bodies) from the SB3 PPO or A2C model at ``path``:
+    its actor-critic weights, and the VecNormalize statistics saved beside it
+    (:func:`agents.imitation.vecnormalize_path`), which the agent must be set to use
+    (``normalize_obs``, ``normalize_reward``) exactly when they are there. ValueError, in one line,
+    for anything that does not fit."""
+    from agents.imitation import load_sb3_model, load_vecnormalize, vecnormalize_path
+
+    check_sb3_layout(agent, "--init-from")
+    model = load_sb3_model(path, agent.env_id, "cpu", agent.env_kwargs)
+    if type(model).__name__ not in ("PPO", "A2C") or not hasattr(model.policy, "mlp_extractor"):
+        raise ValueError(f"{path} is a {type(model).__name__} model; --init-from takes SB3 PPO or A2C MlpPolicy models")
+    if model.use_sde:
+        raise ValueError(f"{path} explores with gSDE, which gymlab's checkpoints do not carry; pick a model without")
+    activation = {cls: name for name, cls in SB3_ACTIVATIONS.items()}.get(model.policy.activation_fn)
+    if activation != agent.config.activation:
+        raise ValueError(
+            f"{path} uses {model.policy.activation_fn.__name__}, this run {agent.config.activation}; "
+            f"train with --set activation={activation or 'tanh'}"
+        )
+    extractor = model.policy.mlp_extractor
+    sizes = [
+        [m.out_features for m in net if isinstance(m, torch.nn.Linear)]
+        for net in (extractor.policy_net, extractor.value_net)
+    ]
+    if sizes != [list(agent.config.hidden)] * 2:
+        raise ValueError(
+            f"{path} has hidden layers {sizes[0]} (actor) and {sizes[1]} (critic), this run {list(agent.config.hidden)}; "
+            f"train with --set hidden={','.join(map(str, sizes[0]))}"
+        )
+    pairs = sb3_parameter_pairs(agent.policy, model.policy)
+    stats_path = vecnormalize_path(path)
+    stats = load_vecnormalize(stats_path, model.observation_space) if stats_path is not None else None
+    reward_rms = agent.reward_scaler.rms if agent.reward_scaler is not None else None
+    for mine, theirs, flag in (
+        (agent.policy.obs_rms, stats.obs_rms if stats is not None and stats.norm_obs else None, "normalize_obs"),
+        (reward_rms, stats.ret_rms if stats is not None and stats.norm_reward else None, "normalize_reward"),
+    ):
+        if (mine is None) != (theirs is None):
+            has = "comes with" if theirs is not None else "has no"
+            raise ValueError(
+                f"{path} {has} VecNormalize statistics of its {flag.removeprefix('normalize_')} (NAME.vecnormalize.pkl "
+                f"or NAME/vecnormalize.pkl); train with --set {flag}={str(theirs is not None).lower()}"
+            )
+        if mine is not None:
+            mine.mean.copy_(torch.as_tensor(theirs.mean, dtype=torch.float64))
+            mine.var.copy_(torch.as_tensor(theirs.var, dtype=torch.float64))
+            mine.count.fill_(float(theirs.count))
+    with torch.no_grad():
+        for mine, theirs in pairs:
+            mine.copy_(theirs.detach().to(mine.device))

@@ -29,9 +29,11 @@ def build_new(
     eval_every: int | None = None,
     eval_episodes: int | None = None,
     env_kwargs: dict | None = None,
+    init_from: Path | None = None,
 ) -> Agent:
-    """An untrained agent from its preset, ``--set`` overrides and flags, on ``env_id`` made with
-    ``env_kwargs``; every bad input raises ValueError before anything is written."""
+    """An agent from its preset, ``--set`` overrides and flags, on ``env_id`` made with
+    ``env_kwargs``, untrained or starting from the weights at ``init_from`` (:func:`start_from`);
+    every bad input raises ValueError before anything is written."""
     cls = agents.agent_class(agent_name)
     envs.check_env_id(env_id)
     flags = {
@@ -40,7 +42,41 @@ def build_new(
     flags = {k: v for k, v in flags.items() if v is not None}
     config = build_config(cls.Config, preset(agent_name, env_id), parse_set(list(sets)), flags)
     check_eval_flags(config, eval_episodes)
-    return cls(env_id, config, seed=seed, device=device, env_kwargs=env_kwargs)
+    agent = cls(env_id, config, seed=seed, device=device, env_kwargs=env_kwargs)
+    if init_from is not None:
+        start_from(agent, Path(init_from))
+    return agent
+
+
+def start_from(agent: Agent, source: Path) -> None:
+    """``--init-from``: give a new run's actor-critic the weights (and observation statistics) of
+    another run's newest checkpoint, or of an SB3 PPO/A2C model .zip (rl-baselines3-zoo's
+    ``--trained-agent``). Only the network: the optimizer, counters and schedules start afresh."""
+    from agents.imitation import is_sb3_model
+    from gymlab.export import from_sb3
+
+    if not source.exists():
+        raise ValueError(f"--init-from {source} does not exist; pass a gymlab run directory or an SB3 .zip")
+    if is_sb3_model(source):
+        from_sb3(agent, source)
+        return
+    _, other = runs.load_run(source, "cpu")
+    if not (hasattr(agent, "policy") and hasattr(other, "policy")):
+        raise ValueError(f"--init-from copies an actor-critic; {other.name} and {agent.name} do not both have one")
+    if other.config.activation != agent.config.activation:
+        raise ValueError(
+            f"{source} uses {other.config.activation}, this run {agent.config.activation}; "
+            f"train with --set activation={other.config.activation}"
+        )
+    try:
+        agent.policy.load_state_dict(other.policy.state_dict())
+    except RuntimeError:
+        raise ValueError(
+            f"the network of {source} ({other.name}, hidden {list(other.config.hidden)}, normalize_obs "
+            f"{str(other.config.normalize_obs).lower()}) does not fit this run's; set the same with --set"
+        ) from None
+    if agent.reward_scaler is not None and other.reward_scaler is not None:
+        agent.reward_scaler.rms.load_state_dict(other.reward_scaler.rms.state_dict())
 
 
 def check_eval_flags(config, eval_episodes: int | None) -> None:
@@ -167,10 +203,13 @@ def train(
     eval_every: int | None = None,
     eval_episodes: int | None = None,
     env_kwargs: dict | None = None,
+    init_from: Path | None = None,
 ) -> tuple[Path, Agent, dict[str, float]]:
     """``gymlab train``: a new run. A failure before the first checkpoint removes the run
     directory it created, so no half-written run is left behind."""
-    agent = build_new(agent_name, env_id, seed, device, sets, steps, n_envs, eval_every, eval_episodes, env_kwargs)
+    agent = build_new(
+        agent_name, env_id, seed, device, sets, steps, n_envs, eval_every, eval_episodes, env_kwargs, init_from
+    )
     run_dir = Path(run_dir) if run_dir else runs.default_run_dir(env_id, agent_name, seed)
     if (run_dir / runs.CONFIG).exists():
         raise ValueError(
@@ -179,7 +218,10 @@ def train(
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
-        runs.write_json(run_dir / runs.CONFIG, runs.run_config(agent, device))
+        config = runs.run_config(agent, device)
+        if init_from is not None:  # where the first weights came from (a resume reads its own checkpoints)
+            config["init_from"] = str(init_from)
+        runs.write_json(run_dir / runs.CONFIG, config)
         metrics = run_training(agent, run_dir, video, quiet)
     except BaseException:
         if created and not runs.has_checkpoint(run_dir):

@@ -152,7 +152,7 @@ def test_best_without_periodic_evaluation(tiny_run):
 def test_resume_refuses_changes_it_cannot_make(run_copy):
     before = (run_copy / "config.json").read_text()
     for extra in (["--set", "gamma=0.9"], ["--n-envs", "4"], ["--seed", "1"], ["--run-dir", "elsewhere"],
-                  ["--env-kwargs", "max_episode_steps=9"]):  # fmt: skip
+                  ["--env-kwargs", "max_episode_steps=9"], ["--init-from", str(run_copy)]):  # fmt: skip
         assert_one_line_error(run_cli("train", "--resume", str(run_copy), *extra), "cannot change a run being resumed")
     result = run_cli("train", "--resume", str(run_copy), "--eval-every", "-1")
     assert_one_line_error(result, "eval_every must be >= 0")

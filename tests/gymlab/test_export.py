@@ -125,8 +125,8 @@ def test_exporting_a_plain_run_over_a_normalised_one_removes_the_old_statistics(
     "agent, env_id, sets, message",
     [
         ("reinforce", "CartPole-v1", [], "reinforce has no SB3 counterpart"),
-        ("ppo", "CartPole-v1", ["shared=true", "n_steps=64", "batch_size=64"], "export runs trained with shared=false"),
-        ("a2c", "Pendulum-v1", ["use_sde=true", "n_steps=8"], "with use_sde=false"),
+        ("ppo", "CartPole-v1", ["shared=true", "n_steps=64", "batch_size=64"], "export needs shared=false"),
+        ("a2c", "Pendulum-v1", ["use_sde=true", "n_steps=8"], "it needs use_sde=false"),
     ],
 )
 def test_runs_sb3_cannot_hold_are_refused_in_one_line(agent, env_id, sets, message, tmp_path, capsys):
@@ -150,3 +150,53 @@ def test_export_bad_paths(tiny_run, tmp_path, capsys):
     assert main(["export", str(tiny_run), str(tmp_path / "file" / "m.zip")]) == 2
     err = capsys.readouterr().err
     assert f"cannot write {tmp_path / 'file' / 'm.zip'}" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_sb3_model_starts_a_gymlab_run_with_its_weights_and_statistics(tmp_path, capsys):
+    """--init-from MODEL.zip: the new run's actor-critic computes what the SB3 model does, with the
+    VecNormalize statistics beside it; the optimizer and counters start afresh."""
+    from stable_baselines3 import A2C
+
+    from gymlab import train as driver
+
+    train(tmp_path / "run", "a2c", "CartPole-v1", "n_steps=8", "normalize_obs=true", "normalize_reward=true")
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "m.zip")]) == 0
+    sets = ["n_steps=8", "normalize_obs=true", "normalize_reward=true"]
+    agent = driver.build_new("ppo", "CartPole-v1", device="cpu", sets=sets, init_from=tmp_path / "m.zip")
+    model = A2C.load(tmp_path / "m.zip", device="cpu")
+    _, source = runs.load_run(tmp_path / "run", "cpu")
+    obs = np.stack([agent.observation_space.sample() for _ in range(32)])
+    actions = torch.as_tensor(np.stack([agent.action_space.sample() for _ in range(32)]))
+    with torch.no_grad():
+        mine = agent.policy.evaluate(torch.as_tensor(obs), actions)
+        theirs = source.policy.evaluate(torch.as_tensor(obs), actions)
+    for a, b in zip(mine, theirs):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(agent.reward_scaler.rms.var, source.reward_scaler.rms.var)
+    assert agent.num_timesteps == 0 and model.num_timesteps == 512
+
+    run = tmp_path / "from-sb3"
+    args = ["train", "a2c", "CartPole-v1", "--init-from", str(tmp_path / "m.zip"), "--run-dir", str(run), "--quiet"]
+    assert main([*args, *(x for kv in sets for x in ("--set", kv)), "--steps", "64"]) == 0
+    assert json.loads((run / "config.json").read_text())["init_from"] == str(tmp_path / "m.zip")
+
+
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (
+            ["hidden=32"],
+            "has hidden layers [64, 64] (actor) and [64, 64] (critic), this run [32]; train with --set hidden=64,64",
+        ),
+        (["activation=relu"], "uses Tanh, this run relu; train with --set activation=tanh"),
+        (["normalize_obs=true"], "has no VecNormalize statistics of its obs"),
+    ],
+)
+def test_sb3_models_that_do_not_fit_a_run_are_refused_in_one_line(sets, message, tiny_run, tmp_path, capsys):
+    assert main(["export", str(tiny_run), str(tmp_path / "m.zip")]) == 0
+    capsys.readouterr()
+    args = ["train", "ppo", "CartPole-v1", "--init-from", str(tmp_path / "m.zip"), "--run-dir", str(tmp_path / "r")]
+    assert main([*args, *(x for kv in sets for x in ("--set", kv))]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "r").exists()

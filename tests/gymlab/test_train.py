@@ -168,3 +168,25 @@ def test_resume_makes_up_an_evaluation_cut_short(tmp_path):
     # made up at 1024 with the checkpoint's weights, then the one due at 1536
     assert [int(r["step"]) for r in evaluations(run_dir)] == [512, 1024, 1536]
     assert (run_dir / runs.EVALUATIONS).read_text().splitlines()[2] == rows[2]
+
+
+def test_init_from_a_run_copies_the_network_and_nothing_else(tiny_run, tmp_path, capsys):
+    _, source = runs.load_run(tiny_run, "cpu")
+    for agent_name in ("ppo", "a2c"):  # the same actor-critic layout
+        agent = train.build_new(agent_name, "CartPole-v1", device="cpu", sets=["n_steps=32"], init_from=tiny_run)
+        for (name, a), (_, b) in zip(agent.policy.state_dict().items(), source.policy.state_dict().items()):
+            assert torch.equal(a, b), name
+        assert agent.num_timesteps == 0 and not agent.optimizer.state, "counters and optimizer start afresh"
+    for sets, message in (
+        (["hidden=32"], "does not fit this run's"),
+        (["activation=relu"], "uses tanh, this run relu; train with --set activation=tanh"),
+    ):
+        args = ["train", "ppo", "CartPole-v1", "--init-from", str(tiny_run), "--run-dir", str(tmp_path / "r")]
+        assert main([*args, *(x for kv in sets for x in ("--set", kv))]) == 2
+        assert message in capsys.readouterr().err
+    assert (
+        main(["train", "ppo", "CartPole-v1", "--init-from", str(tmp_path / "none"), "--run-dir", str(tmp_path / "r")])
+        == 2
+    )
+    assert "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
