@@ -130,8 +130,8 @@ def load_sb3_model(path: str | Path, env_id: str | None, device: str = "cpu", en
     env.close()
     if not (_space_fits(model.observation_space, spaces[0]) and _space_fits(model.action_space, spaces[1])):
         raise ValueError(
-            f"{path} observes {model.observation_space} and acts in {model.action_space}, "
-            f"which do not fit {env_id}; pass the env it was trained on"
+            f"{path} observes {envs.make.space_text(model.observation_space)} and acts in "
+            f"{envs.make.space_text(model.action_space)}, which do not fit {env_id}; pass the env it was trained on"
         )
     return model
 

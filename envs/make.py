@@ -49,6 +49,13 @@ def env_kwargs_text(env_kwargs: dict) -> str:
     return ", ".join(f"{key}={value!r}" for key, value in env_kwargs.items()) or "no env kwargs"
 
 
+def space_text(space: gym.Space) -> str:
+    """A space in a few words for a one-line message: ``Discrete(4)``, ``Box(2,)`` (no bounds)."""
+    if isinstance(space, gym.spaces.Box):
+        return f"Box{space.shape}"
+    return str(space).splitlines()[0]
+
+
 def env_kwargs_words(env_kwargs: dict) -> str:
     """``env_kwargs`` as the words of ``--env-kwargs`` that make them again (``key=value``, the
     value as JSON), each quoted for a shell."""

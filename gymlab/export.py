@@ -104,7 +104,7 @@ def check_sb3_layout(agent: Agent, what: str = "export") -> None:
     if c.use_sde:
         raise ValueError(f"{what} does not carry gSDE exploration matrices; it needs use_sde=false")
     if not c.hidden or (not policy.fused and not isinstance(policy.pi_body, torch.nn.Sequential)):
-        raise ValueError(f"{what} needs MLP bodies with hidden layers (SB3's MlpPolicy); this run has none")
+        raise ValueError(f"{what} needs MLP bodies with hidden layers (SB3's MlpPolicy); this run's are not")
 
 
 def to_sb3(agent: Agent):
@@ -197,20 +197,30 @@ def from_sb3(agent: Agent, path: str | Path) -> None:
     if model.use_sde:
         raise ValueError(f"{path} explores with gSDE, which gymlab's checkpoints do not carry; pick a model without")
     activation = {cls: name for name, cls in SB3_ACTIVATIONS.items()}.get(model.policy.activation_fn)
+    if activation is None:
+        raise ValueError(
+            f"{path} uses {model.policy.activation_fn.__name__}, which gymlab's networks do not offer "
+            f"({', '.join(SB3_ACTIVATIONS)})"
+        )
     if activation != agent.config.activation:
         raise ValueError(
             f"{path} uses {model.policy.activation_fn.__name__}, this run {agent.config.activation}; "
-            f"train with --set activation={activation or 'tanh'}"
+            f"train with --set activation={activation}"
         )
     extractor = model.policy.mlp_extractor
-    sizes = [
+    actor, critic = (
         [m.out_features for m in net if isinstance(m, torch.nn.Linear)]
         for net in (extractor.policy_net, extractor.value_net)
-    ]
-    if sizes != [list(agent.config.hidden)] * 2:
+    )
+    if actor != critic or not actor:
         raise ValueError(
-            f"{path} has hidden layers {sizes[0]} (actor) and {sizes[1]} (critic), this run {list(agent.config.hidden)}; "
-            f"train with --set hidden={','.join(map(str, sizes[0]))}"
+            f"{path} has hidden layers {actor} (actor) and {critic} (critic); gymlab's actor and critic have the "
+            "same hidden layers, at least one"
+        )
+    if actor != list(agent.config.hidden):
+        raise ValueError(
+            f"{path} has hidden layers {actor}, this run {list(agent.config.hidden)}; "
+            f"train with --set hidden={','.join(map(str, actor))}"
         )
     pairs = sb3_parameter_pairs(agent.policy, model.policy)
     stats_path = vecnormalize_path(path)
@@ -226,10 +236,22 @@ def from_sb3(agent: Agent, path: str | Path) -> None:
                 f"{path} {has} VecNormalize statistics of its {flag.removeprefix('normalize_')} (NAME.vecnormalize.pkl "
                 f"or NAME/vecnormalize.pkl); train with --set {flag}={str(theirs is not None).lower()}"
             )
-        if mine is not None:
-            mine.mean.copy_(torch.as_tensor(theirs.mean, dtype=torch.float64))
-            mine.var.copy_(torch.as_tensor(theirs.var, dtype=torch.float64))
-            mine.count.fill_(float(theirs.count))
+        if mine is None:
+            continue
+        clip = stats.clip_obs if flag == "normalize_obs" else stats.clip_reward
+        if (clip, stats.epsilon) != (mine.clip, mine.epsilon):
+            raise ValueError(
+                f"the statistics at {stats_path} clip at {clip:g} with epsilon {stats.epsilon:g}; gymlab's "
+                f"{flag} clips at {mine.clip:g} with epsilon {mine.epsilon:g}"
+            )
+        if flag == "normalize_reward" and stats.gamma != agent.config.gamma:
+            raise ValueError(
+                f"the reward statistics at {stats_path} are of returns discounted with gamma {stats.gamma:g}; "
+                f"train with --set gamma={stats.gamma:g}"
+            )
+        mine.mean.copy_(torch.as_tensor(theirs.mean, dtype=torch.float64))
+        mine.var.copy_(torch.as_tensor(theirs.var, dtype=torch.float64))
+        mine.count.fill_(float(theirs.count))
     with torch.no_grad():
         for mine, theirs in pairs:
             mine.copy_(theirs.detach().to(mine.device))

@@ -86,17 +86,10 @@ def change_env_kwargs(agent: Agent, env_kwargs: dict) -> None:
     trained = agent.observation_space, agent.action_space
     if spaces != trained:
         raise ValueError(
-            f"{agent.env_id} with {envs.make.env_kwargs_text(env_kwargs)} observes {short(spaces[0])} and acts in {short(spaces[1])}; the run was "
-            f"trained to observe {short(trained[0])} and act in {short(trained[1])}"
+            f"{agent.env_id} with {envs.make.env_kwargs_text(env_kwargs)} observes {envs.make.space_text(spaces[0])} and acts in {envs.make.space_text(spaces[1])}; the run was "
+            f"trained to observe {envs.make.space_text(trained[0])} and act in {envs.make.space_text(trained[1])}"
         )
     agent.env_kwargs = kwargs
-
-
-def short(space: gym.Space) -> str:
-    """A space in a few words: ``Discrete(4)``, ``Box(2,)`` (the bounds left out)."""
-    if isinstance(space, gym.spaces.Box):
-        return f"Box{space.shape}"
-    return str(space).splitlines()[0]
 
 
 class FrameTap(gym.Wrapper):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import random
 import shutil
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -49,34 +52,66 @@ def build_new(
 
 
 def start_from(agent: Agent, source: Path) -> None:
-    """``--init-from``: give a new run's actor-critic the weights (and observation statistics) of
+    """``--init-from``: give a new run's actor-critic the weights (and normalisation statistics) of
     another run's newest checkpoint, or of an SB3 PPO/A2C model .zip (rl-baselines3-zoo's
-    ``--trained-agent``). Only the network: the optimizer, counters and schedules start afresh."""
+    ``--trained-agent``). Only the network: the optimizer, counters and schedules start afresh,
+    and the run's random streams and thread count stay its own."""
     from agents.imitation import is_sb3_model
     from gymlab.export import from_sb3
 
     if not source.exists():
         raise ValueError(f"--init-from {source} does not exist; pass a gymlab run directory or an SB3 .zip")
-    if is_sb3_model(source):
-        from_sb3(agent, source)
-        return
-    _, other = runs.load_run(source, "cpu")
+    with own_process_state(agent):  # loading the source seeds and sets threads for the source
+        if is_sb3_model(source):
+            from_sb3(agent, source)
+            return
+        _, other = runs.load_run(source, "cpu")
     if not (hasattr(agent, "policy") and hasattr(other, "policy")):
         raise ValueError(f"--init-from copies an actor-critic; {other.name} and {agent.name} do not both have one")
-    if other.config.activation != agent.config.activation:
+    spaces, theirs = (agent.observation_space, agent.action_space), (other.observation_space, other.action_space)
+    if spaces != theirs:
+        shown = envs.make.space_text
         raise ValueError(
-            f"{source} uses {other.config.activation}, this run {agent.config.activation}; "
-            f"train with --set activation={other.config.activation}"
+            f"{source} was trained on {other.env_id}, observing {shown(theirs[0])} and acting in {shown(theirs[1])}; "
+            f"this run observes {shown(spaces[0])} and acts in {shown(spaces[1])}"
         )
+    layout = ["hidden", "activation", "shared", "use_sde", "normalize_obs", "normalize_reward"]
+    if agent.config.normalize_reward:  # the reward statistics are of returns discounted with gamma
+        layout.append("gamma")
+
+    def text(value) -> str:  # as --set takes it
+        return ",".join(map(str, value)) if isinstance(value, list) else str(value).lower()
+
+    for key in layout:
+        mine, wanted = getattr(agent.config, key), getattr(other.config, key)
+        if mine != wanted:
+            raise ValueError(
+                f"{source} was trained with {key}={text(wanted)}, this run {key}={text(mine)}; "
+                f"train with --set {key}={text(wanted)}"
+            )
     try:
         agent.policy.load_state_dict(other.policy.state_dict())
-    except RuntimeError:
+    except RuntimeError as e:
         raise ValueError(
-            f"the network of {source} ({other.name}, hidden {list(other.config.hidden)}, normalize_obs "
-            f"{str(other.config.normalize_obs).lower()}) does not fit this run's; set the same with --set"
+            f"the network of {source} does not fit this run's ({' '.join(str(e).split())[:160]})"
         ) from None
-    if agent.reward_scaler is not None and other.reward_scaler is not None:
+    if agent.reward_scaler is not None:
         agent.reward_scaler.rms.load_state_dict(other.reward_scaler.rms.state_dict())
+
+
+@contextlib.contextmanager
+def own_process_state(agent: Agent):
+    """Restore the global random streams (torch, numpy, Python) and torch's thread count after
+    the block: building another learner, or loading an SB3 model, seeds them for itself."""
+    threads, python, legacy = torch.get_num_threads(), random.getstate(), np.random.get_state()
+    devices = [agent.device] if agent.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            random.setstate(python)
+            np.random.set_state(legacy)
 
 
 def check_eval_flags(config, eval_episodes: int | None) -> None:
@@ -220,7 +255,7 @@ def train(
     try:
         config = runs.run_config(agent, device)
         if init_from is not None:  # where the first weights came from (a resume reads its own checkpoints)
-            config["init_from"] = str(init_from)
+            config["init_from"] = str(Path(init_from).resolve())
         runs.write_json(run_dir / runs.CONFIG, config)
         metrics = run_training(agent, run_dir, video, quiet)
     except BaseException:

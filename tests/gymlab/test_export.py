@@ -162,6 +162,9 @@ def test_an_sb3_model_starts_a_gymlab_run_with_its_weights_and_statistics(tmp_pa
     train(tmp_path / "run", "a2c", "CartPole-v1", "n_steps=8", "normalize_obs=true", "normalize_reward=true")
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "m.zip")]) == 0
     sets = ["n_steps=8", "normalize_obs=true", "normalize_reward=true"]
+    with pytest.raises(ValueError, match="returns discounted with gamma 0.99; train with --set gamma=0.99"):
+        driver.build_new("ppo", "CartPole-v1", device="cpu", sets=sets, init_from=tmp_path / "m.zip")  # preset: 0.98
+    sets.append("gamma=0.99")
     agent = driver.build_new("ppo", "CartPole-v1", device="cpu", sets=sets, init_from=tmp_path / "m.zip")
     model = A2C.load(tmp_path / "m.zip", device="cpu")
     _, source = runs.load_run(tmp_path / "run", "cpu")
@@ -180,13 +183,22 @@ def test_an_sb3_model_starts_a_gymlab_run_with_its_weights_and_statistics(tmp_pa
     assert main([*args, *(x for kv in sets for x in ("--set", kv)), "--steps", "64"]) == 0
     assert json.loads((run / "config.json").read_text())["init_from"] == str(tmp_path / "m.zip")
 
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    stats = VecNormalize.load(str(tmp_path / "m.vecnormalize.pkl"), make_vec_env("CartPole-v1", n_envs=1))
+    stats.clip_obs = 1.0  # gymlab clips at 10: the same statistics would standardise differently
+    stats.save(str(tmp_path / "m.vecnormalize.pkl"))
+    with pytest.raises(ValueError, match="clip at 1 with epsilon 1e-08; gymlab's normalize_obs clips at 10"):
+        driver.build_new("ppo", "CartPole-v1", device="cpu", sets=sets, init_from=tmp_path / "m.zip")
+
 
 @pytest.mark.parametrize(
     "sets, message",
     [
         (
             ["hidden=32"],
-            "has hidden layers [64, 64] (actor) and [64, 64] (critic), this run [32]; train with --set hidden=64,64",
+            "has hidden layers [64, 64], this run [32]; train with --set hidden=64,64",
         ),
         (["activation=relu"], "uses Tanh, this run relu; train with --set activation=tanh"),
         (["normalize_obs=true"], "has no VecNormalize statistics of its obs"),

@@ -177,16 +177,21 @@ def test_init_from_a_run_copies_the_network_and_nothing_else(tiny_run, tmp_path,
         for (name, a), (_, b) in zip(agent.policy.state_dict().items(), source.policy.state_dict().items()):
             assert torch.equal(a, b), name
         assert agent.num_timesteps == 0 and not agent.optimizer.state, "counters and optimizer start afresh"
-    for sets, message in (
-        (["hidden=32"], "does not fit this run's"),
-        (["activation=relu"], "uses tanh, this run relu; train with --set activation=tanh"),
-    ):
-        args = ["train", "ppo", "CartPole-v1", "--init-from", str(tiny_run), "--run-dir", str(tmp_path / "r")]
+    torch.set_num_threads(2)  # the source run was trained with threads=1 and seed 0
+    train.build_new("ppo", "CartPole-v1", seed=3, device="cpu", sets=["threads=2"], init_from=tiny_run)
+    assert torch.get_num_threads() == 2 and torch.initial_seed() == 3, "the run's own seed and threads"
+    torch.set_num_threads(1)
+
+    def refused(env_id: str, *sets: str, source=tiny_run) -> str:
+        args = ["train", "ppo", env_id, "--init-from", str(source), "--run-dir", str(tmp_path / "r")]
         assert main([*args, *(x for kv in sets for x in ("--set", kv))]) == 2
-        assert message in capsys.readouterr().err
-    assert (
-        main(["train", "ppo", "CartPole-v1", "--init-from", str(tmp_path / "none"), "--run-dir", str(tmp_path / "r")])
-        == 2
+        return capsys.readouterr().err
+
+    assert "trained with hidden=64,64, this run hidden=32; train with --set hidden=64,64" in refused(
+        "CartPole-v1", "hidden=32"
     )
-    assert "does not exist" in capsys.readouterr().err
+    assert "activation=tanh, this run activation=relu" in refused("CartPole-v1", "activation=relu")
+    assert "normalize_reward=false, this run normalize_reward=true" in refused("CartPole-v1", "normalize_reward=true")
+    assert "was trained on CartPole-v1, observing Box(4,) and acting in Discrete(2)" in refused("Pendulum-v1")
+    assert "does not exist" in refused("CartPole-v1", source=tmp_path / "none")
     assert not (tmp_path / "r").exists()
