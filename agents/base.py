@@ -302,6 +302,8 @@ class Agent:
         seed_everything(seed)
         probe = envs.make_env(env_id, **self.env_kwargs)
         self.observation_space, self.action_space = probe.observation_space, probe.action_space
+        # the env's time limit as made (a max_episode_steps env kwarg included); None: it has none
+        self.max_episode_steps = probe.spec.max_episode_steps if probe.spec is not None else None
         probe.close()
         self.check_spaces(self.observation_space, self.action_space)
         self.rng = np.random.default_rng(seed)

@@ -407,8 +407,8 @@ class GAIL(PPO):
         demos = load_demos(c.demos, self.env_id, self.env_kwargs).first_episodes(c.demo_episodes)
         self.expert = self.features(demos.observations, demos.actions)  # (E, in_dim)
         if c.absorbing:
-            max_steps = self.env_kwargs.get("max_episode_steps", gym.spec(self.env_id).max_episode_steps)
-            ended = demos.episode_lengths() < (max_steps or np.inf)  # terminated, not cut by the time limit
+            # terminated, not cut by the time limit
+            ended = demos.episode_lengths() < (self.max_episode_steps or np.inf)
             self.expert = torch.cat([self.expert, self.absorbing_state().expand(int(ended.sum()), -1)])
         self.expert_return = demos.expert_return
         self.disc_metrics: dict[str, float] = {}

@@ -70,26 +70,27 @@ def load_player(
     if env_id is not None:
         raise ValueError("--env is for Stable-Baselines3 .zip models; a gymlab run plays the env it was trained on")
     _, agent = runs.load_run(path, device, best=best)
-    if not env_kwargs or {**agent.env_kwargs, **env_kwargs} == agent.env_kwargs:
-        return agent, path
-    change_env_kwargs(agent, env_kwargs)
-    return agent, None
+    return agent, None if change_env_kwargs(agent, env_kwargs or {}) else path
 
 
-def change_env_kwargs(agent: Agent, env_kwargs: dict) -> None:
-    """Let ``agent`` play its env made with ``env_kwargs`` on top of its own; ValueError when the
-    spaces would no longer be the ones it was trained on."""
+def change_env_kwargs(agent: Agent, env_kwargs: dict) -> bool:
+    """Let ``agent`` play its env made with ``env_kwargs`` on top of its own; returns whether that
+    changed them. ValueError when the spaces would no longer be the ones it was trained on."""
     kwargs = {**agent.env_kwargs, **env_kwargs}
+    if kwargs == agent.env_kwargs:
+        return False
     env = envs.make_env(agent.env_id, **kwargs)
     spaces = env.observation_space, env.action_space
     env.close()
     trained = agent.observation_space, agent.action_space
     if spaces != trained:
+        shown = envs.make.space_text
         raise ValueError(
-            f"{agent.env_id} with {envs.make.env_kwargs_text(env_kwargs)} observes {envs.make.space_text(spaces[0])} and acts in {envs.make.space_text(spaces[1])}; the run was "
-            f"trained to observe {envs.make.space_text(trained[0])} and act in {envs.make.space_text(trained[1])}"
+            f"{agent.env_id} with {envs.make.env_kwargs_text(env_kwargs)} observes {shown(spaces[0])} and acts in "
+            f"{shown(spaces[1])}; the run was trained to observe {shown(trained[0])} and act in {shown(trained[1])}"
         )
     agent.env_kwargs = kwargs
+    return True
 
 
 class FrameTap(gym.Wrapper):
