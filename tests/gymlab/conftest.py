@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from gymlab.cli import main
 
@@ -22,3 +23,15 @@ def tiny_run(tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("runs") / "tiny"
     assert train_tiny(run_dir) == 0
     return run_dir
+
+
+def event_steps(run_dir: Path, tag: str) -> list[int]:
+    """Steps of every ``tag`` scalar in all of a run's event files, each file read on its own
+    (EventAccumulator reads files in name order and can skip one written in the same second)."""
+    return [
+        e.step
+        for path in sorted(run_dir.glob("events.out.tfevents.*"))
+        for e in EventFileLoader(str(path)).Load()
+        for v in e.summary.value
+        if v.tag == tag
+    ]

@@ -16,7 +16,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gymlab.cli import main
-from tests.gymlab.conftest import train_tiny
+from tests.gymlab.conftest import event_steps, train_tiny
 
 SUBCOMMANDS = ["train", "eval", "record", "board", "list", "demos", "export"]
 
@@ -95,12 +95,9 @@ def test_env_kwargs_make_the_env_of_training_resume_and_eval(tmp_path, capsys):
     # eval can change the run's env (here a shorter limit); those figures stay out of the run's test/* curve
     assert main(["eval", str(run), "--episodes", "2", "--json", "--env-kwargs", "max_episode_steps=7"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["mean_ep_length"] <= 7
-    events = EventAccumulator(str(run))
-    events.Reload()
-    assert len(events.Scalars("test/mean_reward")) == 1
+    assert len(event_steps(run, "test/mean_reward")) == 1
     assert main(["eval", str(run), "--episodes", "2", "--env-kwargs", "max_episode_steps=40"]) == 0  # the run's own
-    events.Reload()
-    assert len(events.Scalars("test/mean_reward")) == 2
+    assert len(event_steps(run, "test/mean_reward")) == 2
 
 
 def test_eval_stochastic_differs_in_mode_only(tiny_run, capsys):

@@ -8,27 +8,16 @@ import json
 from pathlib import Path
 
 import torch
-from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from gymlab import runs, train
 from gymlab.cli import main
 from gymlab.train import EVAL_SEED, PeriodicEvaluation
-from tests.gymlab.conftest import train_tiny
+from tests.gymlab.conftest import event_steps, train_tiny
 
 
 def evaluations(run_dir: Path) -> list[dict[str, float]]:
     with open(run_dir / runs.EVALUATIONS, newline="") as f:
         return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
-
-
-def event_steps(run_dir: Path, tag: str) -> list[int]:
-    return [
-        e.step
-        for path in sorted(run_dir.glob("events.out.tfevents.*"))
-        for e in EventFileLoader(str(path)).Load()
-        for v in e.summary.value
-        if v.tag == tag
-    ]
 
 
 def test_periodic_evaluation_leaves_training_unchanged(tmp_path):
