@@ -13,7 +13,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from agents.base import Agent, OnPolicyConfig, in_unit_interval, positive
+from agents.base import Agent
+from agents.config import OnPolicyConfig, in_unit_interval, positive
 from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import flat_step, make_flat_optimizer, set_lr
 from agents.rollout import buffer_for, collect_rollout, explained_variance, reward_scaler_for

@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from agents.base import Agent, TrainConfig, one_of, positive
+from agents.base import Agent
+from agents.config import TrainConfig, one_of, positive
 from agents.networks import CNN, activation, mlp, obs_dim
 from agents.optim import make_optimizer, set_lr
 

@@ -39,7 +39,8 @@ import torch
 from torch import nn
 
 import envs
-from agents.base import Agent, positive
+from agents.base import Agent
+from agents.config import positive
 from agents.gan import (
     REWARDS,
     Discriminator,

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agents.base import Agent, OnPolicyConfig, in_unit_interval, one_of, positive
+from agents.base import Agent
+from agents.config import OnPolicyConfig, in_unit_interval, one_of, positive
 from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import SCHEDULES, flat_step, make_flat_optimizer, schedule, set_lr
 from agents.rollout import buffer_for, collect_rollout, explained_variance, reward_scaler_for

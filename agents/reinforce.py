@@ -13,7 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from agents.base import Agent, OnPolicyConfig, in_unit_interval, positive, release_free_heap
+from agents.base import Agent, release_free_heap
+from agents.config import OnPolicyConfig, in_unit_interval, positive
 from agents.networks import ActorCritic, actor_critic_backward
 from agents.optim import flat_step, make_flat_optimizer, make_optimizer, set_lr
 from agents.rollout import discounted_returns, explained_variance, reward_scaler_for, sde_noise_due, value_of

@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 import envs
-from agents.base import Agent, TrainConfig, one_of, positive
+from agents.base import Agent
+from agents.config import TrainConfig, one_of, positive
 from agents.networks import CNN, AttentionEncoder, CategoricalHead, mlp, orthogonal_init
 from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, prediction_accuracy

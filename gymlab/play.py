@@ -10,7 +10,8 @@ import gymnasium as gym
 import numpy as np
 
 import envs
-from agents.base import Agent, evaluate_policy
+from agents.base import Agent
+from agents.evaluation import evaluate_policy
 
 
 class SB3Player:
