@@ -1,4 +1,7 @@
-"""Learners and the modules they share (networks, optimizers, rollout storage)."""
+"""Learners and the modules they share (networks, optimizers, rollout storage, run directories).
+
+``from agents import PPO`` (or A2C, Reinforce, Supervised, BC, GAIL, GAN) imports the learner on
+first use, so importing this package stays fast."""
 
 from __future__ import annotations
 
@@ -25,3 +28,15 @@ def agent_class(name: str):
         raise ValueError(f"unknown agent {name!r}{hint} (agents: {', '.join(AGENTS)})")
     module, cls = AGENTS[name].split(":")
     return getattr(importlib.import_module(module), cls)
+
+
+def __getattr__(name: str):
+    """``agents.PPO`` and the other learners by their class names, imported on first use."""
+    for path in AGENTS.values():
+        module, cls = path.split(":")
+        if cls == name:
+            return getattr(importlib.import_module(module), cls)
+    raise AttributeError(f"module 'agents' has no attribute {name!r}")
+
+
+__all__ = ["AGENTS", "agent_class", *(path.split(":")[1] for path in AGENTS.values())]

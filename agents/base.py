@@ -3,6 +3,7 @@ the training loop's bookkeeping, save/load). Each learner's algorithm lives in i
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import dataclasses
@@ -25,6 +26,8 @@ from agents.config import TrainConfig
 from agents.evaluation import evaluate_policy, make_eval_env
 from agents.networks import resolve_device
 from agents.optim import fit_optimizer_state, schedule
+from agents.presets import build_config
+from agents.presets import preset as default_preset
 
 
 @functools.cache
@@ -94,6 +97,18 @@ class EpisodeStats:
         self.lengths.extend(state["lengths"])
 
 
+class PolicyOutputs(nn.Module):
+    """An actor-critic's actor alone: observations (B, *obs_shape) -> logits or Gaussian means (B, n),
+    the observation statistics applied when the learner normalises them."""
+
+    def __init__(self, policy: nn.Module):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.policy(obs)[0]
+
+
 class Agent:
     """Base of every learner.
 
@@ -113,28 +128,85 @@ class Agent:
         seed: int = 0,
         device: str = "auto",
         env_kwargs: dict | None = None,
+        preset: bool = True,
+        **hyperparameters: Any,
     ):
-        self.config = config if config is not None else self.Config()
+        """A learner on ``env_id``. Its hyperparameters are gymlab's preset for this learner and
+        env (``preset=False``: the config's defaults), then ``hyperparameters`` (e.g.
+        ``n_envs=8``); or exactly ``config`` when one is given. Nothing process-wide changes:
+        the learner keeps its own random streams and thread count, and uses them while it
+        learns, acts and evaluates."""
+        if config is None:
+            config = build_config(self.Config, default_preset(self.name, env_id) if preset else {}, hyperparameters)
+        elif hyperparameters:
+            config = build_config(self.Config, dataclasses.asdict(config), hyperparameters)
+        self.config = config
         self.config.check()
         self.env_id, self.seed, self.env_kwargs = env_id, seed, dict(env_kwargs or {})
+        self.requested_device = device
         self.device = resolve_device(device)
-        torch.set_num_threads(self.config.threads)
-        seed_everything(seed)
-        probe = envs.make_env(env_id, **self.env_kwargs)
-        self.observation_space, self.action_space = probe.observation_space, probe.action_space
-        # the env's time limit as made (a max_episode_steps env kwarg included); None: it has none
-        self.max_episode_steps = probe.spec.max_episode_steps if probe.spec is not None else None
-        probe.close()
-        self.check_spaces(self.observation_space, self.action_space)
-        self.rng = np.random.default_rng(seed)
-        self.num_timesteps = 0
-        self.iterations = 0
-        self.episodes = EpisodeStats()
-        self.envs: gym.vector.VectorEnv | None = None
-        self.run_dir: Path | None = None  # set by attach_run when training inside a run directory
-        self.writer = None
-        self.reward_scaler = None  # an agents.rollout.RewardScaler when the learner scales rewards
-        self.build()
+        self._random_state: dict[str, Any] | None = None  # the learner's streams while it is not running
+        self._running = 0
+        with self.own_process_state(fresh_seed=seed):
+            probe = envs.make_env(env_id, **self.env_kwargs)
+            self.observation_space, self.action_space = probe.observation_space, probe.action_space
+            # the env's time limit as made (a max_episode_steps env kwarg included); None: it has none
+            self.max_episode_steps = probe.spec.max_episode_steps if probe.spec is not None else None
+            probe.close()
+            self.check_spaces(self.observation_space, self.action_space)
+            self.rng = np.random.default_rng(seed)
+            self.num_timesteps = 0
+            self.iterations = 0
+            self.episodes = EpisodeStats()
+            self.envs: gym.vector.VectorEnv | None = None
+            self.run_dir: Path | None = None  # set by attach_run when training inside a run directory
+            self.writer = None
+            self.reward_scaler = None  # an agents.rollout.RewardScaler when the learner scales rewards
+            self.build()
+
+    @contextlib.contextmanager
+    def own_process_state(self, fresh_seed: int | None = None):
+        """Run the block with this learner's random streams (torch, numpy's and Python's global
+        ones) and thread count, and give the process its own back afterwards. ``fresh_seed``
+        starts the streams from that seed (construction). Nested uses share one state."""
+        if self._running:
+            yield
+            return
+        threads, python, legacy = torch.get_num_threads(), random.getstate(), np.random.get_state()
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self._running += 1
+            try:
+                torch.set_num_threads(self.config.threads)
+                if fresh_seed is not None:
+                    seed_everything(fresh_seed)
+                else:
+                    self._restore_random_state()
+                yield
+            finally:
+                self._random_state = self._current_random_state()
+                self._running -= 1
+                torch.set_num_threads(threads)
+                random.setstate(python)
+                np.random.set_state(legacy)
+
+    def _current_random_state(self) -> dict[str, Any]:
+        state = {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
+    def _restore_random_state(self) -> None:
+        state = self._random_state
+        torch.set_rng_state(state["torch"])
+        random.setstate(state["python"])
+        np.random.set_state(state["numpy"])
+        if "cuda" in state:
+            torch.cuda.set_rng_state(state["cuda"], self.device)
+
+    def torch_rng_state(self) -> torch.Tensor:
+        """The learner's torch random stream (the live one while it runs)."""
+        return torch.get_rng_state() if self._running else self._random_state["torch"]
 
     # ------------------------------------------------------------------ subclass interface
 
@@ -220,10 +292,10 @@ class Agent:
         """A batch of observations as a tensor on the learner's device."""
         return torch.as_tensor(obs, device=self.device)
 
-    @torch.inference_mode()
     def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions for a batch of observations (numpy in, numpy out), env-ready."""
-        actions = self.act(self.obs_tensor(obs), deterministic).cpu().numpy()
+        with self.own_process_state(), torch.inference_mode():
+            actions = self.act(self.obs_tensor(obs), deterministic).cpu().numpy()
         return self.to_env_actions(actions)
 
     def policy_fn(self, deterministic: bool = True) -> Callable[[Any], np.ndarray]:
@@ -250,28 +322,70 @@ class Agent:
         Episode i is reset with ``seed + i``; in a full evaluation only the first one is
         seeded, so the others continue one pass over the split (each example once)."""
         policy = self.policy_fn(deterministic)
-        return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
+        with self.own_process_state():
+            return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
 
     def learn(
         self,
         total_steps: int | None = None,
         callback: Callable[[Agent, dict[str, float]], None] | None = None,
+        run_dir: str | Path | None = None,
+        progress_bar: bool = False,
     ) -> Agent:
-        """Train until ``total_steps`` (default: the config's); ``callback(agent, metrics)``
-        runs after every iteration (logging, checkpoints and progress hook in there)."""
+        """Train until ``total_steps`` environment steps in all (default: the config's);
+        ``callback(agent, metrics)`` runs after every iteration.
+
+        With ``run_dir``, train as ``gymlab train`` does (TensorBoard logs, episodes.csv,
+        periodic evaluation, checkpoints, ``progress_bar``) into that folder: a new one, or
+        the one this agent already trains in."""
         if total_steps is not None:
-            self.config = dataclasses.replace(self.config, total_steps=total_steps)
-        if self.envs is None:
-            self.open_envs()
-        while self.num_timesteps < self.config.total_steps:
-            start, steps_before = time.perf_counter(), self.num_timesteps
-            metrics = self.train_iteration()
-            self.iterations += 1
-            elapsed = time.perf_counter() - start
-            metrics["time/iteration_fps"] = (self.num_timesteps - steps_before) / max(elapsed, 1e-9)
+            self.config = dataclasses.replace(self.config, total_steps=int(total_steps))
+        if run_dir is not None:
+            from agents import training
+
             if callback is not None:
-                callback(self, metrics)
+                raise ValueError("learn(run_dir=...) logs and checkpoints by itself; pass callback without run_dir")
+            if self.run_dir is not None and Path(run_dir).resolve() == self.run_dir.resolve():
+                training.run_training(self, Path(run_dir), quiet=not progress_bar)
+            else:
+                training.train_new(self, Path(run_dir), quiet=not progress_bar)
+            return self
+        with self.own_process_state():
+            if self.envs is None:
+                self.open_envs()
+            while self.num_timesteps < self.config.total_steps:
+                start, steps_before = time.perf_counter(), self.num_timesteps
+                metrics = self.train_iteration()
+                self.iterations += 1
+                elapsed = time.perf_counter() - start
+                metrics["time/iteration_fps"] = (self.num_timesteps - steps_before) / max(elapsed, 1e-9)
+                if callback is not None:
+                    callback(self, metrics)
         return self
+
+    def save(self, run_dir: str | Path) -> Path:
+        """Write this learner as a run directory (config.json and a checkpoint) that
+        ``gymlab.load``, ``gymlab eval``, ``record``, ``board`` and ``--resume`` accept; returns
+        the checkpoint's path."""
+        from agents import runs
+
+        return runs.save_run(self, Path(run_dir))
+
+    @property
+    def model(self) -> nn.Module:
+        """The torch module that maps a batch of observations to the policy's outputs (logits or
+        Gaussian means) or to predictions (a GAN's: noise to samples)."""
+        if "_model" in self.__dict__:
+            return self._model
+        if hasattr(self, "policy"):
+            return PolicyOutputs(self.policy)
+        if hasattr(self, "generator"):
+            return self.generator
+        raise NotImplementedError(f"{self.name} does not expose a model")
+
+    @model.setter
+    def model(self, module: nn.Module) -> None:
+        self._model = module
 
     def checkpoint_modules(self) -> dict[str, nn.Module | torch.optim.Optimizer]:
         """:meth:`modules`, plus the reward scaler's statistics when there is one."""
@@ -288,7 +402,7 @@ class Agent:
             "num_timesteps": self.num_timesteps,
             "iterations": self.iterations,
             "episodes": self.episodes.state_dict(),
-            "torch_rng": torch.get_rng_state(),
+            "torch_rng": self.torch_rng_state(),
             "numpy_rng": self.rng.bit_generator.state,
         }
 
@@ -309,5 +423,8 @@ class Agent:
         self.num_timesteps = int(state["num_timesteps"])
         self.iterations = int(state["iterations"])
         self.episodes.load_state_dict(state["episodes"])
-        torch.set_rng_state(state["torch_rng"])
+        if self._running:
+            torch.set_rng_state(state["torch_rng"])
+        else:
+            self._random_state = {**self._random_state, "torch": state["torch_rng"]}
         self.rng.bit_generator.state = state["numpy_rng"]

@@ -5,7 +5,7 @@ clean interpreter and its own peak resident memory, read with ``os.wait4`` (per-
 ``RUSAGE_CHILDREN`` would only give the largest child so far). The child prints one
 ``RESULT {json}`` line. Workers:
 
-- ``train_gymlab``: a gymlab learner with its preset (``gymlab/presets.yaml``), timed around
+- ``train_gymlab``: a gymlab learner with its preset (``agents/presets.yaml``), timed around
   construction + ``learn()``; then a deterministic evaluation.
 - ``train_sb3``: the same hyperparameters translated to SB3 (:func:`sb3_kwargs`), SB3's own
   ``make_vec_env`` (DummyVecEnv + Monitor, render_mode None as gymlab's), timed the same way,
@@ -139,7 +139,7 @@ class ThresholdTracker:
 
 def gymlab_preset(agent: str, env_id: str, overrides: dict | None = None) -> dict[str, Any]:
     """gymlab's preset for (agent, env_id) with ``overrides`` on top."""
-    from gymlab.config import preset
+    from agents.presets import preset
 
     return {**preset(agent, env_id), **(overrides or {})}
 
@@ -153,7 +153,7 @@ def train_gymlab(agent: str, env_id: str, seed: int, threads: int = 1, overrides
     """Train a gymlab learner with its preset; time it; evaluate deterministically (and with each of
     ``extra_evals``: name -> ``{"episodes": N, "deterministic": bool}``, reported as ``NAME_mean``)."""
     import agents
-    from gymlab.config import build_config
+    from agents.presets import build_config
 
     cls = agents.agent_class(agent)
     config = build_config(cls.Config, gymlab_preset(agent, env_id, {**(overrides or {}), "threads": threads}))
@@ -199,7 +199,7 @@ def train_sb3(agent: str, env_id: str, seed: int, threads: int = 1, overrides: d
     from stable_baselines3.common.vec_env import VecNormalize
 
     import agents
-    from gymlab.config import build_config
+    from agents.presets import build_config
 
     layers = gymlab_preset(agent, env_id, overrides) if use_preset else dict(overrides or {})
     config = build_config(agents.agent_class(agent).Config, layers)

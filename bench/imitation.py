@@ -14,7 +14,7 @@ first env step where the true return of its last 20 training episodes reaches th
 fraction of the expert's. Targets: CartPole-v1 BC >= 0.9 and GAIL >= 0.95; LunarLander-v3 GAIL
 >= 0.9 (BC is reported without a target; LunarLanderContinuous-v3 reports both without one). ``--gail-rewards`` defaults to the reward of the env's
 ``gail`` preset (on LunarLander-v3 that preset also sets ``absorbing=true``: see
-``gymlab/presets.yaml``). A LunarLander-v3 seed takes about 5 minutes here (expert ~2, GAIL 1e6
+``agents/presets.yaml``). A LunarLander-v3 seed takes about 5 minutes here (expert ~2, GAIL 1e6
 steps ~2.5). No peer library here implements BC/GAIL (SB3 does not), so the expert is the
 yardstick. JSON goes to bench/results/.
 """
@@ -55,8 +55,9 @@ def steps_to_fraction(run_dir: Path, target: float, window: int = TRAIN_WINDOW) 
 
 def run_seed(env_id: str, seed: int, folder: Path, gail_rewards: list[str]) -> dict:
     """Expert, demos, BC and GAIL for one seed; returns the figures."""
+    from agents import runs
     from agents.imitation import record_expert_demos
-    from gymlab import runs, train
+    from gymlab import train
 
     eval_episodes, targets = TASKS[env_id]["eval_episodes"], TASKS[env_id]["targets"]
     start = time.perf_counter()
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     import torch
 
-    from gymlab.config import preset
+    from agents.presets import preset
 
     torch.set_num_threads(1)
     env_id = args.env

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.ppo --env CartPole-v1 --seeds 0 1 2
     .venv/bin/python -m bench.ppo --env LunarLander-v3 --seeds 0 1 2
 
-Both trainers take the ``ppo:`` preset of gymlab/presets.yaml (the zoo's ppo.yml), translated to
+Both trainers take the ``ppo:`` preset of agents/presets.yaml (the zoo's ppo.yml), translated to
 SB3 by :func:`bench.common.sb3_kwargs`. Per seed the two run one after the other, each in its own
 subprocess (fresh interpreter, its own peak RSS and CPU time), alternating which goes first.
 Prints wall-clock, CPU time, steps/s, deterministic eval, steps until the 100-episode training
@@ -19,6 +19,7 @@ import platform
 
 import torch
 
+from agents.presets import preset
 from bench.common import (
     TASKS,
     compare_seeds,
@@ -30,7 +31,6 @@ from bench.common import (
     save_results,
     target,
 )
-from gymlab.config import preset
 
 METRICS = [
     ("wall_s", "wall-clock s"),
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
     env = run_worker("env_rate", env_id=args.env, n_envs=n_envs)
 
     print(f"\nPPO on {args.env}: gymlab vs Stable-Baselines3, same zoo hyperparameters "
-          f"(gymlab/presets.yaml ppo:), torch threads = {args.threads} for both")  # fmt: skip
+          f"(agents/presets.yaml ppo:), torch threads = {args.threads} for both")  # fmt: skip
     means = print_comparison(runs, METRICS)
     ours, theirs = means["gymlab"], means["sb3"]
     print()

@@ -7,7 +7,7 @@ Monte-Carlo policy gradient with the same step budget (SB3 has no REINFORCE).
 Targets: CartPole-v1 deterministic evaluation mean 500 (20 episodes); LunarLander-v3 mean >= 200
 in HW12's test protocol: 5 test episodes, mean total reward, actions sampled from the policy as
 HW12's test loop does (``agent.sample(state)``). The mean of 5 deterministic episodes (the reading
-used by gymlab/presets.yaml and tests/agents/test_reinforce.py) is printed beside it.
+used by agents/presets.yaml and tests/agents/test_reinforce.py) is printed beside it.
 
 SB3 peer: A2C as Monte-Carlo PG (:func:`sb3_peer_config`), from the REINFORCE preset: same
 total_steps, n_envs, gamma, learning rate and schedule, Adam, 64x64 tanh actor and critic with
@@ -63,8 +63,8 @@ PEER_KEYS = ("total_steps", "n_envs", "gamma", "learning_rate", "lr_schedule", "
 def sb3_peer_config(env_id: str, overrides: dict[str, Any]) -> dict[str, Any]:
     """gymlab A2C keys (translated to SB3 by ``sb3_kwargs``) that make SB3's A2C a Monte-Carlo
     policy gradient with the REINFORCE preset's budget and shared hyperparameters."""
+    from agents.presets import build_config, preset
     from agents.reinforce import ReinforceConfig
-    from gymlab.config import build_config, preset
 
     config = build_config(ReinforceConfig, preset("reinforce", env_id), overrides)
     peer = {key: getattr(config, key) for key in PEER_KEYS}

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.supervised                 # everything, seeds 0 1 2
     .venv/bin/python -m bench.supervised --seeds 0 --rl reinforce --skip sequence
 
-Rows (test split, every example once, learners with their presets from gymlab/presets.yaml):
+Rows (test split, every example once, learners with their presets from agents/presets.yaml):
 
 - Digits, CNN by backprop through the env (target >= 98.5%), MLP (>= 97.5%), and PPO or
   REINFORCE from the 0/1 label reward alone, a contextual bandit (>= 95%);

@@ -25,7 +25,8 @@ def _device(args) -> str:
 
 
 def cmd_train(args) -> int:
-    from gymlab import runs, train
+    from agents import runs
+    from gymlab import train
 
     quiet = args.quiet or not sys.stderr.isatty()
     if args.resume:
@@ -64,7 +65,8 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from tqdm import tqdm
 
-    from gymlab import play, runs
+    from agents.logger import RunLogger
+    from gymlab import play
 
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
     print_statistics_source(agent)
@@ -79,7 +81,7 @@ def cmd_eval(args) -> int:
     stats = agent.evaluate(args.episodes, args.deterministic, seed=args.seed, on_episode=tick)
     bar.close()
     if run_dir is not None:
-        logger = runs.RunLogger(run_dir, start_step=0)
+        logger = RunLogger(run_dir, start_step=0)
         logger.scalars({f"test/{k}": v for k, v in stats.items()}, agent.num_timesteps)
         logger.close()
     mode = "deterministic" if args.deterministic else "stochastic"
@@ -103,7 +105,8 @@ def print_statistics_source(player) -> None:
 
 
 def cmd_record(args) -> int:
-    from gymlab import play, runs
+    from agents.logger import RunLogger
+    from gymlab import play
 
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
     print_statistics_source(agent)
@@ -111,7 +114,7 @@ def cmd_record(args) -> int:
     prefix = f"{play.video_prefix(agent)}-best" if args.best else None
     paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=prefix)
     if len(frames) and run_dir is not None:
-        logger = runs.RunLogger(run_dir, start_step=0)
+        logger = RunLogger(run_dir, start_step=0)
         logger.video("test/video", frames, agent.num_timesteps, fps=agent_fps(agent))
         logger.close()
     for path in paths:
@@ -196,7 +199,7 @@ def cmd_board(args) -> int:
 def cmd_list(args) -> int:
     import agents
     import envs
-    from gymlab.config import field_docs, fields, load_presets
+    from agents.presets import field_docs, fields, load_presets
 
     if args.keys:
         cls = agents.agent_class(args.keys)
@@ -330,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-    from gymlab.runs import RunError
+    from agents.runs import RunError
 
     try:
         return args.func(args)

@@ -16,7 +16,8 @@ def main() -> int:
     then record an mp4 and print where everything is."""
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("XDG_RUNTIME_DIR", "/tmp")
-    from gymlab import play, runs, train
+    from agents.logger import RunLogger
+    from gymlab import play, train
 
     quiet = not sys.stderr.isatty()
     start = time.perf_counter()
@@ -30,7 +31,7 @@ def main() -> int:
         print(f"evaluation mean {stats['mean_reward']:.1f} < {SOLVED:.0f}; training to {steps} steps", flush=True)
         _, agent, _ = train.resume(run_dir, device="cpu", steps=steps, quiet=quiet)
         stats = agent.evaluate(EVAL_EPISODES, deterministic=True, seed=0)
-    logger = runs.RunLogger(run_dir)
+    logger = RunLogger(run_dir)
     logger.scalars({f"test/{k}": v for k, v in stats.items()}, agent.num_timesteps)
     videos, _, frames = play.record(agent, Path("videos"), episodes=1, seed=0)
     logger.video("test/video", frames, agent.num_timesteps, fps=50)

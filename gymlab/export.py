@@ -147,7 +147,7 @@ def export_run(run_dir: str | Path, out: str | Path, best: bool = False) -> tupl
     statistics, if it has any, to ``NAME.vecnormalize.pkl`` beside it (where ``gymlab eval`` finds
     them; a run without any removes an earlier export's). Both are written to temporary files
     first, then renamed. Returns (the model file, the statistics file or None, the run's agent)."""
-    from gymlab import runs
+    from agents import runs
 
     _, agent = runs.load_run(Path(run_dir), "cpu", best=best)
     model, vecnormalize = to_sb3(agent)

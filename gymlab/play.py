@@ -56,8 +56,8 @@ def load_player(
     Stable-Baselines3 .zip (``env_id`` required). ``env_kwargs`` make the env the .zip plays, or
     change the run's own (the spaces must stay the run's). ``run_dir`` is where the figures are
     logged: None for a .zip, and for a run playing an env other than its own."""
+    from agents import runs
     from agents.imitation import is_sb3_model
-    from gymlab import runs
 
     path = Path(path)
     if not path.exists():

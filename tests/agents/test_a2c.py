@@ -14,8 +14,8 @@ import torch
 
 from agents.a2c import A2C, A2CConfig, a2c_loss, a2c_loss_grad
 from agents.networks import ActorCritic, PolicyOutput, actor_critic_backward
+from agents.presets import build_config, preset
 from agents.rollout import collect_rollout
-from gymlab.config import build_config, preset
 from tests.agents.sb3_twin import assert_same_weights, copy_weights, fill_buffer, sb3_after_one_rollout
 from tests.agents.toy_envs import BANDIT, COUNTER
 

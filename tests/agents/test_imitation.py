@@ -361,7 +361,7 @@ def test_gail_run_trains_and_evaluates_through_the_cli(tiny_demos, tmp_path, cap
             "--set", "n_steps=64", "--set", "batch_size=64", "--run-dir", str(run), "--quiet"]  # fmt: skip
     assert main(args) == 0
     capsys.readouterr()
-    from gymlab import runs
+    from agents import runs
 
     _, agent = runs.load_run(run)
     assert isinstance(agent, GAIL) and agent.num_timesteps == 256

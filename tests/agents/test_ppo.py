@@ -20,7 +20,7 @@ from agents.ppo import (
     value_loss,
     value_loss_grad,
 )
-from gymlab.config import build_config, preset
+from agents.presets import build_config, preset
 from tests.agents.sb3_twin import assert_same_weights, copy_weights, fill_buffer, sb3_after_one_rollout
 
 

@@ -14,9 +14,9 @@ import torch
 
 import agents.base
 import agents.reinforce
+from agents.presets import build_config, preset
 from agents.reinforce import Reinforce, ReinforceConfig, reinforce_loss, reinforce_weights
 from agents.rollout import discounted_returns
-from gymlab.config import build_config, preset
 from tests.agents.toy_envs import BANDIT, COUNTER
 
 # ----------------------------------------------------------------------------- returns and loss
@@ -103,8 +103,9 @@ def test_value_only_steps_leave_the_actor_where_it_is(activation):
     def first_update(value_steps: int) -> Reinforce:
         config = ReinforceConfig(activation=activation, value_steps=value_steps, episodes_per_update=2)
         agent = Reinforce("CartPole-v1", config, seed=0)
-        agent.open_envs()
-        agent.train_iteration()
+        with agent.own_process_state():  # the learner's random streams, as learn() uses them
+            agent.open_envs()
+            agent.train_iteration()
         agent.close()
         return agent
 

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import envs
+from agents import runs
 from agents.ppo import PPO, PPOConfig
 from agents.supervised import Supervised, SupervisedConfig
-from gymlab import runs
 from gymlab.cli import main
 from gymlab.train import build_new
 from supervised.datasets import load_task

@@ -253,7 +253,8 @@ def test_python_dash_m_entry_point():
 
 
 def test_frames_are_rgb_uint8(tiny_run, tmp_path):
-    from gymlab import play, runs
+    from agents import runs
+    from gymlab import play
 
     _, agent = runs.load_run(tiny_run)
     paths, stats, frames = play.record(agent, tmp_path, episodes=1)

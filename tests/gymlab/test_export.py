@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gymlab import runs
+from agents import runs
 from gymlab.cli import main
 
 

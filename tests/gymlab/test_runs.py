@@ -16,7 +16,7 @@ import torch
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 from tensorboard.compat.proto.event_pb2 import SessionLog
 
-from gymlab import runs
+from agents import runs
 from gymlab.cli import main
 from tests.gymlab.conftest import train_tiny
 

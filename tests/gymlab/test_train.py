@@ -9,9 +9,11 @@ from pathlib import Path
 
 import torch
 
-from gymlab import runs, train
+from agents import runs
+from agents.logger import RunLogger
+from agents.training import EVAL_SEED, PeriodicEvaluation
+from gymlab import train
 from gymlab.cli import main
-from gymlab.train import EVAL_SEED, PeriodicEvaluation
 from tests.gymlab.conftest import event_steps, train_tiny
 
 
@@ -90,7 +92,7 @@ def test_a_new_best_comes_with_a_checkpoint_at_its_step(tmp_path):
     """A run killed right after a new best resumes from that step, never from before it (the
     resumed run would drop the best's evaluation row but keep its weights)."""
     agent = train.build_new("ppo", "CartPole-v1", sets=["n_steps=32", "n_epochs=1", "eval_every=256"], steps=2048)
-    logger = runs.RunLogger(tmp_path)
+    logger = RunLogger(tmp_path)
     evaluation = PeriodicEvaluation(agent, tmp_path, logger)
     new_bests: list[int] = []
 
@@ -166,10 +168,15 @@ def test_init_from_a_run_copies_the_network_and_nothing_else(tiny_run, tmp_path,
         for (name, a), (_, b) in zip(agent.policy.state_dict().items(), source.policy.state_dict().items()):
             assert torch.equal(a, b), name
         assert agent.num_timesteps == 0 and not agent.optimizer.state, "counters and optimizer start afresh"
-    torch.set_num_threads(2)  # the source run was trained with threads=1 and seed 0
-    train.build_new("ppo", "CartPole-v1", seed=3, device="cpu", sets=["threads=2"], init_from=tiny_run)
-    assert torch.get_num_threads() == 2 and torch.initial_seed() == 3, "the run's own seed and threads"
-    torch.set_num_threads(1)
+    # the source run was trained with threads=1 and seed 0; the new run keeps seed 3 and 2 threads,
+    # and the process keeps its own
+    threads, process_rng = torch.get_num_threads(), torch.get_rng_state()
+    agent = train.build_new("ppo", "CartPole-v1", seed=3, device="cpu", sets=["threads=2"], init_from=tiny_run)
+    assert torch.get_num_threads() == threads and torch.equal(torch.get_rng_state(), process_rng)
+    fresh = train.build_new("ppo", "CartPole-v1", seed=3, device="cpu", sets=["threads=2"])
+    assert torch.equal(agent.torch_rng_state(), fresh.torch_rng_state()), "the run's own random stream"
+    with agent.own_process_state():
+        assert torch.get_num_threads() == 2, "the run's own thread count"
 
     def refused(env_id: str, *sets: str, source=tiny_run) -> str:
         args = ["train", "ppo", env_id, "--init-from", str(source), "--run-dir", str(tmp_path / "r")]
