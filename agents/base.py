@@ -97,6 +97,53 @@ class EpisodeStats:
         self.lengths.extend(state["lengths"])
 
 
+IN_PROCESS_ENV_BYTES = 256 * 1024
+"""Memory of one env copy in this process, rounded up: CartPole's arrays take about 1.4 KB an env,
+LunarLander's Box2D world about 17 KB, a single-step supervised env about 43 KB."""
+
+SUBPROCESS_ENV_BYTES = 150 * 1024**2
+"""Memory of one env in its own process (vectorization=async): a Python interpreter with numpy and
+gymnasium imported."""
+
+
+def available_memory() -> int | None:
+    """Bytes the OS can still hand out (``MemAvailable``), None where that cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def estimated_memory(agent: Agent) -> tuple[int, int]:
+    """Bytes the training envs and the experience held for one update take, as (envs, experience):
+    every env's own state, and ``n_steps`` (one episode per env for a learner without it) of
+    observations, actions and six float32 figures per step for every env."""
+    c = agent.config
+    per_env = SUBPROCESS_ENV_BYTES if c.vectorization == "async" else IN_PROCESS_ENV_BYTES
+    steps = getattr(c, "n_steps", None) or agent.max_episode_steps or 1
+    observation = int(np.prod(agent.observation_space.shape or (1,))) * np.dtype(np.float32).itemsize
+    action = int(np.prod(agent.action_space.shape or (1,))) * np.dtype(np.float32).itemsize
+    return c.n_envs * per_env, c.n_envs * steps * (observation + action + 6 * 4)
+
+
+def check_memory(agent: Agent) -> None:
+    """Refuse, before any env is built, a learner whose envs and experience cannot fit in memory."""
+    available = available_memory()
+    env_bytes, experience_bytes = estimated_memory(agent)
+    if available is None or env_bytes + experience_bytes <= 0.8 * available:
+        return
+    gb = 1024**3
+    raise ValueError(
+        f"n_envs={agent.config.n_envs} needs about {(env_bytes + experience_bytes) / gb:.1f} GiB "
+        f"({env_bytes / gb:.1f} for the envs, {experience_bytes / gb:.1f} for one update's experience) and "
+        f"{available / gb:.1f} GiB are free; use fewer envs (--n-envs) or shorter rollouts (--set n_steps=...)"
+    )
+
+
 class PolicyOutputs(nn.Module):
     """An actor-critic's actor alone: observations (B, *obs_shape) -> logits or Gaussian means (B, n),
     the observation statistics applied when the learner normalises them."""
@@ -154,6 +201,7 @@ class Agent:
             self.max_episode_steps = probe.spec.max_episode_steps if probe.spec is not None else None
             probe.close()
             self.check_spaces(self.observation_space, self.action_space)
+            check_memory(self)
             self.rng = np.random.default_rng(seed)
             self.num_timesteps = 0
             self.iterations = 0

@@ -150,6 +150,11 @@ def latest_checkpoint(run_dir: Path) -> Path:
     return folder / name
 
 
+def checkpoint_step(run_dir: Path) -> int:
+    """The step of a run's newest checkpoint; RunError when there is none."""
+    return int(load_checkpoint(latest_checkpoint(run_dir))["num_timesteps"])
+
+
 def save_best(run_dir: Path, agent: Agent, stats: dict[str, float]) -> Path:
     """Write ``checkpoints/best.pt`` atomically: the agent's state plus the evaluation that made
     it the best (``state["evaluation"]``: ``step`` and the figures of :meth:`Agent.evaluate`)."""

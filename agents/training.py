@@ -11,6 +11,7 @@ import math
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -19,6 +20,14 @@ from tqdm import tqdm
 from agents import runs
 from agents.base import Agent
 from agents.logger import RunLogger, last_evaluation_step
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training, after the checkpoint it saved at ``step`` (``checkpoint``)."""
+
+    def __init__(self, run_dir: Path, step: int, checkpoint: Path):
+        super().__init__(f"interrupted at step {step}; checkpoint {checkpoint}")
+        self.run_dir, self.step, self.checkpoint = run_dir, step, checkpoint
 
 
 def checkpoint_interval(agent: Agent) -> int:
@@ -116,8 +125,8 @@ def _train_loop(agent: Agent, run_dir: Path, logger: RunLogger, quiet: bool) -> 
         agent.learn(callback=on_iteration)
     except KeyboardInterrupt:
         logger.flush()
-        runs.save_checkpoint(run_dir, agent)
-        raise
+        path = runs.save_checkpoint(run_dir, agent)
+        raise Interrupted(run_dir, agent.num_timesteps, path) from None
     finally:
         bar.close()
     logger.flush()
@@ -155,10 +164,12 @@ def resume(
     quiet: bool = True,
     eval_every: int | None = None,
     eval_episodes: int | None = None,
+    on_start: Callable[[Agent], None] | None = None,
 ) -> tuple[Agent, dict[str, float]]:
     """Continue a run from its newest checkpoint, with every counter, optimizer state and RNG
     state restored; ``steps`` raises the step budget, ``eval_every``/``eval_episodes`` change the
-    periodic evaluation (both kept in config.json)."""
+    periodic evaluation (both kept in config.json). ``on_start(agent)`` runs once every check has
+    passed, just before training goes on."""
     run_dir = Path(run_dir)
     config, agent = runs.load_run(run_dir, device, resume=True)
     if steps is not None and steps < agent.num_timesteps:
@@ -175,4 +186,6 @@ def resume(
     if changes:
         config["hyperparameters"].update(changes)
         runs.write_json(run_dir / runs.CONFIG, config)
+    if on_start is not None:
+        on_start(agent)
     return agent, run_training(agent, run_dir, video, quiet)

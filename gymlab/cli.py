@@ -20,6 +20,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
 
 
+def count(text: str) -> int:
+    """A whole number as papers write it: ``100000``, ``100_000``, ``1e5``, ``2.5e4``."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not number.is_integer() or number < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0 such as 100000, 100_000 or 1e5, got {text!r}")
+    return int(number)
+
+
 def _device(args) -> str:
     return args.device
 
@@ -51,6 +62,9 @@ def cmd_train(args) -> int:
         )  # fmt: skip
     print(f"run:         {run_dir}")
     print(f"steps:       {agent.num_timesteps}")
+    extra = agent.num_timesteps - agent.config.total_steps
+    if extra > 0:
+        print(f"             ({extra} past --steps {agent.config.total_steps}: training stops after whole iterations)")
     print(f"fps:         {metrics.get('time/fps', float('nan')):.0f}")
     if agent.episodes.returns:
         mean = agent.episodes.mean_return()
@@ -249,17 +263,17 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train an agent; writes a run directory", description="Train AGENT on ENV_ID.")
     t.add_argument("agent", nargs="?", metavar="AGENT", help="ppo, a2c, reinforce, ... (`gymlab list`)")
     t.add_argument("env_id", nargs="?", metavar="ENV_ID", help="a gymnasium id, e.g. CartPole-v1")
-    t.add_argument("--steps", type=int, help="environment steps to train for (default: the preset's)")
+    t.add_argument("--steps", type=count, help="environment steps to train for (default: the preset's)")
     t.add_argument("--seed", type=int, help="seeds envs, spaces, numpy and torch (default 0)")
-    t.add_argument("--n-envs", type=int, help="parallel environments (default: the preset's)")
+    t.add_argument("--n-envs", type=count, help="parallel environments (default: the preset's)")
     t.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when present")
     t.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter (repeatable)"
     )
     add_env_kwargs(t)
-    t.add_argument("--eval-every", type=int, metavar="STEPS",
+    t.add_argument("--eval-every", type=count, metavar="STEPS",
                    help="evaluate every STEPS steps on a separate env; logs eval/*, keeps checkpoints/best.pt")  # fmt: skip
-    t.add_argument("--eval-episodes", type=int, metavar="N", help="episodes per periodic evaluation (default 5)")
+    t.add_argument("--eval-episodes", type=count, metavar="N", help="episodes per periodic evaluation (default 5)")
     t.add_argument("--video", action="store_true", help="record mp4s of some training episodes into RUN_DIR/videos")
     t.add_argument("--run-dir", type=Path, help="where to write the run (default runs/<env>/<agent>-s<seed>-<time>)")
     t.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
@@ -277,7 +291,7 @@ def parser() -> argparse.ArgumentParser:
                        help="a directory made by gymlab train, or a Stable-Baselines3 model .zip (with --env)")  # fmt: skip
         e.add_argument("--env", metavar="ENV_ID", help="the env of a Stable-Baselines3 .zip (which does not record it)")
         add_env_kwargs(e, PLAY_ENV_KWARGS_HELP)
-        e.add_argument("--episodes", type=int, default=10 if name == "eval" else 1, help="episodes to play")
+        e.add_argument("--episodes", type=count, default=10 if name == "eval" else 1, help="episodes to play")
         e.add_argument("--deterministic", action=argparse.BooleanOptionalAction, default=True,
                        help="most likely action (default) or --no-deterministic to sample")  # fmt: skip
         e.add_argument("--stochastic", dest="deterministic", action="store_false", help="sample actions")
@@ -294,7 +308,7 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demos", help="record expert demonstrations for bc / gail",
                        description="Record the expert at RUN_DIR (a gymlab run or an SB3 .zip) playing whole episodes into an .npz file.")  # fmt: skip
     d.add_argument("expert", metavar="RUN_DIR", help="a gymlab run directory, or a Stable-Baselines3 model .zip")
-    d.add_argument("--episodes", type=int, default=10, help="episodes to record (default 10)")
+    d.add_argument("--episodes", type=count, default=10, help="episodes to record (default 10)")
     d.add_argument("--out", required=True, help="the .npz file to write")
     d.add_argument("--env", metavar="ENV_ID", help="env to play (required for SB3 .zip models, which do not record it)")
     add_env_kwargs(d, PLAY_ENV_KWARGS_HELP)
@@ -346,11 +360,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `gymlab list | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except KeyboardInterrupt:
-        print(
-            "\ninterrupted; a checkpoint was saved if training had started (resume with --resume RUN_DIR)",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt as e:
+        from agents.training import Interrupted
+
+        if isinstance(e, Interrupted):
+            print(
+                f"\ninterrupted at step {e.step}; checkpoint {e.checkpoint} "
+                f"(continue with: gymlab train --resume {e.run_dir})",
+                file=sys.stderr,
+            )
+        else:
+            print("\ninterrupted before training started; nothing was written", file=sys.stderr)
         return 130
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -152,5 +153,9 @@ def resume(
     eval_episodes: int | None = None,
 ) -> tuple[Path, Agent, dict[str, float]]:
     """``gymlab train --resume RUN_DIR`` (agents.training.resume)."""
-    agent, metrics = training.resume(Path(run_dir), device, steps, video, quiet, eval_every, eval_episodes)
+
+    def announce(agent: Agent) -> None:
+        print(f"resuming {run_dir} from step {agent.num_timesteps}", file=sys.stderr)
+
+    agent, metrics = training.resume(Path(run_dir), device, steps, video, quiet, eval_every, eval_episodes, announce)
     return Path(run_dir), agent, metrics

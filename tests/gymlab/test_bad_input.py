@@ -3,6 +3,8 @@ traceback, and no half-written run directory."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,17 @@ TINY = ["--steps", "256", "--set", "n_steps=32", "--quiet"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """The console entry point in this process, with what it prints to stdout and stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as e:  # argparse's own errors
+            code = e.code
+    return subprocess.CompletedProcess(["gymlab", *args], code, out.getvalue(), err.getvalue())
+
+
+def run_cli_process(*args: str) -> subprocess.CompletedProcess:
     """The real console entry point in a subprocess, to see exactly what a user sees."""
     return subprocess.run([sys.executable, "-m", "gymlab", *args], capture_output=True, text=True, timeout=120)
 
@@ -44,7 +57,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         (["train", "a2c", "FrozenLake-v1", "--set", "normalize_obs=true"], ["normalize_obs needs flat Box", "=false"]),
         (["train", "ppo", "CartPole-v1", "--set", "use_sde=true"], ["use_sde needs 1-D Box actions", "=false"]),
         (["train", "a2c", "Pendulum-v1", "--set", "sde_sample_freq=0"], ["sde_sample_freq must be -1", "got 0"]),
-        (["train", "ppo", "CartPole-v1", "--eval-every", "-5"], ["eval_every must be >= 0", "got -5"]),
+        (
+            ["train", "ppo", "CartPole-v1", "--eval-every", "-5"],
+            ["--eval-every: expected a whole number >= 0", "got '-5'"],
+        ),
         (["train", "ppo", "CartPole-v1", "--eval-episodes", "0"], ["eval_episodes must be > 0"]),
         (["train", "ppo", "CartPole-v1", "--eval-episodes", "3"], ["--eval-episodes needs", "--eval-every STEPS"]),
         (
@@ -59,7 +75,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
             ["cannot set split", "val for --eval-every"],
         ),
         (["train", "ppo"], ["train needs AGENT and ENV_ID"]),
-        (["train", "--steps", "x"], ["invalid int value: 'x'"]),
+        (["train", "--steps", "x"], ["expected a whole number >= 0 such as 100000, 100_000 or 1e5, got 'x'"]),
+        (["train", "ppo", "CartPole-v1", "--steps", "1.5"], ["expected a whole number", "'1.5'"]),
+        (["train", "ppo", "LunarLander-v3", "--n-envs", "1000000"], ["n_envs=1000000 needs about", "use fewer envs"]),
     ],
 )
 def test_train_bad_input(args, fragments, tmp_path):
@@ -155,7 +173,7 @@ def test_resume_refuses_changes_it_cannot_make(run_copy):
                   ["--env-kwargs", "max_episode_steps=9"], ["--init-from", str(run_copy)]):  # fmt: skip
         assert_one_line_error(run_cli("train", "--resume", str(run_copy), *extra), "cannot change a run being resumed")
     result = run_cli("train", "--resume", str(run_copy), "--eval-every", "-1")
-    assert_one_line_error(result, "eval_every must be >= 0")
+    assert_one_line_error(result, "--eval-every: expected a whole number >= 0")
     assert (run_copy / "config.json").read_text() == before
 
 
@@ -203,3 +221,16 @@ def test_env_kwargs_that_change_a_runs_spaces_are_refused(tmp_path):
     assert result.returncode == 0 and "mean_reward:" in result.stdout, result.stderr
     result = run_cli("demos", str(run), "--episodes", "2", "--out", str(tmp_path / "lake.npz"))
     assert result.returncode == 0 and "2 episodes" in result.stdout, result.stderr  # Discrete observations
+
+
+@pytest.mark.parametrize("args", [["train", "ppp", "CartPole-v1"], ["eval", "no/such/run"]])
+def test_bad_input_through_the_real_entry_point(args):
+    assert_one_line_error(run_cli_process(*args))
+
+
+@pytest.mark.parametrize("steps", ["1e3", "1_000", "1000"])
+def test_steps_as_papers_write_them(steps, tmp_path):
+    result = run_cli("train", "ppo", "CartPole-v1", "--steps", steps, "--set", "n_steps=32", "--set", "n_epochs=1",
+                     "--run-dir", str(tmp_path / "run"), "--quiet")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "steps:       1024" in result.stdout and "(24 past --steps 1000" in result.stdout

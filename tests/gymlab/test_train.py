@@ -191,3 +191,30 @@ def test_init_from_a_run_copies_the_network_and_nothing_else(tiny_run, tmp_path,
     assert "was trained on CartPole-v1, observing Box(4,) and acting in Discrete(2)" in refused("Pendulum-v1")
     assert "does not exist" in refused("CartPole-v1", source=tmp_path / "none")
     assert not (tmp_path / "r").exists()
+
+
+def test_ctrl_c_names_the_checkpoint_and_resume_names_its_step(tmp_path):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "gymlab", "train", "ppo", "CartPole-v1", "--run-dir", str(run_dir),
+           "--steps", "1e6", "--set", "checkpoint_every=1_024", "--quiet"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    latest = run_dir / "checkpoints" / "latest.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not latest.exists():
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    step = json.loads(latest.read_text())["num_timesteps"]
+    checkpoint = run_dir / "checkpoints" / f"step-{step:010d}.pt"
+    assert f"interrupted at step {step}; checkpoint {checkpoint}" in err
+    assert f"gymlab train --resume {run_dir}" in err
+    result = subprocess.run([*cmd[:4], "--resume", str(run_dir), "--steps", str(step + 256), "--quiet"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0 and f"resuming {run_dir} from step {step}" in result.stderr
