@@ -16,7 +16,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gymlab.cli import main
-from tests.gymlab.conftest import event_steps, train_tiny
+from tests.tiny import event_steps, train_tiny
 
 SUBCOMMANDS = ["train", "eval", "record", "board", "list", "demos", "export"]
 

@@ -1,10 +1,10 @@
-"""Fixtures for CLI tests: one tiny trained run shared by the tests that only read it."""
+"""A tiny trained run (PPO on CartPole, 512 steps) and readers of what runs log, for tests of
+run directories, training and the CLI."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
 
 from gymlab.cli import main
@@ -15,14 +15,6 @@ TINY = ["--steps", "512", "--set", "n_steps=32", "--set", "n_epochs=2", "--quiet
 def train_tiny(run_dir: Path, *extra: str) -> int:
     """Train PPO on CartPole for 512 steps into ``run_dir``; returns the exit code."""
     return main(["train", "ppo", "CartPole-v1", "--run-dir", str(run_dir), *TINY, *extra])
-
-
-@pytest.fixture(scope="session")
-def tiny_run(tmp_path_factory) -> Path:
-    """A finished 512-step PPO CartPole run (read-only for the tests using it)."""
-    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
-    assert train_tiny(run_dir) == 0
-    return run_dir
 
 
 def event_steps(run_dir: Path, tag: str) -> list[int]:

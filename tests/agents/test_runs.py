@@ -18,7 +18,7 @@ from tensorboard.compat.proto.event_pb2 import SessionLog
 
 from agents import runs
 from gymlab.cli import main
-from tests.gymlab.conftest import train_tiny
+from tests.tiny import train_tiny
 
 
 def episode_returns(run_dir: Path) -> list[tuple[int, float]]:
