@@ -47,6 +47,9 @@ class TrainConfig:
     """episodes per periodic evaluation (deterministic actions)"""
     threads: int = 1
     """torch CPU threads; 1 is fastest for small networks"""
+    log_interval: int = 0
+    """iterations between two train/*, rollout/* and time/* logs (0: about 500 points per run, as
+    SB3's A2C logs every 100 of its short iterations)"""
 
     def check(self) -> None:
         """Raise ValueError, naming the key and the fix, for values out of range."""
@@ -57,7 +60,7 @@ class TrainConfig:
         one_of(self, "activation", tuple(ACTIVATIONS))
         if not 0.0 <= self.lr_warmup < 1.0:
             raise ValueError(f"lr_warmup must be in [0, 1), got {self.lr_warmup}")
-        for name in ("max_grad_norm", "checkpoint_every", "eval_every"):
+        for name in ("max_grad_norm", "checkpoint_every", "eval_every", "log_interval"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0 (0 disables), got {getattr(self, name)}")
         if any(h <= 0 for h in self.hidden):

@@ -73,6 +73,10 @@ def _wait_for_a_later_events_name(run_dir: Path) -> None:
         time.sleep(0.05)
 
 
+LOG_POINTS = 500
+"""Points per curve that the default ``log_interval`` aims at."""
+
+
 class RunLogger:
     """TensorBoard scalars under SB3's tag names, plus episodes.csv and evaluations.csv.
 
@@ -90,6 +94,7 @@ class RunLogger:
         self.writer = SummaryWriter(str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None)
         self.start_time = time.perf_counter()
         self.start_step = start_step
+        self.interval: int | None = None  # iterations between two logs, set at the first
         self.episodes_file, self.episodes_csv = _open_csv_log(
             self.run_dir / EPISODES, ("step", "return", "length"), start_step
         )
@@ -115,16 +120,35 @@ class RunLogger:
             self.writer.file_writer.add_summary(summary)
 
     def scalars(self, metrics: dict[str, float], step: int) -> None:
-        """Write every metric at ``step``."""
-        for tag, value in metrics.items():
-            if value is not None and np.isfinite(value):
-                self.writer.add_scalar(tag, value, step)
+        """Write every finite metric at ``step``, as one event (one write for all the tags)."""
+        from tensorboard.compat.proto.summary_pb2 import Summary
+
+        values = [
+            Summary.Value(tag=tag, simple_value=float(value))
+            for tag, value in metrics.items()
+            if value is not None and np.isfinite(value)
+        ]
+        if values:
+            self.writer.file_writer.add_summary(Summary(value=values), step)
+
+    def log_due(self, agent: Agent) -> bool:
+        """Whether this iteration's figures are logged: every ``log_interval`` iterations (by default
+        about :data:`LOG_POINTS` points per run, the interval set from the first iteration's steps),
+        and always at the last."""
+        step, config = agent.num_timesteps, agent.config
+        if self.interval is None:
+            steps_per_iteration = max(1, step - self.start_step)
+            self.interval = config.log_interval or max(1, round(config.total_steps / steps_per_iteration / LOG_POINTS))
+        return agent.iterations % self.interval == 0 or step >= config.total_steps
 
     def iteration(self, agent: Agent, metrics: dict[str, float]) -> None:
-        """Everything logged after one training iteration."""
+        """Everything logged after one training iteration: the finished episodes' rows, and when
+        :meth:`log_due`, the figures."""
         step = agent.num_timesteps
         for row in agent.episodes.drain():
             self.episodes_csv.writerow(row)
+        if not self.log_due(agent):
+            return
         if agent.episodes.returns:
             metrics["rollout/ep_rew_mean"] = agent.episodes.mean_return()
             metrics["rollout/ep_len_mean"] = float(np.mean(agent.episodes.lengths))

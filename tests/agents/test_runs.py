@@ -65,7 +65,8 @@ def test_resume_after_kill_continues(tmp_path):
     run_dir = tmp_path / "killed"
     cmd = [
         sys.executable, "-m", "gymlab", "train", "ppo", "CartPole-v1", "--run-dir", str(run_dir),
-        "--steps", "200000", "--set", "n_steps=32", "--set", "n_epochs=2", "--set", "checkpoint_every=1024", "--quiet",
+        "--steps", "200000", "--set", "n_steps=32", "--set", "n_epochs=2", "--set", "checkpoint_every=1024",
+        "--set", "log_interval=1", "--quiet",
     ]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = run_dir / "checkpoints" / "latest.json"
