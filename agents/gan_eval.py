@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from agents.supervised import Supervised
+
 HELD_OUT_SPLITS: tuple[str, ...] = ("val", "test")
 """Real samples the judge classifier never trained on: the Fréchet floor."""
 
@@ -100,8 +102,6 @@ def judge_for(env_id: str, seed: int = 0) -> Judge:
     """A classifier for ``env_id``'s task trained by the supervised (pathwise) learner on the
     train split, deterministically from ``seed``; cached for the process (a few seconds).
     ``judge.test_accuracy`` is its accuracy on the test split, printed beside its verdicts."""
-    from agents.supervised import Supervised
-
     torch_state = torch.get_rng_state()  # training the judge must not shift the caller's RNG
     threads = torch.get_num_threads()
     try:

@@ -1,7 +1,7 @@
 """Imitation learning from expert demonstrations: behaviour cloning and GAIL.
 
-The demonstrations are a file (:mod:`envs.demos` holds the format); ``gymlab demos`` records
-them from an expert, a gymlab run or a Stable-Baselines3 model (:mod:`gymlab.play`).
+The demonstrations are a file (:mod:`envs.demos` holds the format) that ``gymlab demos`` records
+from an expert, a gymlab run or a Stable-Baselines3 model (:mod:`gymlab.play`).
 
 - **Behaviour cloning** (:class:`BC`): the demonstrations become a supervised task (observation
   -> the expert's action) served by the single-step env, whose reward BC sets to ``-bc_loss``;
