@@ -1,7 +1,8 @@
 """Imports only go down: supervised -> envs -> agents -> lectures -> gymlab -> bench.
 
 Every .py file of those packages is parsed (never imported) and every import in it, at the top
-or inside a function, is checked: a package imports only from itself and those to its left.
+or inside a function (and every module it imports by a constant name), is checked: a package
+imports only from itself and those to its left.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ LAYERS: tuple[str, ...] = ("supervised", "envs", "agents", "lectures", "gymlab",
 
 
 def imported_modules(tree: ast.AST, file_package: str) -> list[tuple[int, str]]:
-    """``(line, absolute module name)`` for every import in ``tree``, wherever it stands.
+    """``(line, absolute module name)`` for every import in ``tree``, wherever it stands, and for
+    every module imported by a constant name (``importlib.import_module``, ``__import__``, a
+    gymnasium ``entry_point="module:Class"``).
 
     ``file_package`` is the dotted package the file belongs to (``agents`` for ``agents/ppo.py``
     and ``agents/__init__.py``, ``envs.sub`` for ``envs/sub/x.py``); it resolves relative imports."""
@@ -31,6 +34,15 @@ def imported_modules(tree: ast.AST, file_package: str) -> list[tuple[int, str]]:
                 base = parts[: max(len(parts) - (node.level - 1), 0)]
                 name = ".".join([*base, *([node.module] if node.module else [])])
             found.append((node.lineno, name))
+        elif isinstance(node, ast.Call):  # imports by name: import_module("m"), entry_point="m:Class"
+            function = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            named = [node.args[0]] if function in ("import_module", "__import__") and node.args else []
+            named += [k.value for k in node.keywords if k.arg == "entry_point"]
+            found += [
+                (node.lineno, arg.value.split(":")[0])
+                for arg in named
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+            ]
     return found
 
 
@@ -78,10 +90,15 @@ def test_an_upward_import_is_caught_wherever_it_stands():
         "gymlab/up.py": "from bench import common\n",
         "bench/fine.py": "from gymlab.cli import main\n",
         "tests/anything.py": "import bench\n",  # not a layered package
+        "envs/by_name.py": "import importlib\nimportlib.import_module('gymlab.cli')\n",
+        "envs/registered.py": "import gymnasium as gym\ngym.register('x/X-v0', entry_point='agents.fake:Env')\n",
+        "agents/by_name_ok.py": "import importlib\nimportlib.import_module(name)\n__import__('envs.make')\n",
     }
     assert layering_violations(sources) == [
         "agents/inner.py:2: agents imports bench.common",
         "agents/top.py:1: agents imports gymlab.play",
+        "envs/by_name.py:2: envs imports gymlab.cli",
+        "envs/registered.py:2: envs imports agents.fake",
         "envs/sub/deep.py:3: envs imports agents.ppo",
         "gymlab/up.py:1: gymlab imports bench",
         "supervised/x.py:1: supervised imports lectures.one",
