@@ -2,13 +2,11 @@
 discriminator is a learned reward (Goodfellow et al. 2014; WGAN-GP: Gulrajani et al. 2017).
 
 The env is a single-step dataset env (``gymlab/Digits-v0``): the learner only draws real inputs
-x from it (a batch of ``n_envs`` per step) and never answers its question. Read top to bottom:
-the adversarial pieces GAN and GAIL share (discriminator, its losses, the reward it gives), the
-evaluation the course uses (Fréchet distance on a classifier's features, class diversity), then
-the learner.
-
-Sign convention everywhere: the discriminator outputs a logit ``(B,)``; D = sigmoid(logit) is
-its probability that the input is *real* (expert, for GAIL).
+x from it (a batch of ``n_envs`` per step) and never answers its question. The discriminator,
+its loss, the generator's loss and the reward are the adversarial pieces GAIL shares
+(:mod:`agents.adversarial`); the evaluation (Fréchet distance on a classifier's features, class
+diversity) is :mod:`agents.gan_eval`. Read top to bottom: the config, the generator and the
+moving average of its weights, then the learner.
 
 Samples (:meth:`GAN.sample`, the evaluation, the sample grids) come from an exponential moving
 average of the generator's weights (``ema_decay``); the trained generator itself only serves
@@ -23,283 +21,33 @@ fixed noise in ``RUN_DIR/samples.png`` and TensorBoard's IMAGES tab (``samples/g
 from __future__ import annotations
 
 import copy
-import functools
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from agents.adversarial import (
+    LOSSES,
+    ConvDiscriminator,
+    Discriminator,
+    adversarial_reward,
+    discriminator_accuracy,
+    discriminator_loss,
+    generator_loss,
+    gradient_penalty,
+)
 from agents.base import Agent
 from agents.config import TrainConfig, one_of, positive
-from agents.networks import CNN, activation, mlp, obs_dim
+from agents.gan_eval import HELD_OUT_SPLITS, gan_metrics, image_grid, judge_for
+from agents.networks import activation, mlp, obs_dim
 from agents.optim import make_optimizer, set_lr
-
-# ============================================================================= shared adversarial pieces
 
 NETS: tuple[str, ...] = ("mlp", "conv")
 """GAN networks: MLPs over flat inputs, or (image data) a transposed-convolution generator
 against a convolutional discriminator (DCGAN, Radford et al. 2016)."""
-
-LOSSES: tuple[str, ...] = ("standard", "wgan-gp")
-"""GAN objectives: non-saturating cross-entropy, or Wasserstein with a gradient penalty."""
-
-REWARDS: tuple[str, ...] = ("positive", "logit")
-"""Rewards a discriminator gives: -log(1 - D) (always > 0) or log D - log(1 - D) (the logit)."""
-
-
-class Discriminator(nn.Module):
-    """D(x) as a logit: an ``mlp`` over the flattened input. (B, *shape) -> (B,)."""
-
-    def __init__(self, in_dim: int, hidden: list[int], act: str = "leaky_relu"):
-        super().__init__()
-        self.net = mlp([in_dim, *hidden, 1], act)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.flatten(1)).squeeze(-1)
-
-
-class ConvDiscriminator(nn.Module):
-    """D(x) as a logit for images: the shared ``CNN`` body and a linear head. (B, C, H, W) -> (B,)."""
-
-    def __init__(self, obs_shape: tuple[int, ...], features: int, act: str = "leaky_relu"):
-        super().__init__()
-        self.body = CNN(obs_shape, features, act)
-        self.head = nn.Linear(self.body.out_dim, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.body(x)).squeeze(-1)
-
-
-def discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, loss: str = "standard") -> torch.Tensor:
-    """Loss the discriminator minimises; logits ``(B,)`` each.
-
-    standard: binary cross-entropy, real labelled 1 and fake 0:
-    ``-log D(real) - log(1 - D(fake))`` = ``softplus(-real) + softplus(fake)``.
-    wgan-gp: the critic's ``E[f(fake)] - E[f(real)]`` (add :func:`gradient_penalty` to it).
-    """
-    if loss == "standard":
-        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-    if loss == "wgan-gp":
-        return fake_logits.mean() - real_logits.mean()
-    raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
-
-
-def generator_loss(fake_logits: torch.Tensor, loss: str = "standard") -> torch.Tensor:
-    """Loss the generator minimises, from the discriminator's logits on its samples ``(B,)``.
-
-    standard: the non-saturating ``-log D(fake)`` = ``softplus(-fake)`` (strong gradients while
-    D still rejects the samples, unlike the minimax ``log(1 - D)``). wgan-gp: ``-E[f(fake)]``.
-    """
-    if loss == "standard":
-        return F.softplus(-fake_logits).mean()
-    if loss == "wgan-gp":
-        return -fake_logits.mean()
-    raise ValueError(f"loss must be one of {', '.join(LOSSES)}; got {loss!r}")
-
-
-def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-    """WGAN-GP's ``E[(||grad_x f(x_hat)|| - 1)^2]`` at random points between real and fake."""
-    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device)  # (B, 1, ...)
-    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
-    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
-
-
-def adversarial_reward(logits: torch.Tensor, kind: str = "positive") -> torch.Tensor:
-    """The reward a discriminator gives for inputs with these logits ``(B,)``.
-
-    positive: ``-log(1 - D)`` = ``softplus(logit)`` > 0, the GAIL paper's cost turned reward;
-    it grows as the input looks real, and its positive sign favours long episodes.
-    logit: ``log D - log(1 - D)`` = ``logit`` (AIRL's), unbiased about episode length.
-    """
-    if kind == "positive":
-        return F.softplus(logits)
-    if kind == "logit":
-        return logits
-    raise ValueError(f"reward must be one of {', '.join(REWARDS)}; got {kind!r}")
-
-
-def discriminator_accuracy(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> tuple[float, float]:
-    """Fractions of real inputs called real (logit > 0) and of fake ones called fake."""
-    return float((real_logits > 0).float().mean()), float((fake_logits < 0).float().mean())
-
-
-def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
-    """Exponential moving average of weights, in place: ``average <- decay * average + (1 - decay)
-    * model`` for every parameter (buffers are copied). ``decay = 0`` copies ``model``."""
-    with torch.no_grad():
-        for avg, new in zip(average.parameters(), model.parameters(), strict=True):
-            avg.lerp_(new, 1.0 - decay)
-        for avg, new in zip(average.buffers(), model.buffers(), strict=True):
-            avg.copy_(new)
-
-
-def ema_decay_at(decay: float, updates: int) -> float:
-    """The decay for the ``updates``-th average (0-based): ``min(decay, (1 + t) / (10 + t))``, so
-    the first averages follow the weights closely instead of lagging at their random start
-    (the warm-up of TensorFlow's ``ExponentialMovingAverage(num_updates=t)``)."""
-    return min(decay, (1.0 + updates) / (10.0 + updates))
-
-
-# ============================================================================= evaluation
-
-HELD_OUT_SPLITS: tuple[str, ...] = ("val", "test")
-"""Real samples the judge classifier never trained on: the Fréchet floor."""
-
-
-def feature_statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean ``(d,)`` and covariance ``(d, d)`` of features ``(n, d)``."""
-    features = np.asarray(features, dtype=np.float64)
-    return features.mean(axis=0), np.cov(features, rowvar=False)
-
-
-def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
-    """Fréchet distance between Gaussians: ``|mu1 - mu2|^2 + tr(C1 + C2 - 2 (C1 C2)^(1/2))``.
-
-    ``tr (C1 C2)^(1/2)`` is computed as the sum of square roots of the eigenvalues of the
-    symmetric ``C1^(1/2) C2 C1^(1/2)`` (same spectrum), which stays real and stable.
-    """
-    values, vectors = np.linalg.eigh(cov1)
-    sqrt1 = (vectors * np.sqrt(values.clip(min=0))) @ vectors.T  # C1^(1/2)
-    cross = np.linalg.eigvalsh(sqrt1 @ cov2 @ sqrt1).clip(min=0)
-    return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * np.sqrt(cross).sum())
-
-
-def class_diversity(probs: np.ndarray, confidence: float = 0.9) -> dict[str, float]:
-    """Diversity of samples from a classifier's probabilities ``(n, K)``: the predicted-class
-    histogram (``class_fraction_k``), its entropy in nats (ln K = uniform), the number of classes
-    predicted at least once, and the fraction predicted with probability >= ``confidence``.
-    Flat floats only, so every figure can go to TensorBoard as ``eval/*``."""
-    n_classes = probs.shape[1]
-    predicted = probs.argmax(axis=1)
-    histogram = np.bincount(predicted, minlength=n_classes) / len(predicted)
-    nonzero = histogram[histogram > 0]
-    return {
-        "class_entropy": float(-(nonzero * np.log(nonzero)).sum()),
-        "classes_generated": float((histogram > 0).sum()),
-        "confident_fraction": float((probs.max(axis=1) >= confidence).mean()),
-        **{f"class_fraction_{k}": float(histogram[k]) for k in range(n_classes)},
-    }
-
-
-class Judge:
-    """A trained classifier seen through its penultimate layer: ``judge(x)`` -> (features
-    ``(B, d)``, class probabilities ``(B, K)``). The classifier's last layer must be Linear."""
-
-    def __init__(self, classifier: nn.Module, forward):
-        self.classifier = classifier.eval()
-        self.forward = forward  # raw inputs -> logits
-        self.last_linear = [m for m in classifier.modules() if isinstance(m, nn.Linear)][-1]
-        self.test_accuracy = float("nan")  # set by judge_for: the classifier's test accuracy
-
-    @torch.inference_mode()
-    def __call__(self, x: torch.Tensor, batch: int = 512) -> tuple[np.ndarray, np.ndarray]:
-        features, probs = [], []
-        captured: list[torch.Tensor] = []
-        hook = self.last_linear.register_forward_pre_hook(lambda _m, args: captured.append(args[0]))
-        try:
-            for start in range(0, len(x), batch):
-                logits = self.forward(x[start : start + batch])
-                features.append(captured.pop().flatten(1).cpu().numpy())
-                probs.append(torch.softmax(logits.flatten(1), dim=-1).cpu().numpy())
-        finally:
-            hook.remove()
-        return np.concatenate(features), np.concatenate(probs)
-
-
-JUDGE_CONFIG: dict = {
-    "net": "cnn",
-    "hidden": [512, 512],
-    "learning_rate": 3e-3,
-    "lr_schedule": "cosine",
-    "epochs": 30,
-    "patience": 10,
-}
-"""The judge classifier: the supervised learner's Digits preset, a small CNN (about 10 s on a
-CPU; 99% test accuracy, test NLL 0.01-0.03, and about 97% of real held-out digits classified
-with confidence >= 0.9, against 98%, 0.09 and 91% for the 256-128 MLP used before). Its 512
-penultimate ReLU units are the features the Fréchet distance compares."""
-
-
-@functools.cache
-def judge_for(env_id: str, seed: int = 0) -> Judge:
-    """A classifier for ``env_id``'s task trained by the supervised (pathwise) learner on the
-    train split, deterministically from ``seed``; cached for the process (a few seconds).
-    ``judge.test_accuracy`` is its accuracy on the test split, printed beside its verdicts."""
-    from agents.supervised import Supervised
-
-    torch_state = torch.get_rng_state()  # training the judge must not shift the caller's RNG
-    threads = torch.get_num_threads()
-    try:
-        with torch.enable_grad():  # callers may be inside no_grad (evaluate is)
-            learner = Supervised(env_id, Supervised.Config(**JUDGE_CONFIG), seed=seed, device="cpu")
-            learner.learn()
-            learner.close()
-            test_accuracy = float(learner.evaluate()["accuracy"])
-    finally:
-        torch.set_rng_state(torch_state)
-        torch.set_num_threads(threads)
-    judge = Judge(learner.model, learner.model)
-    judge.test_accuracy = test_accuracy
-    return judge
-
-
-def gan_metrics(
-    sample, judge: Judge, reference: np.ndarray, held_out: np.ndarray, seed: int = 0, confidence: float = 0.9
-) -> dict[str, float]:
-    """The course's GAN evaluation. ``sample(n)`` returns ``n`` generated inputs as a tensor;
-    ``reference`` are the real training inputs, ``held_out`` real inputs nobody trained on.
-
-    Fréchet distances to the reference features, each from ``len(held_out)`` samples so the
-    three share one finite-sample bias: generated (``frechet_distance``), real held-out
-    (``frechet_floor``) and uniform noise in the data's range (``frechet_noise``). Diversity:
-    :func:`class_diversity` of the generated samples. For the judge's scale: the confident
-    fraction of the real held-out inputs (``confident_fraction_real``) and the judge's own test
-    accuracy (``judge_test_accuracy``).
-    """
-    n = len(held_out)
-    rng = np.random.default_rng(seed)
-    reference_stats = feature_statistics(judge(torch.tensor(reference))[0])
-    generated_features, generated_probs = judge(sample(n))
-    low, high = float(reference.min()), float(reference.max())
-    noise = rng.uniform(low, high, size=held_out.shape).astype(np.float32)
-    metrics: dict[str, float] = {}
-    for key, features in (
-        ("frechet_distance", generated_features),
-        ("frechet_floor", judge(torch.tensor(held_out))[0]),
-        ("frechet_noise", judge(torch.from_numpy(noise))[0]),
-    ):
-        metrics[key] = frechet_distance(*feature_statistics(features), *reference_stats)
-    metrics["frechet_ratio"] = metrics["frechet_distance"] / max(metrics["frechet_floor"], 1e-12)
-    metrics.update(class_diversity(generated_probs, confidence))
-    held_out_probs = judge(torch.tensor(held_out))[1]
-    metrics["confident_fraction_real"] = class_diversity(held_out_probs, confidence)["confident_fraction"]
-    metrics["judge_test_accuracy"] = judge.test_accuracy
-    return metrics
-
-
-def image_grid(images: torch.Tensor, columns: int = 8, scale: int = 4, pad: int = 1) -> np.ndarray:
-    """Images ``(B, C, H, W)`` in [0, 1] -> one uint8 grid ``(rows*(H*scale+pad)+pad, ..., 3)``."""
-    images = images.detach().float().clamp(0, 1).cpu()
-    if images.shape[1] == 1:
-        images = images.expand(-1, 3, -1, -1)
-    images = images.repeat_interleave(scale, dim=2).repeat_interleave(scale, dim=3)  # (B, 3, H', W')
-    b, c, h, w = images.shape
-    rows = math.ceil(b / columns)
-    grid = torch.full((c, rows * (h + pad) + pad, columns * (w + pad) + pad), 0.5)
-    for i in range(b):
-        row, col = divmod(i, columns)
-        top, left = pad + row * (h + pad), pad + col * (w + pad)
-        grid[:, top : top + h, left : left + w] = images[i]
-    return (grid.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-
-
-# ============================================================================= the learner
 
 
 @dataclass
@@ -415,6 +163,23 @@ class Generator(nn.Module):
         if self.bounded:
             x = self.low + (self.high - self.low) * (x + 1.0) / 2.0
         return x.reshape(len(z), *self.shape)
+
+
+def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
+    """Exponential moving average of weights, in place: ``average <- decay * average + (1 - decay)
+    * model`` for every parameter (buffers are copied). ``decay = 0`` copies ``model``."""
+    with torch.no_grad():
+        for avg, new in zip(average.parameters(), model.parameters(), strict=True):
+            avg.lerp_(new, 1.0 - decay)
+        for avg, new in zip(average.buffers(), model.buffers(), strict=True):
+            avg.copy_(new)
+
+
+def ema_decay_at(decay: float, updates: int) -> float:
+    """The decay for the ``updates``-th average (0-based): ``min(decay, (1 + t) / (10 + t))``, so
+    the first averages follow the weights closely instead of lagging at their random start
+    (the warm-up of TensorFlow's ``ExponentialMovingAverage(num_updates=t)``)."""
+    return min(decay, (1.0 + updates) / (10.0 + updates))
 
 
 class GAN(Agent):

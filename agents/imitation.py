@@ -1,19 +1,21 @@
 """Imitation learning from expert demonstrations: behaviour cloning and GAIL.
 
-- **Experts** (:func:`load_expert`, :func:`record_expert_demos`): a gymlab run directory or a
-  Stable-Baselines3 model ``.zip`` plays whole episodes; :mod:`envs.demos` holds the file format.
+The demonstrations are a file (:mod:`envs.demos` holds the format) that ``gymlab demos`` records
+from an expert, a gymlab run or a Stable-Baselines3 model (:mod:`gymlab.play`).
+
 - **Behaviour cloning** (:class:`BC`): the demonstrations become a supervised task (observation
-  -> the expert's action) served by the single-step env, and the pathwise learner
-  (:class:`agents.supervised.Supervised`) trains on it unchanged; the clone then acts in the
-  real env. Discrete actions are a classification task (cross-entropy), a flat Box a
-  regression task (squared error, averaged over the action's values).
+  -> the expert's action) served by the single-step env, whose reward BC sets to ``-bc_loss``;
+  the pathwise learner (:class:`agents.supervised.Supervised`) descends it unchanged, and the
+  clone then acts in the real env. Discrete actions are a classification task (:func:`bc_loss`:
+  cross-entropy), a flat Box a regression task (squared error, averaged over the action's values).
 - **GAIL** (:class:`GAIL`, Ho & Ermon 2016): PPO whose rewards come from a discriminator
   D(s, a) trained to tell expert transitions (label 1) from the policy's (label 0). After each
   rollout the discriminator takes ``disc_epochs`` passes over it, then every stored reward is
   replaced by ``-log(1 - D(s, a))`` (``reward=positive``, the default) or ``log D - log(1 - D)``
   (``reward=logit``) before GAE. The true env reward still reaches ``rollout/ep_rew_mean``
   through RecordEpisodeStatistics, so the curves show how well the imitation really plays.
-  The discriminator and its loss are the GAN's (:mod:`agents.gan`).
+  The discriminator, its loss and the reward are the adversarial pieces the GAN shares
+  (:mod:`agents.adversarial`).
   With ``absorbing=true`` (Kostrikov et al. 2019, "Discriminator-Actor-Critic") a terminated
   episode does not end the reward: it goes on forever in an absorbing state, an extra input
   (zero observation and action, indicator 1) that D sees once per terminated episode of the
@@ -27,21 +29,14 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
-import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
 
-import envs
-from agents.base import Agent
-from agents.config import positive
-from agents.gan import (
+from agents.adversarial import (
     REWARDS,
     Discriminator,
     adversarial_reward,
@@ -49,172 +44,15 @@ from agents.gan import (
     discriminator_loss,
     gradient_penalty,
 )
+from agents.base import Agent
+from agents.config import positive
 from agents.networks import obs_dim, preprocess
 from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from agents.ppo import PPO, PPOConfig
 from agents.supervised import Supervised, SupervisedConfig
-from envs.demos import Demos, load_demos, record_demos, save_demos
+from envs.demos import Demos, load_demos
 
 DEMOS_HINT = "record them with `gymlab demos RUN_DIR --episodes 10 --out FILE.npz`"
-
-# ============================================================================= experts
-
-SB3_ALGORITHMS: tuple[tuple[str, str], ...] = (
-    ("clip_range", "PPO"),
-    ("exploration_final_eps", "DQN"),
-    ("target_entropy", "SAC"),
-    ("policy_delay", "TD3"),
-    ("n_steps", "A2C"),
-)
-"""(a key only that algorithm saves in its ``data`` member, SB3 class), checked in order."""
-
-
-def sb3_algorithm(path: Path) -> str:
-    """Name of the Stable-Baselines3 class that saved the model ``path``, read from the JSON
-    ``data`` member of its zip (nothing is unpickled to find out)."""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            data = json.loads(archive.read("data"))
-    except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not a readable Stable-Baselines3 model ({type(e).__name__})") from None
-    for key, algorithm in SB3_ALGORITHMS:
-        if key in data:
-            return algorithm
-    raise ValueError(f"cannot tell which Stable-Baselines3 algorithm saved {path}")
-
-
-def load_expert(
-    source: str | Path,
-    env_id: str | None = None,
-    device: str = "cpu",
-    deterministic: bool = True,
-    best: bool = False,
-    env_kwargs: dict | None = None,
-) -> tuple[str, dict, Callable[[np.ndarray], np.ndarray]]:
-    """An expert as ``(env_id, env_kwargs, policy)``: the env it plays, made with ``env_kwargs``,
-    and ``policy``, one observation to one env action.
-
-    ``source`` is a gymlab run directory (its env is the default, ``env_kwargs`` change or add
-    to the run's own; ``best``: its best.pt) or a Stable-Baselines3 model ``.zip`` (PPO, A2C,
-    DQN, SAC, TD3; SB3 files do not record their env, so ``env_id`` is required). SB3 unpickles
-    parts of its files: only load models you trust.
-    """
-    from gymlab.play import load_player
-
-    expert, _ = load_player(source, env_id if is_sb3_model(source) else None, device, best, env_kwargs)
-    if env_id is not None and env_id != expert.env_id:
-        raise ValueError(f"{source} was trained on {expert.env_id}, not {env_id}; drop --env or pick another run")
-    return expert.env_id, expert.env_kwargs, expert.policy_fn(deterministic)
-
-
-def is_sb3_model(path: str | Path) -> bool:
-    """Whether ``path`` names a model file as Stable-Baselines3 saves them (a .zip)."""
-    return Path(path).suffix == ".zip" and Path(path).is_file()
-
-
-def load_sb3_model(path: str | Path, env_id: str | None, device: str = "cpu", env_kwargs: dict | None = None):
-    """A Stable-Baselines3 model (PPO, A2C, DQN, SAC, TD3) from its .zip, checked against the
-    spaces of ``env_id`` (made with ``env_kwargs``); SB3 files do not record their env, so
-    ``env_id`` is required. SB3 unpickles parts of its files: only load models you trust."""
-    if env_id is None:
-        raise ValueError(f"{path} is a Stable-Baselines3 model, which does not record its env; add --env ENV_ID")
-    envs.check_env_id(env_id)
-    import stable_baselines3
-
-    cls = getattr(stable_baselines3, sb3_algorithm(Path(path)))
-    try:
-        model = cls.load(path, device=device)
-    except Exception as e:  # a damaged member surfaces as many kinds of error inside SB3 and torch
-        raise ValueError(f"{path} is not a readable Stable-Baselines3 model ({type(e).__name__})") from None
-    env = envs.make_env(env_id, **(env_kwargs or {}))
-    spaces = env.observation_space, env.action_space
-    env.close()
-    if not (_space_fits(model.observation_space, spaces[0]) and _space_fits(model.action_space, spaces[1])):
-        raise ValueError(
-            f"{path} observes {envs.make.space_text(model.observation_space)} and acts in "
-            f"{envs.make.space_text(model.action_space)}, which do not fit {env_id}; pass the env it was trained on"
-        )
-    return model
-
-
-def _space_fits(model_space: gym.Space, env_space: gym.Space) -> bool:
-    """Whether an SB3 model's space is the env's: the same kind and size (SB3 keeps image
-    observations channel-first, and transposes the env's channel-last frames itself)."""
-    if type(model_space) is not type(env_space):
-        return False
-    if isinstance(env_space, gym.spaces.Discrete):
-        return model_space.n == env_space.n
-    if isinstance(env_space, gym.spaces.MultiDiscrete):
-        return np.array_equal(model_space.nvec, env_space.nvec)
-    shape, env_shape = model_space.shape, env_space.shape
-    return shape == env_shape or (len(env_shape) == 3 and shape == (env_shape[2], *env_shape[:2]))
-
-
-def vecnormalize_path(model_path: str | Path) -> Path | None:
-    """The VecNormalize statistics saved for the SB3 model at ``model_path``, if any: ``NAME.vecnormalize.pkl``
-    beside ``NAME.zip`` (what ``gymlab export`` writes), else ``NAME/vecnormalize.pkl`` (where
-    rl-baselines3-zoo saves them for ``NAME.zip``)."""
-    model_path = Path(model_path)
-    for candidate in (
-        model_path.with_name(model_path.stem + ".vecnormalize.pkl"),
-        model_path.with_name(model_path.stem) / "vecnormalize.pkl",
-    ):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_vecnormalize(path: Path, observation_space: gym.Space):
-    """SB3 VecNormalize statistics from ``path`` (a pickle: only load files you trust), checked against
-    the model's observation space; what :func:`sb3_policy` standardises observations with."""
-    import pickle
-
-    try:
-        with open(path, "rb") as f:
-            stats = pickle.load(f)
-        shape = np.shape(stats.obs_rms.mean) if stats.norm_obs else None
-    except Exception as e:  # a damaged pickle surfaces as many kinds of error
-        raise ValueError(f"{path} is not readable VecNormalize statistics ({type(e).__name__})") from None
-    if shape is not None and shape != observation_space.shape:
-        raise ValueError(f"{path} normalises observations of shape {shape}, not the model's {observation_space.shape}")
-    return stats
-
-
-def sb3_policy(model, deterministic: bool = True, vecnormalize=None) -> Callable[[np.ndarray], np.ndarray]:
-    """One observation -> one env action from an SB3 model (the 0-d array SB3 gives for a
-    Discrete action becomes the scalar a Discrete env indexes with); with ``vecnormalize`` (SB3
-    VecNormalize statistics), the observation is standardised first, as in training."""
-
-    def policy(obs: np.ndarray) -> np.ndarray:
-        if vecnormalize is not None:
-            obs = vecnormalize.normalize_obs(obs)
-        action = model.predict(obs, deterministic=deterministic)[0]
-        return action[()] if np.ndim(action) == 0 else action
-
-    return policy
-
-
-def record_expert_demos(
-    source: str | Path,
-    episodes: int,
-    out: str | Path,
-    env_id: str | None = None,
-    seed: int = 0,
-    device: str = "cpu",
-    deterministic: bool = True,
-    best: bool = False,
-    env_kwargs: dict | None = None,
-) -> tuple[Demos, Path]:
-    """``gymlab demos``: let the expert at ``source`` (see :func:`load_expert`) play ``episodes``
-    episodes (seeds ``seed``, ``seed + 1``, ...) and save them to ``out``."""
-    env_id, env_kwargs, policy = load_expert(source, env_id, device, deterministic, best, env_kwargs)
-    env = envs.make_env(env_id, **env_kwargs)
-    try:
-        demos = record_demos(env, policy, episodes, env_id, seed, env_kwargs)
-    finally:
-        env.close()
-    return demos, save_demos(demos, out)
-
 
 # ============================================================================= behaviour cloning
 
@@ -240,6 +78,38 @@ def demos_dataset(
     )
 
 
+def bc_loss(prediction: torch.Tensor, expert_action: torch.Tensor, kind: str) -> torch.Tensor:
+    """Behaviour cloning's loss per demonstrated step ``(B,)``: how far the clone's prediction is
+    from the expert's action.
+
+    classification (Discrete actions): cross-entropy ``-log softmax(prediction)[a]`` of the
+    logits ``(B, n)`` at the expert's action index ``a`` ``(B,)``. regression (a flat Box): the
+    squared error of the predicted values ``(B, D)`` against the expert's ``(B,)`` (D = 1) or
+    ``(B, D)``, averaged over the D values.
+    """
+    if kind == "classification":
+        log_prob = torch.log_softmax(prediction, dim=-1)  # (B, n)
+        return -log_prob.gather(-1, expert_action.long().unsqueeze(-1)).squeeze(-1)
+    if kind == "regression":
+        return (prediction - expert_action.reshape(prediction.shape)).square().mean(dim=-1)
+    raise ValueError(f"bc clones classification or regression tasks, not {kind!r}")
+
+
+class CloningRewards(gym.vector.VectorWrapper):
+    """The demos' batched single-step env with reward ``-bc_loss(prediction, expert action)``
+    ``(B,)``, with its graph: the loss the supervised learner descends while it trains BC's clone
+    (a loss is a negative reward). Validation and test scores keep the env's own loss."""
+
+    def __init__(self, env: gym.vector.VectorEnv, kind: str):
+        super().__init__(env)
+        self.kind = kind
+
+    def step(self, actions: torch.Tensor):
+        """Step the env; the reward is minus BC's loss of ``actions`` against the expert's (``info["target"]``)."""
+        obs, _, terminated, truncated, info = self.env.step(actions)
+        return obs, -bc_loss(actions, info["target"], self.kind), terminated, truncated, info
+
+
 @dataclass
 class BCConfig(SupervisedConfig):
     """Behaviour cloning: the supervised learner's hyperparameters, plus where the demos are."""
@@ -260,7 +130,7 @@ class BCConfig(SupervisedConfig):
 
 class BC(Agent):
     """Behaviour cloning: a :class:`Supervised` learner trained on the demos' (observation ->
-    action) task, acting in the real env. ``evaluate()`` plays the real env."""
+    action) task with :func:`bc_loss`, acting in the real env. ``evaluate()`` plays the real env."""
 
     name = "bc"
     Config = BCConfig
@@ -282,6 +152,7 @@ class BC(Agent):
         self.learner = Supervised(
             DEMOS_ENV_ID, learner_config, seed=self.seed, device=self.device, env_kwargs={"task": task, "mode": mode}
         )
+        self.kind = kind  # which bc_loss the clone is trained with
         self.expert_return = demos.expert_return
         self.config = dataclasses.replace(c, total_steps=self.learner.config.total_steps)  # epochs -> steps
 
@@ -297,8 +168,10 @@ class BC(Agent):
         return actions  # (B, n)
 
     def open_envs(self, video_dir=None, video_every: int = 100) -> None:
-        """The supervised learner's batched env over the demos (no video: nothing is played)."""
+        """The supervised learner's batched env over the demos, rewarding ``-bc_loss`` (no video:
+        nothing is played)."""
         self.learner.open_envs()
+        self.learner.envs = CloningRewards(self.learner.envs, self.kind)
         self.envs, self.obs = self.learner.envs, self.learner.obs
 
     def close(self) -> None:

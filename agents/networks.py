@@ -861,30 +861,6 @@ class ActorCritic(nn.Module):
         return log_prob, entropy, values
 
 
-def sb3_parameter_pairs(policy: ActorCritic, sb3_policy) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """(gymlab tensor, SB3 tensor) for every parameter of an actor-critic with separate MLP actor and
-    critic bodies and of the SB3 ``ActorCriticPolicy`` (MlpPolicy) of the same layout: the
-    bodies' layers, the actor head (``action_net``), the critic head (``value_net``) and a
-    Gaussian head's ``log_std``. The two compute the same function when the pairs hold equal values."""
-    if policy.fused:
-        bodies = [policy.bodies.block(k) for k in range(policy.bodies.k)]
-    else:
-        bodies = [
-            [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)] for net in (policy.pi_body, policy.vf_body)
-        ]
-    theirs = [sb3_policy.mlp_extractor.policy_net, sb3_policy.mlp_extractor.value_net]
-    pairs = []
-    for layers, net in zip(bodies, theirs, strict=True):
-        linears = [m for m in net if isinstance(m, nn.Linear)]
-        for (weight, bias), linear in zip(layers, linears, strict=True):
-            pairs += [(weight, linear.weight), (bias, linear.bias)]
-    for mine, their in [(policy.head.linear, sb3_policy.action_net), (policy.vf_head, sb3_policy.value_net)]:
-        pairs += [(mine.weight, their.weight), (mine.bias, their.bias)]
-    if isinstance(policy.head, GaussianHead):
-        pairs.append((policy.head.log_std, sb3_policy.log_std))
-    return pairs
-
-
 def actor_critic_backward(
     policy: ActorCritic,
     params: torch.Tensor,

@@ -5,7 +5,7 @@
 
 Per seed: ``gymlab train gan gymlab/Digits-v0`` with its preset (``--set`` overrides), then
 ``evaluate()`` on samples from the moving average of the generator's weights: a classifier
-trained by the supervised learner (``agents.gan.JUDGE_CONFIG``, its Digits CNN preset) gives
+trained by the supervised learner (``agents.gan_eval.JUDGE_CONFIG``, its Digits CNN preset) gives
 512-d penultimate features and class probabilities. Fréchet distances to the training
 digits' features come from as many samples as there are held-out real digits (val + test, 540):
 generated, real held-out (the floor) and uniform noise (the ceiling). Targets: distance <= 3x

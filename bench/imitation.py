@@ -56,8 +56,8 @@ def steps_to_fraction(run_dir: Path, target: float, window: int = TRAIN_WINDOW) 
 def run_seed(env_id: str, seed: int, folder: Path, gail_rewards: list[str]) -> dict:
     """Expert, demos, BC and GAIL for one seed; returns the figures."""
     from agents import runs
-    from agents.imitation import record_expert_demos
     from gymlab import train
+    from gymlab.play import record_expert_demos
 
     eval_episodes, targets = TASKS[env_id]["eval_episodes"], TASKS[env_id]["targets"]
     start = time.perf_counter()

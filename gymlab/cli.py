@@ -139,7 +139,7 @@ def cmd_record(args) -> int:
 
 
 def cmd_demos(args) -> int:
-    from agents.imitation import record_expert_demos
+    from gymlab.play import record_expert_demos
 
     demos, path = record_expert_demos(
         args.expert, args.episodes, args.out, args.env, args.seed, args.device, args.deterministic, args.best,
@@ -163,7 +163,7 @@ def env_kwargs_flag(env_kwargs: dict) -> str:
 
 
 def cmd_export(args) -> int:
-    from gymlab.export import export_run
+    from gymlab.sb3 import export_run
 
     path, stats, agent = export_run(args.run_dir, args.out, args.best)
     algorithm = agent.name.upper()

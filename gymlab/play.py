@@ -1,51 +1,25 @@
-"""Watching a trained agent: evaluation episodes and mp4 recordings."""
+"""Playing a trained agent: evaluation episodes, mp4 recordings, and expert demonstrations.
+
+What plays is a gymlab run directory or a Stable-Baselines3 model ``.zip``
+(:class:`gymlab.sb3.SB3Player`); :func:`load_player` tells them apart. An expert
+(:func:`load_expert`) is either, playing whole episodes for ``gymlab demos``
+(:func:`record_expert_demos`); :mod:`envs.demos` holds the file format."""
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 
 import envs
+from agents import runs
 from agents.base import Agent
-from agents.evaluation import evaluate_policy
-
-
-class SB3Player:
-    """A Stable-Baselines3 model (.zip) as ``gymlab eval`` and ``gymlab record`` play it: the same
-    episodes (reset with ``seed + i``) and the same figures as for a gymlab run. VecNormalize
-    statistics saved beside the model (:func:`agents.imitation.vecnormalize_path`) standardise its
-    observations; Atari wrappers are not rebuilt. SB3 unpickles parts of its files (and the
-    statistics are a pickle): only load models you trust."""
-
-    def __init__(self, path: str | Path, env_id: str | None, device: str = "cpu", env_kwargs: dict | None = None):
-        from agents.imitation import load_sb3_model, load_vecnormalize, sb3_algorithm, vecnormalize_path
-
-        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
-        self.model = load_sb3_model(path, env_id, device, self.env_kwargs)
-        self.name = f"sb3-{sb3_algorithm(Path(path)).lower()}"
-        self.num_timesteps = int(self.model.num_timesteps)
-        self.vecnormalize_path = vecnormalize_path(path)
-        self.vecnormalize = None
-        if self.vecnormalize_path is not None:
-            self.vecnormalize = load_vecnormalize(self.vecnormalize_path, self.model.observation_space)
-
-    def policy_fn(self, deterministic: bool = True):
-        """One observation -> one env action, as :meth:`agents.base.Agent.policy_fn`."""
-        from agents.imitation import sb3_policy
-
-        return sb3_policy(self.model, deterministic, self.vecnormalize)
-
-    def evaluate(
-        self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split="test"
-    ) -> dict[str, float]:
-        """As :meth:`agents.base.Agent.evaluate`: on ``env`` if given, else a fresh env (a
-        single-step env's whole test split)."""
-        policy = self.policy_fn(deterministic)
-        return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
+from envs.demos import Demos, record_demos, save_demos
+from gymlab.sb3 import SB3Player, is_sb3_model
 
 
 def load_player(
@@ -56,9 +30,6 @@ def load_player(
     Stable-Baselines3 .zip (``env_id`` required). ``env_kwargs`` make the env the .zip plays, or
     change the run's own (the spaces must stay the run's). ``run_dir`` is where the figures are
     logged: None for a .zip, and for a run playing an env other than its own."""
-    from agents import runs
-    from agents.imitation import is_sb3_model
-
     path = Path(path)
     if not path.exists():
         raise ValueError(
@@ -92,6 +63,50 @@ def change_env_kwargs(agent: Agent, env_kwargs: dict) -> bool:
         )
     agent.env_kwargs = kwargs
     return True
+
+
+def load_expert(
+    source: str | Path,
+    env_id: str | None = None,
+    device: str = "cpu",
+    deterministic: bool = True,
+    best: bool = False,
+    env_kwargs: dict | None = None,
+) -> tuple[str, dict, Callable[[np.ndarray], np.ndarray]]:
+    """An expert as ``(env_id, env_kwargs, policy)``: the env it plays, made with ``env_kwargs``,
+    and ``policy``, one observation to one env action.
+
+    ``source`` is a gymlab run directory (its env is the default, ``env_kwargs`` change or add
+    to the run's own; ``best``: its best.pt) or a Stable-Baselines3 model ``.zip`` (PPO, A2C,
+    DQN, SAC, TD3; SB3 files do not record their env, so ``env_id`` is required). SB3 unpickles
+    parts of its files: only load models you trust.
+    """
+    expert, _ = load_player(source, env_id if is_sb3_model(source) else None, device, best, env_kwargs)
+    if env_id is not None and env_id != expert.env_id:
+        raise ValueError(f"{source} was trained on {expert.env_id}, not {env_id}; drop --env or pick another run")
+    return expert.env_id, expert.env_kwargs, expert.policy_fn(deterministic)
+
+
+def record_expert_demos(
+    source: str | Path,
+    episodes: int,
+    out: str | Path,
+    env_id: str | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    deterministic: bool = True,
+    best: bool = False,
+    env_kwargs: dict | None = None,
+) -> tuple[Demos, Path]:
+    """``gymlab demos``: let the expert at ``source`` (see :func:`load_expert`) play ``episodes``
+    episodes (seeds ``seed``, ``seed + 1``, ...) and save them to ``out``."""
+    env_id, env_kwargs, policy = load_expert(source, env_id, device, deterministic, best, env_kwargs)
+    env = envs.make_env(env_id, **env_kwargs)
+    try:
+        demos = record_demos(env, policy, episodes, env_id, seed, env_kwargs)
+    finally:
+        env.close()
+    return demos, save_demos(demos, out)
 
 
 class FrameTap(gym.Wrapper):

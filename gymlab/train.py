@@ -52,8 +52,7 @@ def start_from(agent: Agent, source: Path) -> None:
     another run's newest checkpoint, or of an SB3 PPO/A2C model .zip (rl-baselines3-zoo's
     ``--trained-agent``). Only the network: the optimizer, counters and schedules start afresh,
     and the run's random streams and thread count stay its own."""
-    from agents.imitation import is_sb3_model
-    from gymlab.export import from_sb3
+    from gymlab.sb3 import from_sb3, is_sb3_model
 
     if not source.exists():
         raise ValueError(f"--init-from {source} does not exist; pass a gymlab run directory or an SB3 .zip")

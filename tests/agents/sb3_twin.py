@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from agents.networks import sb3_parameter_pairs
+from gymlab.sb3 import sb3_parameter_pairs
 
 
 def sb3_after_one_rollout(cls, n_envs: int, n_steps: int, total: int, **kwargs):

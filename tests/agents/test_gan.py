@@ -1,5 +1,5 @@
-"""Tests for agents.gan: the adversarial losses and reward, the Fréchet distance and diversity
-figures, and a GAN that trains, logs its samples and saves/loads."""
+"""Tests for agents.gan: the moving average of the generator, and a GAN that trains on the
+losses of agents.adversarial, logs its samples, saves/loads and reports the course's figures."""
 
 import math
 
@@ -7,22 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents import gan
-from agents.gan import (
-    GAN,
-    Discriminator,
-    GANConfig,
-    adversarial_reward,
-    class_diversity,
-    discriminator_accuracy,
-    discriminator_loss,
-    ema_decay_at,
-    ema_update,
-    frechet_distance,
-    generator_loss,
-    gradient_penalty,
-    image_grid,
-)
+from agents import adversarial, gan, gan_eval
+from agents.gan import GAN, GANConfig, ema_decay_at, ema_update
 
 DIGITS = "gymlab/Digits-v0"
 
@@ -30,59 +16,10 @@ DIGITS = "gymlab/Digits-v0"
 @pytest.fixture
 def quick_judge(monkeypatch):
     """A judge classifier trained for a few epochs only (the real one takes a few seconds)."""
-    monkeypatch.setattr(gan, "JUDGE_CONFIG", {"net": "mlp", "hidden": [64, 32], "epochs": 3, "patience": 0})
-    gan.judge_for.cache_clear()
+    monkeypatch.setattr(gan_eval, "JUDGE_CONFIG", {"net": "mlp", "hidden": [64, 32], "epochs": 3, "patience": 0})
+    gan_eval.judge_for.cache_clear()
     yield
-    gan.judge_for.cache_clear()
-
-
-# ----------------------------------------------------------------------------- losses
-def test_losses_known_answers():
-    zero = torch.zeros(4)
-    # D = 1/2 everywhere: -log(1/2) for each of the two cross-entropy terms
-    assert discriminator_loss(zero, zero).item() == pytest.approx(2 * math.log(2))
-    assert generator_loss(zero).item() == pytest.approx(math.log(2))
-    real, fake = torch.tensor([3.0, 1.0]), torch.tensor([-1.0, 0.0])
-    assert discriminator_loss(real, fake, "wgan-gp").item() == pytest.approx(-0.5 - 2.0)
-    assert generator_loss(fake, "wgan-gp").item() == pytest.approx(0.5)
-    # non-saturating: a rejected sample (D -> 0) still gets a large loss and gradient
-    assert generator_loss(torch.tensor([-10.0])).item() == pytest.approx(10.0, abs=1e-3)
-    with pytest.raises(ValueError, match="loss must be one of"):
-        discriminator_loss(zero, zero, "hinge")
-
-
-def test_rewards_known_answers():
-    logits = torch.tensor([-2.0, 0.0, 2.0])
-    d = torch.sigmoid(logits)
-    torch.testing.assert_close(adversarial_reward(logits, "positive"), -torch.log(1 - d))
-    torch.testing.assert_close(adversarial_reward(logits, "logit"), torch.log(d) - torch.log(1 - d))
-    assert discriminator_accuracy(torch.tensor([1.0, -1.0]), torch.tensor([-1.0, -2.0])) == (0.5, 1.0)
-
-
-def test_gradient_penalty_of_a_linear_critic():
-    critic = torch.nn.Linear(3, 1, bias=False)
-    with torch.no_grad():
-        critic.weight.copy_(torch.tensor([[2.0, 0.0, 0.0]]))  # |grad| = 2 everywhere
-    penalty = gradient_penalty(lambda x: critic(x).squeeze(-1), torch.randn(5, 3), torch.randn(5, 3))
-    assert penalty.item() == pytest.approx(1.0)
-
-
-@pytest.mark.parametrize("kind", ["positive", "logit"])
-def test_discriminator_reward_moves_toward_the_real_data(kind):
-    """Trained on real ~ N(+2, 1) against fake ~ N(-2, 1), the reward rises toward real data."""
-    torch.manual_seed(0)
-    disc = Discriminator(1, [16], "tanh")
-    optimizer = torch.optim.Adam(disc.parameters(), lr=1e-2)
-    for _ in range(200):
-        real, fake = torch.randn(64, 1) + 2, torch.randn(64, 1) - 2
-        loss = discriminator_loss(disc(real), disc(fake))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    with torch.no_grad():
-        reward = adversarial_reward(disc(torch.linspace(-3, 3, 7)[:, None]), kind)  # (7,)
-    assert (reward.diff() > 0).all(), reward
-    assert loss.item() < 0.2
+    gan_eval.judge_for.cache_clear()
 
 
 def test_ema_update_known_answers():
@@ -100,44 +37,6 @@ def test_ema_update_known_answers():
     assert ema_decay_at(0.999, 90) == pytest.approx(0.91)
     assert ema_decay_at(0.999, 10**6) == 0.999
     assert ema_decay_at(0.0, 10**6) == 0.0
-
-
-# ----------------------------------------------------------------------------- evaluation
-def test_frechet_distance_known_answers():
-    rng = np.random.default_rng(0)
-    a = rng.normal(size=(5, 5))
-    cov = a @ a.T + np.eye(5)
-    mu = rng.normal(size=5)
-    assert frechet_distance(mu, cov, mu, cov) == pytest.approx(0.0, abs=1e-8)
-    assert frechet_distance(mu, cov, mu + 1.0, cov) == pytest.approx(5.0)
-    # diagonal covariances: sum of (sqrt(a) - sqrt(b))^2
-    c1, c2 = np.diag([1.0, 4.0]), np.diag([9.0, 1.0])
-    assert frechet_distance(np.zeros(2), c1, np.zeros(2), c2) == pytest.approx((1 - 3) ** 2 + (2 - 1) ** 2)
-    # general case against scipy's matrix square root
-    from scipy.linalg import sqrtm
-
-    b = rng.normal(size=(5, 5))
-    cov2 = b @ b.T
-    expected = np.trace(cov + cov2 - 2 * sqrtm(cov @ cov2).real)
-    assert frechet_distance(mu, cov, mu, cov2) == pytest.approx(expected, rel=1e-6)
-
-
-def test_class_diversity():
-    probs = np.full((10, 10), 0.01)
-    probs[np.arange(10), np.arange(10)] = 0.91  # one confident sample per class
-    probs[0] = 0.1  # except the first, which is unsure (predicted class 0)
-    out = class_diversity(probs)
-    assert out["class_entropy"] == pytest.approx(math.log(10))
-    assert out["classes_generated"] == 10
-    assert out["confident_fraction"] == pytest.approx(0.9)
-    assert sum(out[f"class_fraction_{k}"] for k in range(10)) == pytest.approx(1.0)
-    collapsed = class_diversity(np.tile(np.eye(10)[3], (5, 1)))
-    assert collapsed["class_entropy"] == 0.0 and collapsed["class_fraction_3"] == 1.0
-
-
-def test_image_grid_shape():
-    grid = image_grid(torch.rand(10, 1, 8, 8), columns=4, scale=2, pad=1)
-    assert grid.dtype == np.uint8 and grid.shape == (3 * 17 + 1, 4 * 17 + 1, 3)
 
 
 # ----------------------------------------------------------------------------- the learner
@@ -164,6 +63,46 @@ def test_gan_trains_and_logs_samples(tmp_path, loss):
     assert "samples/generated" in events.Tags()["images"]
     samples = agent.predict(np.zeros((3, 1, 8, 8), dtype=np.float32))
     assert samples.shape == (3, 1, 8, 8) and samples.min() >= 0 and samples.max() <= 1
+
+
+def _learned(config: GANConfig) -> tuple[list[torch.Tensor], list[torch.Tensor], GAN]:
+    """(initial generator weights, initial discriminator weights, the GAN after learning)."""
+    agent = GAN(DIGITS, config, seed=0, device="cpu")
+    generator = [p.detach().clone() for p in agent.generator.parameters()]
+    discriminator = [p.detach().clone() for p in agent.discriminator.parameters()]
+    agent.learn()
+    return generator, discriminator, agent
+
+
+def _unchanged(before: list[torch.Tensor], net: torch.nn.Module) -> bool:
+    return all(torch.equal(b, p) for b, p in zip(before, net.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("which", ["generator_loss", "discriminator_loss"])
+def test_gan_updates_run_the_module_level_losses(monkeypatch, which):
+    """The update calls ``agents.gan.generator_loss`` / ``discriminator_loss`` (as imported from
+    agents.adversarial): replaced by a loss without gradient, that network learns nothing while
+    the other still does; with the real losses both learn."""
+    config = GANConfig(total_steps=64 * 3, hidden=[16], disc_hidden=[16], gp_coef=0.0)
+    generator, discriminator, agent = _learned(config)
+    assert not _unchanged(generator, agent.generator) and not _unchanged(discriminator, agent.discriminator)
+    assert gan.generator_loss is adversarial.generator_loss and gan.discriminator_loss is adversarial.discriminator_loss
+
+    calls = []
+
+    def no_gradient(*args):  # (logits..., loss name)
+        calls.append(args[-1])
+        return 0.0 * sum(x.sum() for x in args if isinstance(x, torch.Tensor))
+
+    monkeypatch.setattr(gan, which, no_gradient)
+    generator, discriminator, agent = _learned(config)
+    assert len(calls) == 3  # one update of each network per iteration
+    frozen, trained = (generator, discriminator) if which == "generator_loss" else (discriminator, generator)
+    nets = (
+        (agent.generator, agent.discriminator) if which == "generator_loss" else (agent.discriminator, agent.generator)
+    )
+    assert _unchanged(frozen, nets[0]), f"{which} was bypassed"
+    assert not _unchanged(trained, nets[1])
 
 
 def test_gan_samples_from_the_moving_average_of_its_generator():

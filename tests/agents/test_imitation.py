@@ -1,5 +1,5 @@
-"""Tests for envs.demos and agents.imitation: the demonstrations file format, experts from gymlab
-runs and SB3 models, behaviour cloning and GAIL (slow: the CartPole targets)."""
+"""Tests for envs.demos and agents.imitation: the demonstrations file format, behaviour cloning
+and its loss, GAIL on the shared adversarial losses (slow: the CartPole targets)."""
 
 import math
 
@@ -8,68 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from agents.gan import adversarial_reward
-from agents.imitation import BC, GAIL, BCConfig, GAILConfig, _space_fits, load_expert, record_expert_demos
+from agents import adversarial, imitation
+from agents.adversarial import adversarial_reward
+from agents.imitation import BC, GAIL, BCConfig, GAILConfig, bc_loss
 from envs.demos import load_demos, record_demos, save_demos
 from gymlab.cli import main
-
-TINY = "gymlab_test/Tiny-v0"
-TINY_STEPS = 20
-
-
-class TinyEnv(gym.Env):
-    """Observe x in [-1, 1]^2; action 1 is right when x0 + x1 > 0, else 0; reward 1 for the right
-    action; 20 steps per episode. The expert's return is 20."""
-
-    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-    action_space = gym.spaces.Discrete(2)
-    metadata = {"render_modes": ["rgb_array"]}
-
-    def __init__(self, render_mode=None):
-        self.render_mode = render_mode
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        self.x = self.np_random.uniform(-1, 1, 2).astype(np.float32)
-        return self.x.copy(), {}
-
-    def step(self, action):
-        reward = float(int(action) == expert_action(self.x))
-        self.t += 1
-        self.x = self.np_random.uniform(-1, 1, 2).astype(np.float32)
-        return self.x.copy(), reward, False, self.t >= TINY_STEPS, {}
-
-
-def expert_action(obs: np.ndarray) -> int:
-    """The tiny env's optimal action."""
-    return int(obs[0] + obs[1] > 0)
-
-
-TINY_BOX = "gymlab_test/TinyBox-v0"
-
-
-class TinyBoxEnv(TinyEnv):
-    """:class:`TinyEnv` with two continuous action values: the expert's is
-    :func:`expert_box_action`, and the reward is minus the squared distance to it (expert: 0)."""
-
-    action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-
-    def step(self, action):
-        reward = -float(np.square(np.asarray(action) - expert_box_action(self.x)).sum())
-        self.t += 1
-        self.x = self.np_random.uniform(-1, 1, 2).astype(np.float32)
-        return self.x.copy(), reward, False, self.t >= TINY_STEPS, {}
-
-
-def expert_box_action(obs: np.ndarray) -> np.ndarray:
-    """The tiny Box env's optimal action, inside [-1, 1]^2."""
-    return np.array([obs[0] + obs[1], obs[0] - obs[1]], np.float32) / 2
-
-
-for env_id, entry_point in ((TINY, TinyEnv), (TINY_BOX, TinyBoxEnv)):
-    if env_id not in gym.envs.registry:
-        gym.register(env_id, entry_point=entry_point)
+from gymlab.play import record_expert_demos
+from tests.agents.toy_envs import TINY, TINY_BOX, TINY_STEPS, TinyEnv, expert_action, expert_box_action
 
 
 @pytest.fixture
@@ -185,51 +130,46 @@ def test_bad_demos_exit_2_through_the_cli(tiny_demos, tmp_path, capsys):
     assert "bc needs expert demonstrations: --set demos=FILE.npz" in capsys.readouterr().err
 
 
-# ----------------------------------------------------------------------------- experts
-def test_demos_from_a_gymlab_run_and_an_sb3_model(tmp_path, capsys):
-    run = tmp_path / "expert"
-    assert main(["train", "ppo", TINY, "--steps", "256", "--n-envs", "2", "--set", "n_steps=64", "--set",
-                 "batch_size=64", "--run-dir", str(run), "--quiet"]) == 0  # fmt: skip
-    out = tmp_path / "from-run.npz"
-    assert main(["demos", str(run), "--episodes", "3", "--out", str(out)]) == 0
-    assert "3 episodes, 60 steps" in capsys.readouterr().out
-    assert load_demos(out, TINY).n_episodes == 3
-
-    from stable_baselines3 import PPO as SB3PPO
-
-    model = SB3PPO("MlpPolicy", TINY, n_steps=64, batch_size=64, seed=0, device="cpu")
-    model.save(tmp_path / "sb3.zip")
-    env_id, env_kwargs, policy = load_expert(tmp_path / "sb3.zip", TINY)
-    assert env_id == TINY and env_kwargs == {} and int(policy(np.zeros(2, np.float32))) in (0, 1)
-    demos, path = record_expert_demos(tmp_path / "sb3.zip", 2, tmp_path / "from-sb3", TINY)
-    assert path.name == "from-sb3.npz" and load_demos(path, TINY).n_episodes == 2
-
-    short = tmp_path / "short.npz"
-    assert main(["demos", str(run), "--episodes", "2", "--out", str(short), "--env-kwargs", "max_episode_steps=4"]) == 0
-    assert f"--set demos={short} --env-kwargs max_episode_steps=4" in capsys.readouterr().out
-    assert load_demos(short, TINY, {"max_episode_steps": 4}).episode_lengths().tolist() == [4, 4]
-    assert main(["train", "bc", TINY, "--set", f"demos={short}", "--run-dir", str(tmp_path / "bc"), "--quiet"]) == 2
-    assert "train with --env-kwargs max_episode_steps=4" in capsys.readouterr().err
-
-    assert main(["demos", str(tmp_path / "sb3.zip"), "--out", str(tmp_path / "x.npz")]) == 2
-    assert "add --env ENV_ID" in capsys.readouterr().err
-    assert main(["demos", str(run), "--env", "CartPole-v1", "--out", str(tmp_path / "y.npz")]) == 2
-    assert "was trained on gymlab_test/Tiny-v0, not CartPole-v1" in capsys.readouterr().err
-    assert main(["demos", str(tmp_path / "nothing"), "--out", str(tmp_path / "z.npz")]) == 2
-
-
-def test_an_sb3_models_spaces_fit_by_kind_and_size():
-    from gymnasium.spaces import Box, Discrete, MultiDiscrete
-
-    frames = Box(0, 255, (96, 96, 3), np.uint8)
-    assert _space_fits(Box(0, 255, (3, 96, 96), np.uint8), frames)  # SB3 keeps images channel-first
-    assert _space_fits(frames, frames) and not _space_fits(Box(0, 255, (3, 64, 64), np.uint8), frames)
-    assert _space_fits(Discrete(4), Discrete(4)) and not _space_fits(Discrete(6), Discrete(4))
-    assert not _space_fits(MultiDiscrete([3, 3]), MultiDiscrete([3, 4]))
-    assert not _space_fits(Discrete(4), Box(-1, 1, (4,)))
-
-
 # ----------------------------------------------------------------------------- behaviour cloning
+def test_bc_loss_known_answers():
+    logits = torch.log(torch.tensor([[0.5, 0.25, 0.25], [0.1, 0.1, 0.8]]))  # softmax gives these back
+    torch.testing.assert_close(
+        bc_loss(logits, torch.tensor([0, 2]), "classification"), torch.tensor([math.log(2), -math.log(0.8)])
+    )
+    prediction = torch.tensor([[1.0, 2.0], [0.0, 0.0]])
+    expert = torch.tensor([[0.0, 0.0], [3.0, -1.0]])
+    torch.testing.assert_close(bc_loss(prediction, expert, "regression"), torch.tensor([2.5, 5.0]))
+    # one action value: the expert's (B,) against the prediction's (B, 1)
+    torch.testing.assert_close(
+        bc_loss(torch.tensor([[1.0], [2.0]]), torch.tensor([3.0, 2.0]), "regression"), torch.tensor([4.0, 0.0])
+    )
+    with pytest.raises(ValueError, match="bc clones classification or regression"):
+        bc_loss(logits, torch.tensor([0, 2]), "sequence")
+
+
+def test_bc_trains_on_its_module_level_loss(tiny_demos, monkeypatch):
+    """BC's learner descends ``agents.imitation.bc_loss``: replaced by the loss of the *other*
+    action, the clone learns to disagree with the expert (its validation agreement after the last
+    pass; the weights BC keeps are the best-agreeing ones, by validation, whatever it trained on)."""
+    config = BCConfig(demos=str(tiny_demos), epochs=10, patience=0, batch_size=16, learning_rate=3e-3, hidden=[32])
+
+    def final_agreement() -> float:
+        seen = []
+        BC(TINY, config, seed=0, device="cpu").learn(callback=lambda a, m: seen.append(m))
+        return seen[-1]["train/val_expert_agreement"]
+
+    assert final_agreement() > 0.9
+    true_loss, calls = bc_loss, []
+
+    def contrary(prediction, expert_action, kind):
+        calls.append(kind)
+        return true_loss(prediction, 1 - expert_action, kind)
+
+    monkeypatch.setattr(imitation, "bc_loss", contrary)
+    assert final_agreement() < 0.1
+    assert calls and set(calls) == {"classification"}
+
+
 def test_bc_reaches_the_expert_on_a_tiny_env(tiny_demos):
     config = BCConfig(demos=str(tiny_demos), epochs=60, patience=0, batch_size=16, learning_rate=3e-3, hidden=[32])
     agent = BC(TINY, config, seed=0, device="cpu")
@@ -353,6 +293,30 @@ def test_gail_discriminator_rewards_expert_actions_more(tiny_demos):
     assert after.mean() > before.mean() + 0.5
     assert (after > 0).float().mean() > 0.9
     assert metrics["train/disc_expert_acc"] > 0.9 and metrics["train/disc_policy_acc"] > 0.9
+
+
+def test_gail_trains_its_discriminator_on_the_module_level_loss(tiny_demos, monkeypatch):
+    """GAIL's discriminator update calls ``agents.imitation.discriminator_loss`` (the one of
+    agents.adversarial): with its labels swapped, D learns to reward the policy's wrong actions
+    above the expert's."""
+    assert imitation.discriminator_loss is adversarial.discriminator_loss
+    true_loss, calls = adversarial.discriminator_loss, []
+
+    def swapped(real_logits, fake_logits, loss="standard"):
+        calls.append(loss)
+        return true_loss(fake_logits, real_logits, loss)
+
+    monkeypatch.setattr(imitation, "discriminator_loss", swapped)
+    agent = GAIL(TINY, gail_config(tiny_demos, disc_hidden=[32], disc_learning_rate=3e-3), seed=0, device="cpu")
+    demos = load_demos(tiny_demos)
+    right = agent.features(demos.observations, demos.actions)  # (200, 4)
+    wrong = agent.features(demos.observations, 1 - demos.actions)
+    for _ in range(60):
+        agent.update_discriminator(wrong)
+    assert calls and set(calls) == {"standard"}
+    with torch.no_grad():
+        margin = adversarial_reward(agent.discriminator(right)) - adversarial_reward(agent.discriminator(wrong))
+    assert (margin < 0).float().mean() > 0.9  # the unpatched test above: > 0 for 90%
 
 
 def test_gail_run_trains_and_evaluates_through_the_cli(tiny_demos, tmp_path, capsys):

@@ -1,24 +1,212 @@
-"""gymlab runs as Stable-Baselines3 models (``gymlab export RUN_DIR OUT.zip``), and SB3 models
-as the starting weights of a gymlab run (``gymlab train --init-from MODEL.zip``).
+"""Stable-Baselines3 interop, all of it: SB3 model files read and played, gymlab runs written
+as SB3 models, and SB3 models as the starting weights of a gymlab run.
 
-A PPO or A2C run with MLP bodies is the network SB3's ``MlpPolicy`` builds (separate actor and
-critic, the same layers and activation), so its weights are copied into an SB3 model of the same
-algorithm, which then loads with ``PPO.load`` / ``A2C.load`` and predicts what the run does.
-:func:`sb3_kwargs` (the translation of a gymlab config to SB3's constructor) is shared with the
-benchmarks, which train SB3 with the same hyperparameters.
+- **Reading** (:func:`load_sb3_model`): an SB3 ``.zip`` (PPO, A2C, DQN, SAC, TD3) checked against
+  the env it is to play, and the VecNormalize statistics saved beside it
+  (:func:`vecnormalize_path`, :func:`load_vecnormalize`). SB3 unpickles parts of its files (and
+  the statistics are a pickle): only load models you trust.
+- **Playing** (:class:`SB3Player`, :func:`sb3_policy`): what ``gymlab eval``, ``record`` and
+  ``demos`` play when given a ``.zip``.
+- **Exporting** (``gymlab export RUN_DIR OUT.zip``, :func:`export_run`) and **starting from SB3**
+  (``gymlab train --init-from MODEL.zip``, :func:`from_sb3`): a PPO or A2C run with MLP bodies is
+  the network SB3's ``MlpPolicy`` builds (separate actor and critic, the same layers and
+  activation), so :func:`sb3_parameter_pairs` pairs their weights one to one and the copy
+  predicts what the original does. :func:`sb3_kwargs` (a gymlab config translated to SB3's
+  constructor) is shared with the benchmarks, which train SB3 with the same hyperparameters.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
 import torch
+from torch import nn
 
 import envs
+from agents import runs
 from agents.base import Agent
-from agents.networks import sb3_parameter_pairs
+from agents.evaluation import evaluate_policy
+from agents.networks import ActorCritic, GaussianHead
+
+# ============================================================================= reading SB3 models
+
+SB3_ALGORITHMS: tuple[tuple[str, str], ...] = (
+    ("clip_range", "PPO"),
+    ("exploration_final_eps", "DQN"),
+    ("target_entropy", "SAC"),
+    ("policy_delay", "TD3"),
+    ("n_steps", "A2C"),
+)
+"""(a key only that algorithm saves in its ``data`` member, SB3 class), checked in order."""
+
+
+def sb3_algorithm(path: Path) -> str:
+    """Name of the Stable-Baselines3 class that saved the model ``path``, read from the JSON
+    ``data`` member of its zip (nothing is unpickled to find out)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not a readable Stable-Baselines3 model ({type(e).__name__})") from None
+    for key, algorithm in SB3_ALGORITHMS:
+        if key in data:
+            return algorithm
+    raise ValueError(f"cannot tell which Stable-Baselines3 algorithm saved {path}")
+
+
+def is_sb3_model(path: str | Path) -> bool:
+    """Whether ``path`` names a model file as Stable-Baselines3 saves them (a .zip)."""
+    return Path(path).suffix == ".zip" and Path(path).is_file()
+
+
+def load_sb3_model(path: str | Path, env_id: str | None, device: str = "cpu", env_kwargs: dict | None = None):
+    """A Stable-Baselines3 model (PPO, A2C, DQN, SAC, TD3) from its .zip, checked against the
+    spaces of ``env_id`` (made with ``env_kwargs``); SB3 files do not record their env, so
+    ``env_id`` is required. SB3 unpickles parts of its files: only load models you trust."""
+    if env_id is None:
+        raise ValueError(f"{path} is a Stable-Baselines3 model, which does not record its env; add --env ENV_ID")
+    envs.check_env_id(env_id)
+    import stable_baselines3
+
+    cls = getattr(stable_baselines3, sb3_algorithm(Path(path)))
+    try:
+        model = cls.load(path, device=device)
+    except Exception as e:  # a damaged member surfaces as many kinds of error inside SB3 and torch
+        raise ValueError(f"{path} is not a readable Stable-Baselines3 model ({type(e).__name__})") from None
+    env = envs.make_env(env_id, **(env_kwargs or {}))
+    spaces = env.observation_space, env.action_space
+    env.close()
+    if not (space_fits(model.observation_space, spaces[0]) and space_fits(model.action_space, spaces[1])):
+        raise ValueError(
+            f"{path} observes {envs.make.space_text(model.observation_space)} and acts in "
+            f"{envs.make.space_text(model.action_space)}, which do not fit {env_id}; pass the env it was trained on"
+        )
+    return model
+
+
+def space_fits(model_space: gym.Space, env_space: gym.Space) -> bool:
+    """Whether an SB3 model's space is the env's: the same kind and size (SB3 keeps image
+    observations channel-first, and transposes the env's channel-last frames itself)."""
+    if type(model_space) is not type(env_space):
+        return False
+    if isinstance(env_space, gym.spaces.Discrete):
+        return model_space.n == env_space.n
+    if isinstance(env_space, gym.spaces.MultiDiscrete):
+        return np.array_equal(model_space.nvec, env_space.nvec)
+    shape, env_shape = model_space.shape, env_space.shape
+    return shape == env_shape or (len(env_shape) == 3 and shape == (env_shape[2], *env_shape[:2]))
+
+
+def vecnormalize_path(model_path: str | Path) -> Path | None:
+    """The VecNormalize statistics saved for the SB3 model at ``model_path``, if any: ``NAME.vecnormalize.pkl``
+    beside ``NAME.zip`` (what ``gymlab export`` writes), else ``NAME/vecnormalize.pkl`` (where
+    rl-baselines3-zoo saves them for ``NAME.zip``)."""
+    model_path = Path(model_path)
+    for candidate in (
+        model_path.with_name(model_path.stem + ".vecnormalize.pkl"),
+        model_path.with_name(model_path.stem) / "vecnormalize.pkl",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_vecnormalize(path: Path, observation_space: gym.Space):
+    """SB3 VecNormalize statistics from ``path`` (a pickle: only load files you trust), checked against
+    the model's observation space; what :func:`sb3_policy` standardises observations with."""
+    import pickle
+
+    try:
+        with open(path, "rb") as f:
+            stats = pickle.load(f)
+        shape = np.shape(stats.obs_rms.mean) if stats.norm_obs else None
+    except Exception as e:  # a damaged pickle surfaces as many kinds of error
+        raise ValueError(f"{path} is not readable VecNormalize statistics ({type(e).__name__})") from None
+    if shape is not None and shape != observation_space.shape:
+        raise ValueError(f"{path} normalises observations of shape {shape}, not the model's {observation_space.shape}")
+    return stats
+
+
+def sb3_policy(model, deterministic: bool = True, vecnormalize=None) -> Callable[[np.ndarray], np.ndarray]:
+    """One observation -> one env action from an SB3 model (the 0-d array SB3 gives for a
+    Discrete action becomes the scalar a Discrete env indexes with); with ``vecnormalize`` (SB3
+    VecNormalize statistics), the observation is standardised first, as in training."""
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        if vecnormalize is not None:
+            obs = vecnormalize.normalize_obs(obs)
+        action = model.predict(obs, deterministic=deterministic)[0]
+        return action[()] if np.ndim(action) == 0 else action
+
+    return policy
+
+
+# ============================================================================= playing SB3 models
+
+
+class SB3Player:
+    """A Stable-Baselines3 model (.zip) as ``gymlab eval`` and ``gymlab record`` play it: the same
+    episodes (reset with ``seed + i``) and the same figures as for a gymlab run. VecNormalize
+    statistics saved beside the model (:func:`vecnormalize_path`) standardise its
+    observations; Atari wrappers are not rebuilt. SB3 unpickles parts of its files (and the
+    statistics are a pickle): only load models you trust."""
+
+    def __init__(self, path: str | Path, env_id: str | None, device: str = "cpu", env_kwargs: dict | None = None):
+        self.env_id, self.env_kwargs = env_id, dict(env_kwargs or {})
+        self.model = load_sb3_model(path, env_id, device, self.env_kwargs)
+        self.name = f"sb3-{sb3_algorithm(Path(path)).lower()}"
+        self.num_timesteps = int(self.model.num_timesteps)
+        self.vecnormalize_path = vecnormalize_path(path)
+        self.vecnormalize = None
+        if self.vecnormalize_path is not None:
+            self.vecnormalize = load_vecnormalize(self.vecnormalize_path, self.model.observation_space)
+
+    def policy_fn(self, deterministic: bool = True):
+        """One observation -> one env action, as :meth:`agents.base.Agent.policy_fn`."""
+        return sb3_policy(self.model, deterministic, self.vecnormalize)
+
+    def evaluate(
+        self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split="test"
+    ) -> dict[str, float]:
+        """As :meth:`agents.base.Agent.evaluate`: on ``env`` if given, else a fresh env (a
+        single-step env's whole test split)."""
+        policy = self.policy_fn(deterministic)
+        return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
+
+
+# ============================================================================= gymlab runs <-> SB3 models
+
+
+def sb3_parameter_pairs(policy: ActorCritic, their_policy) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(gymlab tensor, SB3 tensor) for every parameter of an actor-critic with separate MLP actor and
+    critic bodies and of the SB3 ``ActorCriticPolicy`` (MlpPolicy) of the same layout: the
+    bodies' layers, the actor head (``action_net``), the critic head (``value_net``) and a
+    Gaussian head's ``log_std``. The two compute the same function when the pairs hold equal values."""
+    if policy.fused:
+        bodies = [policy.bodies.block(k) for k in range(policy.bodies.k)]
+    else:
+        bodies = [
+            [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)] for net in (policy.pi_body, policy.vf_body)
+        ]
+    theirs = [their_policy.mlp_extractor.policy_net, their_policy.mlp_extractor.value_net]
+    pairs = []
+    for layers, net in zip(bodies, theirs, strict=True):
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        for (weight, bias), linear in zip(layers, linears, strict=True):
+            pairs += [(weight, linear.weight), (bias, linear.bias)]
+    for mine, their in [(policy.head.linear, their_policy.action_net), (policy.vf_head, their_policy.value_net)]:
+        pairs += [(mine.weight, their.weight), (mine.bias, their.bias)]
+    if isinstance(policy.head, GaussianHead):
+        pairs.append((policy.head.log_std, their_policy.log_std))
+    return pairs
+
 
 EXPORTABLE = ("ppo", "a2c")
 """Learners with an SB3 counterpart of the same algorithm."""
@@ -147,8 +335,6 @@ def export_run(run_dir: str | Path, out: str | Path, best: bool = False) -> tupl
     statistics, if it has any, to ``NAME.vecnormalize.pkl`` beside it (where ``gymlab eval`` finds
     them; a run without any removes an earlier export's). Both are written to temporary files
     first, then renamed. Returns (the model file, the statistics file or None, the run's agent)."""
-    from agents import runs
-
     _, agent = runs.load_run(Path(run_dir), "cpu", best=best)
     model, vecnormalize = to_sb3(agent)
     out = Path(out)
@@ -185,11 +371,9 @@ def _saved(path: Path, save) -> Path:
 def from_sb3(agent: Agent, path: str | Path) -> None:
     """Start ``agent`` (PPO or A2C, separate MLP bodies) from the SB3 PPO or A2C model at ``path``:
     its actor-critic weights, and the VecNormalize statistics saved beside it
-    (:func:`agents.imitation.vecnormalize_path`), which the agent must be set to use
+    (:func:`vecnormalize_path`), which the agent must be set to use
     (``normalize_obs``, ``normalize_reward``) exactly when they are there. ValueError, in one line,
     for anything that does not fit."""
-    from agents.imitation import load_sb3_model, load_vecnormalize, vecnormalize_path
-
     check_sb3_layout(agent, "--init-from")
     model = load_sb3_model(path, agent.env_id, "cpu", agent.env_kwargs)
     if type(model).__name__ not in ("PPO", "A2C") or not hasattr(model.policy, "mlp_extractor"):

@@ -1,4 +1,5 @@
-"""``gymlab export``: PPO and A2C runs as Stable-Baselines3 models that compute what the run does."""
+"""gymlab.sb3: SB3 model files read (spaces, algorithm), and ``gymlab export``: PPO and A2C runs as
+Stable-Baselines3 models that compute what the run does (and SB3 models as a run's start)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import torch
 
 from agents import runs
 from gymlab.cli import main
+from gymlab.sb3 import SB3_ALGORITHMS, is_sb3_model, sb3_algorithm, space_fits
 
 
 def train(run_dir, agent: str, env_id: str, *sets: str) -> None:
@@ -212,3 +214,28 @@ def test_sb3_models_that_do_not_fit_a_run_are_refused_in_one_line(sets, message,
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
+
+
+def test_an_sb3_models_spaces_fit_by_kind_and_size():
+    from gymnasium.spaces import Box, Discrete, MultiDiscrete
+
+    frames = Box(0, 255, (96, 96, 3), np.uint8)
+    assert space_fits(Box(0, 255, (3, 96, 96), np.uint8), frames)  # SB3 keeps images channel-first
+    assert space_fits(frames, frames) and not space_fits(Box(0, 255, (3, 64, 64), np.uint8), frames)
+    assert space_fits(Discrete(4), Discrete(4)) and not space_fits(Discrete(6), Discrete(4))
+    assert not space_fits(MultiDiscrete([3, 3]), MultiDiscrete([3, 4]))
+    assert not space_fits(Discrete(4), Box(-1, 1, (4,)))
+
+
+def test_the_algorithm_is_read_without_unpickling(tmp_path):
+    import zipfile
+
+    for key, algorithm in SB3_ALGORITHMS:
+        path = tmp_path / f"{algorithm}.zip"
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("data", json.dumps({key: 1, "policy_class": "not read"}))
+        assert sb3_algorithm(path) == algorithm and is_sb3_model(path)
+    (tmp_path / "junk.zip").write_text("not a zip")
+    with pytest.raises(ValueError, match="is not a readable Stable-Baselines3 model"):
+        sb3_algorithm(tmp_path / "junk.zip")
+    assert not is_sb3_model(tmp_path / "missing.zip") and not is_sb3_model(tmp_path)
