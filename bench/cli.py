@@ -1,0 +1,138 @@
+"""The path users run, timed from process start: ``gymlab train`` against the learner's own
+``learn()`` (the same preset, no logging) and against Stable-Baselines3's script.
+
+Each side is a fresh ``python`` process, timed by the parent from launch to exit, so start-up
+(imports, env construction) counts. Each child also reports the seconds spent in training itself,
+so the table shows start-up and the command line's own cost (TensorBoard, CSV logs, checkpoints)
+apart:
+
+- ``gymlab``: ``python -m gymlab train AGENT ENV_ID --seed S --quiet --run-dir TMP``;
+- ``learn``: ``AGENT(ENV_ID, seed=S).learn()`` in a bare script (the Python API, same preset);
+- ``sb3``: SB3's PPO/A2C with the same hyperparameters (``gymlab.sb3.sb3_kwargs``), its
+  ``make_vec_env`` and VecNormalize where the preset normalises, logging to TensorBoard as
+  ``gymlab train`` does (rl-baselines3-zoo's ``--tensorboard-log``).
+
+Usage::
+
+    python -m bench.cli                                  # ppo, a2c, reinforce on CartPole-v1 and LunarLander-v3
+    python -m bench.cli --agents a2c --envs CartPole-v1 --seed 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import fmt, print_table, save_results
+
+CHILD = "RESULT "
+PEERS = ("ppo", "a2c")  # learners SB3 has
+
+
+def learn_child(agent: str, env_id: str, seed: int) -> dict:
+    """The Python API alone: construct with the preset, learn, no logging."""
+    start = time.perf_counter()
+    import agents
+
+    imported = time.perf_counter()
+    learner = agents.agent_class(agent)(env_id, seed=seed, device="cpu")
+    built = time.perf_counter()
+    learner.learn()
+    done = time.perf_counter()
+    return {"import_s": imported - start, "build_s": built - imported, "train_s": done - built,
+            "steps": learner.num_timesteps}  # fmt: skip
+
+
+def sb3_child(agent: str, env_id: str, seed: int, log_dir: str) -> dict:
+    """SB3's script for the same preset, logging to TensorBoard."""
+    start = time.perf_counter()
+    from stable_baselines3 import A2C, PPO
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    import agents
+    from agents.presets import build_config, preset
+    from gymlab.sb3 import sb3_kwargs
+
+    imported = time.perf_counter()
+    config = build_config(agents.agent_class(agent).Config, preset(agent, env_id))
+    env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed, env_kwargs={"render_mode": None})
+    if config.normalize_obs or config.normalize_reward:
+        env = VecNormalize(env, gamma=config.gamma, norm_obs=config.normalize_obs, norm_reward=config.normalize_reward)
+    cls = {"ppo": PPO, "a2c": A2C}[agent]
+    model = cls("MlpPolicy", env, seed=seed, device="cpu", verbose=0, tensorboard_log=log_dir,
+                **sb3_kwargs(agent, config))  # fmt: skip
+    built = time.perf_counter()
+    model.learn(total_timesteps=config.total_steps)
+    done = time.perf_counter()
+    return {"import_s": imported - start, "build_s": built - imported, "train_s": done - built,
+            "steps": model.num_timesteps}  # fmt: skip
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    """Run ``cmd``; its wall-clock seconds from launch to exit, and its stdout."""
+    start = time.perf_counter()
+    result = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
+    return wall, result.stdout
+
+
+def child_result(stdout: str) -> dict:
+    line = next(line for line in stdout.splitlines() if line.startswith(CHILD))
+    return json.loads(line[len(CHILD) :])
+
+
+def measure(agent: str, env_id: str, seed: int, sb3: bool) -> dict:
+    """The three timings of one (agent, env, seed)."""
+    python = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        cli_wall, out = timed([python, "-m", "gymlab", "train", agent, env_id, "--seed", str(seed), "--quiet",
+                               "--run-dir", str(Path(tmp) / "run")])  # fmt: skip
+        cli_fps = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("fps:")), None)
+        learn_wall, out = timed([python, "-m", "bench.cli", "--child", "learn", agent, env_id, str(seed)])
+        result = {"agent": agent, "env_id": env_id, "seed": seed, "gymlab_wall_s": cli_wall, "gymlab_fps": cli_fps,
+                  "learn_wall_s": learn_wall, "learn": child_result(out)}  # fmt: skip
+        if sb3 and agent in PEERS:
+            sb3_wall, out = timed([python, "-m", "bench.cli", "--child", "sb3", agent, env_id, str(seed), tmp])
+            result.update({"sb3_wall_s": sb3_wall, "sb3": child_result(out)})
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--agents", nargs="+", default=["ppo", "a2c", "reinforce"])
+    parser.add_argument("--envs", nargs="+", default=["CartPole-v1", "LunarLander-v3"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-sb3", dest="sb3", action="store_false", help="skip SB3's side")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, agent, env_id, seed, *rest = args.child
+        worker = learn_child if kind == "learn" else sb3_child
+        print(CHILD + json.dumps(worker(agent, env_id, int(seed), *rest)), flush=True)
+        return
+    results = [measure(a, e, args.seed, args.sb3) for e in args.envs for a in args.agents]
+    rows = []
+    for r in results:
+        learn = r["learn"]
+        startup = learn["import_s"] + learn["build_s"]
+        sb3_wall = r.get("sb3_wall_s")
+        rows.append([
+            r["agent"], r["env_id"], learn["steps"], fmt(r["gymlab_wall_s"]), fmt(r["learn_wall_s"]),
+            fmt(r["gymlab_wall_s"] / r["learn_wall_s"], 2), fmt(startup), fmt(sb3_wall),
+            fmt(r["gymlab_wall_s"] / sb3_wall, 2) if sb3_wall else "-",
+        ])  # fmt: skip
+    print_table(["agent", "env", "steps", "gymlab train s", "learn() s", "train / learn", "start-up s", "SB3 s",
+                 "gymlab / SB3"], rows)  # fmt: skip
+    print(f"results: {save_results('cli', {'seed': args.seed, 'runs': results})}")
+
+
+if __name__ == "__main__":
+    main()
