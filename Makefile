@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	@# torch first, pinned: on a CPU machine this takes the local CPU wheel; anywhere else it is
 	@# the normal PyPI build (CUDA on Linux). Installed first so nothing pulls a newer CUDA build.
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet "torch==$(TORCH)"
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[dev,sweep]"
 	touch $(STAMP)
 
 demo: $(STAMP)
