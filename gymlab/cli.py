@@ -1,4 +1,4 @@
-"""The ``gymlab`` command: train, eval, record, demos, export, board, list."""
+"""The ``gymlab`` command: train, eval, record, demos, export, board, sweep, list."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from gymlab.config import parse_env_kwargs
@@ -210,6 +211,40 @@ def cmd_board(args) -> int:
     return 0  # not reached
 
 
+def cmd_sweep(args) -> int:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise ValueError("gymlab sweep runs on Ray: pip install 'gymlab[sweep]'") from None
+    from gymlab import sweep
+
+    if args.resume:
+        if args.agent or args.env_id:
+            raise ValueError("give either AGENT ENV_ID or --resume SWEEP_DIR, not both")
+        sweep_dir = Path(args.resume)
+        summary = sweep.resume_sweep(sweep_dir, args.workers, args.address)
+    else:
+        if not (args.agent and args.env_id):
+            raise ValueError(
+                "sweep needs AGENT and ENV_ID (e.g. `gymlab sweep ppo CartPole-v1 --seeds 4`), or --resume DIR"
+            )
+        spec = sweep.SweepSpec(
+            args.agent, args.env_id, args.seeds, sweep.parse_grid(args.grid), args.search, args.trials or 0,
+            sweep.parse_space(args.space), args.steps, args.set, parse_env_kwargs(args.env_kwargs), args.eval_every,
+            args.eval_episodes, args.final_episodes, args.device,
+        )  # fmt: skip
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        sweep_dir = args.run_dir or Path("runs") / args.env_id.replace("/", "_") / f"sweep-{args.agent}-{stamp}"
+        summary = sweep.run_sweep(spec, Path(sweep_dir), args.workers, args.address)
+    print("\n".join(sweep.summary_lines(summary)))
+    print(f"sweep:       {sweep_dir}  (summary.json, curves.png; runs under it)")
+    print(f"next:        gymlab board {sweep_dir}")
+    if summary["finished"] < summary["trials"]:
+        print(f"unfinished:  continue with gymlab sweep --resume {sweep_dir}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_list(args) -> int:
     import agents
     import envs
@@ -332,6 +367,32 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--port", type=int, default=6006)
     b.add_argument("--host", default="127.0.0.1")
     b.set_defaults(func=cmd_board)
+
+    w = sub.add_parser("sweep", help="many seeds, a grid or a search, as Ray Tune trials",
+                       description="Run AGENT on ENV_ID over seeds, a grid or a search (Ray Tune); every trial is a "
+                       "run directory; prints mean, median and IQM with 95%% bootstrap intervals.")  # fmt: skip
+    w.add_argument("agent", nargs="?", metavar="AGENT", help="ppo, a2c, reinforce, ... (`gymlab list`)")
+    w.add_argument("env_id", nargs="?", metavar="ENV_ID", help="a gymnasium id, e.g. CartPole-v1")
+    w.add_argument("--seeds", type=count, default=1, help="seeds 0..N-1 of every configuration (default 1)")
+    w.add_argument("--grid", nargs="+", action="extend", default=[], metavar="KEY=V1,V2",
+                   help="grid search: every combination is a configuration")  # fmt: skip
+    w.add_argument("--search", choices=["random", "tpe"], help="draw --trials configurations from --space")
+    w.add_argument("--trials", type=count, help="configurations the search draws")
+    w.add_argument("--space", nargs="+", action="extend", default=[], metavar="KEY=LO:HI[:log]",
+                   help="the search's range of a hyperparameter")  # fmt: skip
+    w.add_argument("--steps", type=count, help="environment steps per trial (default: the preset's)")
+    w.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="fixed for every trial")
+    add_env_kwargs(w)
+    w.add_argument("--eval-every", type=count, metavar="STEPS", help="periodic evaluation in every trial")
+    w.add_argument("--eval-episodes", type=count, metavar="N", help="episodes per periodic evaluation")
+    w.add_argument("--final-episodes", type=count, default=10, metavar="N",
+                   help="episodes of each trial's final evaluation, its score (default 10)")  # fmt: skip
+    w.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+    w.add_argument("--run-dir", type=Path, help="the sweep's folder (default runs/<env>/sweep-<agent>-<time>)")
+    w.add_argument("--workers", type=count, help="trials at once on this machine (default: its cores)")
+    w.add_argument("--address", metavar="HOST:PORT", help="join a running Ray cluster instead")
+    w.add_argument("--resume", type=Path, metavar="SWEEP_DIR", help="continue a stopped sweep")
+    w.set_defaults(func=cmd_sweep)
 
     ls = sub.add_parser("list", help="agents, presets and registered envs", description="List what gymlab offers.")
     ls.add_argument("--keys", metavar="AGENT", help="list AGENT's hyperparameters with defaults")
