@@ -22,6 +22,7 @@ import json
 import os
 import shutil
 import sys
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -176,6 +177,7 @@ def run_trial(trial: dict[str, Any], spec: dict[str, Any], sweep_dir: str) -> No
     if final.exists():  # finished before the sweep was stopped
         tune.report(json.loads(final.read_text()))
         return
+    started = time.monotonic()
     log = run_dir / "sweep.log"  # one line per attempt: a retried trial shows where it resumed
     if runs.has_checkpoint(run_dir):
         _note(log, f"resumed at step {runs.checkpoint_step(run_dir)}")
@@ -189,7 +191,10 @@ def run_trial(trial: dict[str, Any], spec: dict[str, Any], sweep_dir: str) -> No
         training.train_new(agent, run_dir, quiet=True)
     _note(log, f"finished at step {agent.num_timesteps}")
     evaluation = agent.evaluate(sweep.final_episodes, deterministic=True, seed=seed + training.EVAL_SEED, split="val")
-    result = {"score": evaluation["mean_reward"], "step": agent.num_timesteps, **{"config": values, "seed": seed}}
+    result = {
+        "score": evaluation["mean_reward"], "step": agent.num_timesteps, "config": values, "seed": seed,
+        "wall_s": time.monotonic() - started,  # this attempt's training and scoring
+    }  # fmt: skip
     runs.write_json(final, result)
     tune.report({k: v for k, v in result.items() if k != "config"})
 
