@@ -240,8 +240,11 @@ def cmd_sweep(args) -> int:
     print(f"sweep:       {sweep_dir}  (summary.json, curves.png; runs under it)")
     print(f"next:        gymlab board {sweep_dir}")
     if summary["finished"] < summary["trials"]:
-        print(f"unfinished:  continue with gymlab sweep --resume {sweep_dir}", file=sys.stderr)
-        return 1
+        unfinished = summary["trials"] - summary["finished"]
+        why = f"{len(summary['errors'])} failed ({summary['errors'][0]})" if summary["errors"] else "interrupted"
+        print(f"{unfinished} trials unfinished, {why}; finished trials are kept; continue with: "
+              f"gymlab sweep --resume {sweep_dir}", file=sys.stderr)  # fmt: skip
+        return 1 if summary["errors"] else 130
     return 0
 
 

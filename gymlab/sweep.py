@@ -236,28 +236,27 @@ def _start_ray(workers: int | None, address: str | None) -> None:
                  log_to_driver=False)  # fmt: skip
 
 
-class _Progress:
-    """Tune callback: one line per finished trial."""
+def _progress(sweep_dir: Path, total: int):
+    """A Tune callback printing one line per finished trial (counting the sweep's finished runs on
+    disk, so a resumed sweep counts on from where it stopped) and one per retried or failed trial."""
+    from ray import tune
 
-    @staticmethod
-    def make(total: int):
-        from ray import tune
+    class Progress(tune.Callback):
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if "score" in result:
+                done = len(list(sweep_dir.glob(f"*/seed-*/{FINAL}")))
+                config = config_name({k: v for k, v in trial.config.items() if k != "seed"})
+                seed = trial.config.get("seed", 0)
+                print(f"[{done}/{total}] {config} seed {seed}: score {result['score']:.2f}", flush=True)
 
-        class Progress(tune.Callback):
-            def __init__(self):
-                self.done = 0
+        def on_trial_recover(self, iteration, trials, trial, **info):
+            print(f"trial {trial.trial_id}: its worker failed; Ray retries it from its run's last checkpoint",
+                  file=sys.stderr, flush=True)  # fmt: skip
 
-            def on_trial_result(self, iteration, trials, trial, result, **info):
-                if "score" in result:
-                    self.done += 1
-                    config = config_name({k: v for k, v in trial.config.items() if k != "seed"})
-                    seed = trial.config.get("seed", 0)
-                    print(f"[{self.done}/{total}] {config} seed {seed}: score {result['score']:.2f}", flush=True)
+        def on_trial_error(self, iteration, trials, trial, **info):
+            print(f"trial {trial.trial_id} failed after Ray's retries", file=sys.stderr, flush=True)
 
-            def on_trial_error(self, iteration, trials, trial, **info):
-                print(f"trial {trial.trial_id} failed; Ray retries it from its last checkpoint", file=sys.stderr)
-
-        return Progress()
+    return Progress()
 
 
 def total_trials(spec: SweepSpec) -> int:
@@ -311,13 +310,18 @@ def _fit(spec: SweepSpec, sweep_dir: Path, workers: int | None, address: str | N
                 run_config=tune.RunConfig(
                     name=TUNE_DIR, storage_path=str(sweep_dir.resolve()), verbose=0,
                     failure_config=tune.FailureConfig(max_failures=3),
-                    callbacks=[_Progress.make(total_trials(spec))],
+                    callbacks=[_progress(sweep_dir.resolve(), total_trials(spec))],
                 ),
             )  # fmt: skip
-        tuner.fit()
+        grid = tuner.fit()
+        errors = [
+            f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}" for e in grid.errors
+        ]
     finally:
         ray.shutdown()
-    return summarize(sweep_dir)
+    summary = summarize(sweep_dir)
+    summary["errors"] = errors  # trials that failed after Ray's retries (not saved: a resume retries them)
+    return summary
 
 
 def finished_runs(sweep_dir: Path) -> dict[str, list[tuple[Path, dict]]]:

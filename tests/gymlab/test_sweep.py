@@ -104,3 +104,28 @@ def test_a_killed_worker_is_retried_from_its_last_checkpoint(tmp_path):
     assert resumed and int(resumed[0].split()[3]) >= killed_at > 0, attempts
     assert json.loads((run / sweep.FINAL).read_text())["step"] >= 60000
     assert "1/1 trials finished" in out
+
+
+@pytest.mark.slow
+def test_ctrl_c_keeps_finished_trials_and_resume_runs_the_rest(tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    command = [sys.executable, "-m", "gymlab", "sweep", "reinforce", "CartPole-v1", "--seeds", "3", "--steps", "20000",
+               "--workers", "1", "--run-dir", str(sweep_dir), "--final-episodes", "2"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    first = None
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and first is None:
+        first = next(iter(sweep_dir.glob(f"base/seed-*/{sweep.FINAL}")), None)
+        time.sleep(0.3)
+    assert first is not None, "no trial finished"
+    kept = first.read_text()
+    process.send_signal(signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode == 130, out
+    assert "finished trials are kept" in out and f"gymlab sweep --resume {sweep_dir}" in out
+    assert first.read_text() == kept and (first.parent / "config.json").is_file()
+    resumed = subprocess.run([sys.executable, "-m", "gymlab", "sweep", "--resume", str(sweep_dir)],
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "3/3 trials finished" in resumed.stdout
+    assert first.read_text() == kept
