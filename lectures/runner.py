@@ -156,6 +156,7 @@ class LectureResult:
     runs: list[str]
     out: Path
     seconds: float
+    seeds: int
 
 
 LECTURES: dict[str, Lecture] = {}
@@ -286,4 +287,4 @@ def run_lecture(
         "seconds": seconds,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
-    return LectureResult(lecture, table, held, runs, out, seconds)
+    return LectureResult(lecture, table, held, runs, out, seconds, seeds)
