@@ -128,3 +128,9 @@ def test_the_real_lectures_are_discovered_from_the_package():
     for name in names:
         lecture = runner.get_lecture(name)
         assert lecture.claim.endswith(".") and lecture.arms and lecture.condition_text
+
+
+def test_lecture_has_help(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lecture", "--help"])
+    assert exit_info.value.code == 0 and "usage: gymlab lecture" in capsys.readouterr().out
