@@ -58,15 +58,18 @@ def surface_loss(surface: str, theta: torch.Tensor, condition: float = 100.0) ->
 
 
 def gradient(surface: str, theta: torch.Tensor, condition: float = 100.0) -> torch.Tensor:
-    """dL/dtheta at one point ``theta`` (2,), by autograd."""
-    theta = theta.detach().clone().requires_grad_(True)
-    (grad,) = torch.autograd.grad(surface_loss(surface, theta, condition), theta)
+    """dL/dtheta at one point ``theta`` (2,), by autograd (also when called under no_grad or
+    inference mode, as an agent's rollout steps its envs)."""
+    with torch.inference_mode(False), torch.enable_grad():
+        theta = theta.detach().clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(surface_loss(surface, theta, condition), theta)
     return grad
 
 
 def hessian(surface: str, theta: torch.Tensor, condition: float = 100.0) -> torch.Tensor:
-    """The (2, 2) Hessian of L at ``theta``, by autograd."""
-    return torch.autograd.functional.hessian(lambda t: surface_loss(surface, t, condition), theta.detach())
+    """The (2, 2) Hessian of L at ``theta``, by autograd (under no_grad or inference mode too)."""
+    with torch.inference_mode(False), torch.enable_grad():
+        return torch.autograd.functional.hessian(lambda t: surface_loss(surface, t, condition), theta.detach().clone())
 
 
 def check_surface(surface: str, condition: float) -> None:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from agents.networks import mlp
+from agents.optim import make_optimizer
 from envs.single_step import cross_entropy_loss
 from lectures.runner import Lecture, Panel, Table, Trial, register
 from supervised.datasets import load_task
@@ -74,7 +75,7 @@ def train(loss_fn, seed: int, epochs: int) -> tuple[list[float], list[float]]:
     with torch.no_grad():
         model[0].bias.zero_()
         model[0].bias[seed % N_CLASSES] = GAP  # every example starts confidently "seed % 10"
-    optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE)
+    optimizer = make_optimizer(model.parameters(), "sgd", LEARNING_RATE)
 
     def score() -> tuple[float, float]:
         with torch.no_grad():

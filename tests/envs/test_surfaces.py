@@ -108,3 +108,11 @@ def test_render_draws_the_path_over_the_contours():
 def test_bad_kwargs_are_one_line_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         envs.make_env(ENV_ID, **kwargs)
+
+
+def test_gradient_and_hessian_work_inside_an_agents_inference_mode_rollout():
+    with torch.inference_mode():
+        assert torch.equal(gradient("quadratic", point(1, 1)), point(1, 100))
+        torch.testing.assert_close(hessian("saddle", point(0, 0))[0, 1], torch.tensor(-2.0, dtype=torch.float64))
+        obs, _ = ErrorSurfaceEnv("bumpy").reset(seed=0)
+    assert obs[2] == pytest.approx(24.3)
