@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw")
-SCHEDULES = ("constant", "linear", "cosine")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "radam")
+SCHEDULES = ("constant", "linear", "cosine", "inv_sqrt")
 
 
 def make_optimizer(
@@ -30,7 +30,8 @@ def make_optimizer(
 
     ``sgd`` plain SGD; ``momentum`` SGD with momentum; ``nesterov`` SGD with Nesterov momentum;
     ``adagrad``; ``rmsprop`` (``alpha`` = smoothing, ``eps`` default 1e-5 as in A2C);
-    ``adam`` (``eps`` default 1e-5 as in PPO implementations); ``adamw``.
+    ``adam`` (``eps`` default 1e-5 as in PPO implementations); ``adamw``; ``radam`` (Adam with
+    the variance of its early steps rectified, Liu et al. 2020: a warm-up without a schedule).
 
     Adam and AdamW use PyTorch's fused kernel (one kernel for all tensors; the same update up to
     rounding) unless ``fused=False``: on CPU it is ~4x faster than the per-tensor loop.
@@ -52,14 +53,19 @@ def make_optimizer(
         return torch.optim.Adam(params, lr=lr, eps=eps or 1e-5, weight_decay=weight_decay, fused=fused)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, eps=eps or 1e-8, weight_decay=weight_decay or 0.01, fused=fused)
+    if name == "radam":
+        return torch.optim.RAdam(params, lr=lr, eps=eps or 1e-8, weight_decay=weight_decay)
     raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}")
 
 
-def schedule(name: str = "constant", warmup: float = 0.0, final: float = 0.0) -> Callable[[float], float]:
+def schedule(
+    name: str = "constant", warmup: float = 0.0, final: float = 0.0, updates: int = 1000
+) -> Callable[[float], float]:
     """A multiplier as a function of progress ``p`` in [0, 1].
 
     ``constant`` 1; ``linear`` decays from 1 to ``final``; ``cosine`` decays from 1 to ``final``
-    along half a cosine. ``warmup`` (a fraction of training) ramps linearly from 0 first.
+    along half a cosine; ``inv_sqrt`` is the course's 1/sqrt(t + 1) at update t = p * ``updates``
+    (Adagrad's lecture). ``warmup`` (a fraction of training) ramps linearly from 0 first.
     """
     if name not in SCHEDULES:
         raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
@@ -75,6 +81,8 @@ def schedule(name: str = "constant", warmup: float = 0.0, final: float = 0.0) ->
             return 1.0 - (1.0 - final) * q
         if name == "cosine":
             return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * q))
+        if name == "inv_sqrt":
+            return 1.0 / math.sqrt(q * updates + 1.0)
         return 1.0
 
     return multiplier

@@ -4,13 +4,16 @@
 from envs.make import VECTORIZATIONS, check_env_id, env_ids, make_env, make_vec_env
 from envs.native import NATIVE, CartPoleVectorEnv
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, register_envs
+from envs.surfaces import ErrorSurfaceEnv, register_surfaces
 
 register_envs()
+register_surfaces()
 
 __all__ = [
     "NATIVE",
     "VECTORIZATIONS",
     "CartPoleVectorEnv",
+    "ErrorSurfaceEnv",
     "SingleStepEnv",
     "SingleStepVectorEnv",
     "check_env_id",
@@ -18,4 +21,5 @@ __all__ = [
     "make_env",
     "make_vec_env",
     "register_envs",
+    "register_surfaces",
 ]

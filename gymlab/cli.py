@@ -1,4 +1,4 @@
-"""The ``gymlab`` command: train, eval, record, demos, export, board, sweep, list."""
+"""The ``gymlab`` command: train, eval, record, demos, export, board, sweep, list, lecture."""
 
 from __future__ import annotations
 
@@ -284,6 +284,39 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_lecture(args) -> int:
+    from lectures import discover, get_lecture, run_lecture
+
+    if args.seeds is not None and args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1 (seeds 0 .. N-1), got {args.seeds}")
+    if args.name == "list":
+        for lecture in discover().values():
+            print(f"{lecture.name:<16} {lecture.homework}")
+            print(f"{'':<16} {lecture.claim}")
+        print("run one: gymlab lecture NAME --quick  |  all of them: gymlab lecture all --quick")
+        return 0
+    chosen = list(discover().values()) if args.name == "all" else [get_lecture(args.name)]
+    held = []
+    for lecture in chosen:
+        out = None if args.out is None else (args.out / lecture.name if args.name == "all" else args.out)
+        print(f"lecture:   {lecture.name} ({lecture.homework})")
+        print(f"claim:     {lecture.claim}", flush=True)
+        result = run_lecture(lecture, quick=args.quick, seeds=args.seeds, out=out)
+        print(f"figures (mean ± std over {result.seeds} seeds):")
+        print("  " + result.table.text().replace("\n", "\n  "))
+        print(f"condition: {lecture.condition_text}")
+        print(f"held:      {'yes' if result.held else 'NO'} ({result.seconds:.1f} s)")
+        print(f"wrote:     {result.out}/result.json, lecture.png, TensorBoard events (gymlab board {result.out})")
+        if result.runs:
+            print(f"runs:      {len(result.runs)} run directories (gymlab eval / record / board work on each)")
+        print()
+        held.append((lecture.name, result.held))
+    if len(held) > 1:
+        print(f"claims held: {sum(h for _, h in held)} of {len(held)}" + "".join(
+            f"; {name} did not hold" for name, h in held if not h))  # fmt: skip
+    return 0
+
+
 ENV_KWARGS_HELP = "keyword arguments for the env's constructor, e.g. continuous=true enable_wind=true (repeatable)"
 PLAY_ENV_KWARGS_HELP = "env constructor arguments for a .zip, or changes to a run's own (e.g. enable_wind=true)"
 
@@ -400,6 +433,16 @@ def parser() -> argparse.ArgumentParser:
     ls = sub.add_parser("list", help="agents, presets and registered envs", description="List what gymlab offers.")
     ls.add_argument("--keys", metavar="AGENT", help="list AGENT's hyperparameters with defaults")
     ls.set_defaults(func=cmd_list)
+
+    lec = sub.add_parser("lecture", help="run a lecture's claim as an experiment",
+                         description="Run a lecture of the course: its claim, a table of figures per arm over seeds, "
+                         "whether the claim held; writes result.json, a plot and TensorBoard events.")  # fmt: skip
+    lec.add_argument("name", metavar="NAME", help="a lecture (`gymlab lecture list`), `list`, or `all`")
+    lec.add_argument("--quick", action="store_true", help="the short settings (under a minute per lecture)")
+    lec.add_argument("--seeds", type=count, help="run seeds 0 .. N-1 (default 3 with --quick, 5 without)")
+    lec.add_argument("--out", type=Path, metavar="DIR",
+                     help="where to write (default runs/lectures/NAME-<time>; with `all`, DIR/NAME each)")  # fmt: skip
+    lec.set_defaults(func=cmd_lecture)
     return p
 
 

@@ -1,0 +1,290 @@
+"""What every lecture shares: its declaration, the registry, and the runner.
+
+A lecture is a claim from the course that can be checked by experiment. Its file declares a
+:class:`Lecture` (name, homework, claim, arms, the experiment for one seed, the pass condition)
+and registers it; :func:`run_lecture` runs the experiment over seeds, builds the table of
+mean +/- spread per arm, decides whether the claim held, and writes into the output folder:
+
+    result.json        lecture, claim, held, figures (the table), runs (run directories), ...
+    lecture.png        the curves and surfaces of the first seed (matplotlib)
+    events.out.tfevents.*  TensorBoard: every figure per arm, every curve, the plot as an image
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import pkgutil
+import statistics
+import textwrap
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+Figures = dict[str, dict[str, float]]
+"""arm -> figure name -> value, for one seed."""
+
+
+@dataclass
+class Panel:
+    """One subplot of a lecture's PNG: curves, optionally over a surface's contours."""
+
+    title: str
+    """what the panel shows"""
+    lines: dict[str, tuple[Sequence[float], Sequence[float]]] = field(default_factory=dict)
+    """label -> (x values, y values)"""
+    xlabel: str = "step"
+    """label of the x axis"""
+    ylabel: str = "loss"
+    """label of the y axis"""
+    log_y: bool = False
+    """logarithmic y axis"""
+    surface: Callable[[Any], None] | None = None
+    """draws a background on the axes (e.g. a loss surface's contours) before the lines"""
+
+
+@dataclass
+class Trial:
+    """What one seed of a lecture's experiment gives back."""
+
+    figures: Figures
+    """arm -> figure name -> value"""
+    panels: list[Panel] = field(default_factory=list)
+    """curves and surfaces to plot"""
+    runs: list[str] = field(default_factory=list)
+    """run directories of the models trained (each an ordinary gymlab run)"""
+
+
+class Table:
+    """Figures over seeds: arm -> figure name -> one value per seed, with mean and spread."""
+
+    def __init__(self, trials: Sequence[Trial]):
+        self.values: dict[str, dict[str, list[float]]] = {}
+        for trial in trials:
+            for arm, figures in trial.figures.items():
+                for name, value in figures.items():
+                    self.values.setdefault(arm, {}).setdefault(name, []).append(float(value))
+
+    def mean(self, arm: str, figure: str) -> float:
+        """Mean of ``figure`` of ``arm`` over seeds."""
+        return statistics.fmean(self.values[arm][figure])
+
+    def spread(self, arm: str, figure: str) -> float:
+        """Standard deviation over seeds (0 for one seed)."""
+        values = self.values[arm][figure]
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+    def figure_names(self) -> list[str]:
+        """Every figure name, in first-seen order."""
+        names: list[str] = []
+        for figures in self.values.values():
+            names += [name for name in figures if name not in names]
+        return names
+
+    def to_json(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{arm: {figure: {"mean", "spread", "values"}}}``."""
+        return {
+            arm: {
+                name: {"mean": self.mean(arm, name), "spread": self.spread(arm, name), "values": values}
+                for name, values in figures.items()
+            }
+            for arm, figures in self.values.items()
+        }
+
+    def text(self) -> str:
+        """The table as aligned text: one row per arm, ``mean ± spread`` per figure."""
+        names = self.figure_names()
+        arm_width = max(len("arm"), *(len(arm) for arm in self.values))
+        cells = {
+            (arm, name): f"{format_number(self.mean(arm, name))} ± {format_number(self.spread(arm, name))}"
+            if name in figures
+            else "-"
+            for arm, figures in self.values.items()
+            for name in names
+        }
+        widths = {name: max(len(name), *(len(cells[arm, name]) for arm in self.values)) for name in names}
+        lines = ["  ".join([f"{'arm':<{arm_width}}", *(f"{name:>{widths[name]}}" for name in names)])]
+        for arm in self.values:
+            lines.append("  ".join([f"{arm:<{arm_width}}", *(f"{cells[arm, name]:>{widths[name]}}" for name in names)]))
+        return "\n".join(lines)
+
+
+def format_number(value: float) -> str:
+    """A figure in a few characters: 0.934, 1.41, 3.2e-05, 412."""
+    if value == 0 or not np.isfinite(value):
+        return f"{value:g}"
+    if abs(value) >= 1000 or abs(value) < 1e-3:
+        return f"{value:.3g}" if abs(value) >= 1000 and float(value).is_integer() else f"{value:.2e}"
+    return f"{value:.3g}"
+
+
+@dataclass(frozen=True)
+class Lecture:
+    """A claim of the course as an experiment (one per file in ``lectures/``)."""
+
+    name: str
+    """command-line name, e.g. ``critical-points``"""
+    homework: str
+    """the homework or lecture it belongs to, e.g. ``HW2: when gradient is small``"""
+    claim: str
+    """the claim in one sentence"""
+    arms: tuple[str, ...]
+    """the things compared (rows of the table)"""
+    experiment: Callable[[bool, int, Path], Trial]
+    """``experiment(quick, seed, out)``: one seed's figures, panels and run directories"""
+    condition: Callable[[Table], bool]
+    """the pass condition over the table: would be False if the lecture were wrong"""
+    condition_text: str
+    """the pass condition in words"""
+    quick_seeds: int = 3
+    """seeds with ``--quick`` (when ``--seeds`` is not given)"""
+    full_seeds: int = 5
+    """seeds without ``--quick``"""
+
+
+@dataclass
+class LectureResult:
+    """What :func:`run_lecture` found and where it wrote it."""
+
+    lecture: Lecture
+    table: Table
+    held: bool
+    runs: list[str]
+    out: Path
+    seconds: float
+    seeds: int
+
+
+LECTURES: dict[str, Lecture] = {}
+"""The registry: name -> lecture. Lecture modules in this package register themselves."""
+
+_discovered = False
+
+
+def register(lecture: Lecture) -> Lecture:
+    """Add ``lecture`` to the registry (a lecture module calls this at import) and return it."""
+    if lecture.name in LECTURES and LECTURES[lecture.name] is not lecture:
+        raise ValueError(f"two lectures are named {lecture.name!r}")
+    LECTURES[lecture.name] = lecture
+    return lecture
+
+
+def discover() -> dict[str, Lecture]:
+    """Import every module of the ``lectures`` package once (each lecture file registers itself)
+    and return the registry, sorted by name."""
+    global _discovered
+    if not _discovered:
+        import lectures
+
+        for module in pkgutil.iter_modules(lectures.__path__):
+            importlib.import_module(f"lectures.{module.name}")
+        _discovered = True
+    return dict(sorted(LECTURES.items()))
+
+
+def get_lecture(name: str) -> Lecture:
+    """The lecture called ``name``; ValueError naming the lectures when there is none."""
+    known = discover()
+    if name not in known:
+        raise ValueError(f"unknown lecture {name!r}; choose one of {', '.join(known)} (`gymlab lecture list`)")
+    return known[name]
+
+
+def plot(panels: Sequence[Panel], title: str, path: Path) -> np.ndarray:
+    """Draw ``panels`` side by side into ``path`` (PNG); return the image as (H, W, 3) uint8."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    n = max(len(panels), 1)
+    lines = textwrap.wrap(title, width=int(45 * n))
+    figure = Figure(figsize=(4.2 * n, 3.6 + 0.2 * len(lines)), dpi=90)
+    canvas = FigureCanvasAgg(figure)
+    for i, panel in enumerate(panels):
+        axes = figure.add_subplot(1, n, i + 1)
+        if panel.surface is not None:
+            panel.surface(axes)
+        for label, (xs, ys) in panel.lines.items():
+            axes.plot(xs, ys, ".-" if panel.surface is not None else "-", label=label, markersize=3, linewidth=1.2)
+        if panel.log_y:
+            axes.set_yscale("log")
+        axes.set_title(panel.title, fontsize=9)
+        axes.set_xlabel(panel.xlabel)
+        axes.set_ylabel(panel.ylabel)
+        if panel.lines:
+            axes.legend(fontsize=7)
+    figure.suptitle("\n".join(lines), fontsize=9)
+    figure.tight_layout()
+    canvas.draw()
+    figure.savefig(path)
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def write_events(out: Path, result_table: Table, panels: Sequence[Panel], image: np.ndarray) -> None:
+    """TensorBoard events: ``figures/<arm>/<figure>`` (mean over seeds), every curve of the first
+    seed under ``curves/<panel>/<label>``, and the plot under ``lecture/plot`` (IMAGES tab)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(out))
+    for arm, figures in result_table.values.items():
+        for name in figures:
+            writer.add_scalar(f"figures/{arm}/{name}", result_table.mean(arm, name), 0)
+    for panel in panels:
+        for label, (xs, ys) in panel.lines.items():
+            if panel.surface is not None:
+                continue  # a path over a surface is not a curve in time
+            for x, y in zip(xs, ys):
+                if np.isfinite(y):
+                    writer.add_scalar(f"curves/{panel.title}/{label}", float(y), int(x))
+    writer.add_image("lecture/plot", image, 0, dataformats="HWC")
+    writer.close()
+
+
+def default_out(name: str, root: Path = Path("runs") / "lectures") -> Path:
+    """``runs/lectures/<name>-<YYYYmmdd-HHMMSS>`` (a suffix is added on collision)."""
+    base = root / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, i = base, 1
+    while path.exists():
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return path
+
+
+def run_lecture(
+    lecture: Lecture, quick: bool = False, seeds: int | None = None, out: Path | None = None
+) -> LectureResult:
+    """Run ``lecture`` on seeds 0 .. seeds-1 and write result.json, lecture.png and TensorBoard
+    events into ``out``. Whether the claim held is in the result; it is never an error."""
+    seeds = (lecture.quick_seeds if quick else lecture.full_seeds) if seeds is None else seeds
+    if seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {seeds}")
+    out = default_out(lecture.name) if out is None else Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    trials = [lecture.experiment(quick, seed, out / f"seed{seed}") for seed in range(seeds)]
+    table = Table(trials)
+    missing = [arm for arm in lecture.arms if arm not in table.values]
+    if missing:
+        raise RuntimeError(f"lecture {lecture.name} reported no figures for arm(s) {', '.join(missing)}")
+    held = bool(lecture.condition(table))
+    runs = [run for trial in trials for run in trial.runs]
+    image = plot(trials[0].panels, f"{lecture.name}: {lecture.claim}", out / "lecture.png")
+    write_events(out, table, trials[0].panels, image)
+    seconds = time.perf_counter() - start
+    result = {
+        "lecture": lecture.name,
+        "homework": lecture.homework,
+        "claim": lecture.claim,
+        "condition": lecture.condition_text,
+        "held": held,
+        "figures": table.to_json(),
+        "runs": runs,
+        "seeds": list(range(seeds)),
+        "quick": quick,
+        "plot": "lecture.png",
+        "seconds": seconds,
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")
+    return LectureResult(lecture, table, held, runs, out, seconds, seeds)
