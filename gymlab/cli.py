@@ -231,9 +231,14 @@ def cmd_list(args) -> int:
     print("presets (agent: envs with tuned hyperparameters):")
     for name, table in load_presets().items():
         print(f"  {name:<12} {', '.join(table)}")
+    from supervised import TASKS
+
+    print("gymlab tasks (env id, kind: data; `--env-kwargs family=NAME` for a task family):")
+    for spec in TASKS.values():
+        if spec.listed:
+            families = f" [families: {', '.join(spec.families)}]" if spec.families else ""
+            print(f"  {spec.env_id:<32} {spec.kind.name}: {spec.description}{families}")
     ids = envs.env_ids()
-    own = [i for i in ids if i.startswith("gymlab/")]
-    print(f"gymlab envs: {', '.join(own) or '(none)'}")
     print(f"all registered envs ({len(ids)}):")
     line = "  "
     for env_id in ids:
