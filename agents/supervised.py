@@ -314,7 +314,7 @@ class Supervised(Agent):
             self._score_envs[split] = env
         obs, _ = env.reset(seed=0)
         kind = env.dataset.kind
-        rewards, scores = [], []
+        rewards, scores = [], []  # per example: -loss, and the kind's metric (accuracy: 1 if right)
         for _ in range(env.steps_per_epoch):
             prediction = self.model(obs)
             obs, reward, _, _, info = env.step(prediction)
@@ -322,19 +322,24 @@ class Supervised(Agent):
             rewards.append(reward[first_pass])
             scores.append(kind.score(prediction, info["target"])[first_pass])
         reward = torch.cat(rewards)  # (N,)
-        return {"reward": reward, "loss": -reward.mean(), kind.metric: torch.cat(scores).mean()}
+        score = torch.cat(scores)  # (N,)
+        return {"reward": reward, "score": score, "loss": -reward.mean(), kind.metric: score.mean()}
 
     def evaluate(
         self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split: str = "test"
     ) -> dict[str, float]:
-        """Score the whole ``split`` (the **test** split unless told) in batches: ``mean_reward``
-        = -mean loss (one episode = one example), plus ``accuracy`` or ``mse``. ``episodes``,
-        ``deterministic`` and ``seed`` do not apply (every example is scored once, by argmax);
-        with ``env`` given, the base class plays that env instead."""
+        """Score the whole ``split`` (the **test** split unless told) in batches, one episode per
+        example, with the reward of the env's mode — as ``record`` plays it: in label mode 1 for a
+        right (argmax) label, in prediction mode -loss. Returns ``mean_reward``, ``loss`` and the
+        kind's metric (``accuracy`` or ``mse``). ``episodes``, ``deterministic`` and ``seed`` do
+        not apply (every example is scored once, by argmax); with ``env`` given, the base class
+        plays that env instead."""
         if env is not None:
             return super().evaluate(episodes, deterministic, seed, env, on_episode)
         scores = self.score_split(split)
-        rewards = scores.pop("reward")
+        rewards, score = scores.pop("reward"), scores.pop("score")
+        if self.mode == "label":  # the env's reward for a label: 1 when right (fraction right for a sequence)
+            rewards = score
         if on_episode is not None:
             for value in rewards.tolist():
                 on_episode(value, 1)
@@ -343,8 +348,14 @@ class Supervised(Agent):
             "std_reward": float(rewards.std(correction=0)),
             "mean_ep_length": 1.0,
         }
-        stats.update({k: float(v) for k, v in scores.items() if k != "loss"})
+        stats.update({k: float(v) for k, v in scores.items()})
         return stats
+
+    def summary(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The figure a finished run is judged by: the validation split's metric (``val/accuracy``,
+        ``val/mse``) of the weights kept."""
+        metric = self.train_set.kind.metric
+        return {f"val/{metric}": float(self.score_split("val")[metric])}
 
     def state_dict(self) -> dict:
         """The base state plus the early-stopping bookkeeping."""

@@ -232,6 +232,15 @@ class SingleStepEnv(gym.Env):
         self._last_index, self._index = self._index, None
         return observation, float(reward[0]), True, False, info
 
+    def reward_text(self) -> str:
+        """What this env's reward and split are, in words (``gymlab eval`` and ``record`` print it)."""
+        kind = self.dataset.kind
+        if self.mode == "label":
+            reward = "the fraction of positions labelled right" if self.action_space.shape else "1 for the right label"
+        else:
+            reward = f"-{kind.loss_name} of the prediction"
+        return f"split: {self.split} ({len(self.dataset)} examples); reward: {reward} (mode={self.mode})"
+
     def render(self) -> np.ndarray | None:
         """The current (or last scored) input as its kind renders it; digits show as an 8x8 image."""
         if self.render_mode != "rgb_array":

@@ -75,6 +75,8 @@ class Kind:
     """Whether the target is the input itself (reconstruction): the loader gives x only."""
     per_token: ClassVar[bool] = False
     """Whether one prediction is made per input position (an MLP then sees one token at a time)."""
+    loss_name: ClassVar[str] = "squared error"
+    """What :meth:`loss` computes, in words (``eval`` prints it: reward = -<loss_name>)."""
 
     def __repr__(self) -> str:
         return f"<kind {self.name}>"
@@ -162,6 +164,7 @@ class Classification(Kind):
     higher_is_better = True
     labelled = True
     target_dtype = np.int64
+    loss_name = "cross-entropy"
 
     def check_targets(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, int]:
         """Integer labels (N,); ``n_classes`` 0 means max label + 1."""
@@ -209,6 +212,7 @@ class SequenceLabelling(Classification):
 
     name = "sequence"
     per_token = True
+    loss_name = "cross-entropy averaged over positions"
 
     def check_targets(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, int]:
         """Labels (N, T), one per position of x (N, T, D)."""
