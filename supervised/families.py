@@ -129,7 +129,8 @@ class MetaTask:
     query_y: np.ndarray
     """(Q, ...) their targets."""
     params: dict[str, Any]
-    """What was drawn (amplitude and phase; the base task's classes, in label order)."""
+    """What was drawn: amplitude and phase; or the base task's classes in label order, and the
+    rows of the split that the support and query sets hold."""
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,8 @@ class TaskDistribution:
             query += [(row, label) for row in rows[self.k_shot :]]
         s_rows, s_y = np.array(support).T
         q_rows, q_y = np.array(query).T
-        return MetaTask(base.x[s_rows], s_y, base.x[q_rows], q_y, {"classes": classes.tolist()})
+        params = {"classes": classes.tolist(), "support_rows": s_rows, "query_rows": q_rows}  # rows of the split
+        return MetaTask(base.x[s_rows], s_y, base.x[q_rows], q_y, params)
 
 
 def sine(base: str, k_shot: int = 10, n_query: int = 10) -> TaskDistribution:
