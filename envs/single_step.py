@@ -104,11 +104,6 @@ def action_space_for(dataset: Dataset, mode: str) -> spaces.Space:
     return spaces.Box(-PREDICTION_BOUND, PREDICTION_BOUND, shape=dataset.prediction_shape, dtype=np.float32)
 
 
-def render_observation(x: np.ndarray, low: float, high: float, kind: str | Kind = "regression") -> np.ndarray:
-    """An input as its kind renders it: (H, W, 3) uint8."""
-    return get_kind(kind).render(x, low, high)
-
-
 # ----------------------------------------------------------------------------- single env
 class SingleStepEnv(gym.Env):
     """One supervised example per episode: observe x, act = predict, reward = -loss, terminate.

@@ -47,7 +47,7 @@ def dataset(env_id: str, split: str = "train", **env_kwargs: Any) -> tuple[torch
     import envs
     from envs.single_step import SingleStepEnv, fixed_dataset
 
-    env = envs.make_env(env_id, **{"split": split, **env_kwargs})
+    env = envs.make_env(env_id, **env_kwargs)
     single = env.unwrapped
     env.close()
     if not isinstance(single, SingleStepEnv):

@@ -186,19 +186,28 @@ def test_render_rgb_array():
     assert sequence_frame.shape == (128, 64, 3)  # (T=16, vocab=8) cells of 8x8 pixels
 
 
-def test_sb3_ppo_runs_on_digits():
+def test_sb3_ppo_runs_on_digits_rewarded_for_right_labels():
+    """SB3's PPO, unchanged: every step it takes is rewarded 1 exactly when its label is the
+    target, and its rollout buffer holds those rewards (learning is the slow test below)."""
     from stable_baselines3 import PPO
 
-    model = PPO(
-        "MlpPolicy",
-        gym.make("gymlab/Digits-v0"),
-        n_steps=64,
-        batch_size=32,
-        n_epochs=1,
-        seed=0,
-        device="cpu",
-    )
+    class Seen(gym.Wrapper):
+        """Keeps (action, target, reward) of every step SB3 takes."""
+
+        steps: list = []
+
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            Seen.steps.append((int(action), info["target"], reward))
+            return obs, reward, terminated, truncated, info
+
+    env = Seen(gym.make("gymlab/Digits-v0"))
+    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
     model.learn(256)
+    assert len(Seen.steps) == 256
+    assert all(reward == float(action == target) for action, target, reward in Seen.steps)
+    assert 0 < sum(r for *_, r in Seen.steps) < 256  # both rewards occurred: the check above saw each
+    np.testing.assert_array_equal(model.rollout_buffer.rewards[:, 0], [r for *_, r in Seen.steps[-64:]])
 
 
 @pytest.mark.slow
