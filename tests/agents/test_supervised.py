@@ -239,7 +239,7 @@ def test_rl_learns_digits_from_the_label_reward_alone(agent):
 def test_every_kind_and_a_family_task_train_and_report_their_metric(env_id, env_kwargs, metric, shape):
     agent = Supervised(env_id, total_steps=640, net="mlp", hidden=[32], env_kwargs=env_kwargs)
     agent.learn()
-    x = torch.as_tensor(agent.train_set.x[:3])
+    x = torch.tensor(agent.train_set.x[:3])
     assert agent.model(x).shape == (3, *shape)  # the kind's prediction shape
     stats = agent.evaluate()
     assert set(stats) >= {"mean_reward", "loss", metric}
