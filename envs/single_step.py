@@ -429,15 +429,16 @@ def register_task_env(spec: TaskSpec) -> None:
 def register_envs() -> None:
     """Register every task's env id (``gymlab/Digits-v0``, ...), and every task registered later
     (``supervised.register_task``) as it is registered. Safe to call twice."""
+    global _following_registry
     for spec in TASKS.values():
         if spec.env_id not in gym.envs.registry:
             register_task_env(spec)
-    if register_task_env not in _REGISTERING:
+    if not _following_registry:
         on_register(register_task_env)
-        _REGISTERING.append(register_task_env)
+        _following_registry = True
 
 
-_REGISTERING: list = []
+_following_registry = False  # whether register_task already registers env ids as tasks arrive
 
 
 __all__ = [

@@ -12,6 +12,7 @@ Users add a task with :func:`register_task`; the built-in tasks are declared in
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -179,11 +180,9 @@ class Dataset:
     def subset(self, rows: np.ndarray, x: np.ndarray | None = None, y: np.ndarray | None = None, **changes):
         """A dataset of some of this one's rows (``rows`` index this split), optionally with new
         inputs or targets for them (task families transform a base task this way)."""
-        from dataclasses import replace
-
         x = self.x[rows] if x is None else x
         y = self.y[rows] if y is None else y
-        return replace(
+        return dataclasses.replace(
             self, x=_read_only(np.ascontiguousarray(x)), y=_read_only(np.ascontiguousarray(y)),
             indices=_read_only(self.indices[rows]), **changes,
         )  # fmt: skip
