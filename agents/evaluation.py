@@ -75,14 +75,13 @@ def describe_evaluation(env_id: str, env_kwargs: dict | None = None, split: str 
     reward is (label mode: 1 for a right label; prediction mode: -loss); None for other envs.
     ``split`` None: the env's own (what ``record`` plays)."""
     env_kwargs = dict(env_kwargs or {})
-    if split is not None:
-        env_kwargs["split"] = split
     env = envs.make_env(env_id, **env_kwargs)
-    try:
-        single = env.unwrapped
-        return single.reward_text() if isinstance(single, envs.SingleStepEnv) else None
-    finally:
-        env.close()
+    env.close()
+    if not isinstance(env.unwrapped, envs.SingleStepEnv):
+        return None
+    env = envs.make_env(env_id, **{**env_kwargs, "split": split} if split is not None else env_kwargs)
+    env.close()
+    return env.unwrapped.reward_text()
 
 
 def evaluate_policy(
