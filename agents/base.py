@@ -373,6 +373,11 @@ class Agent:
         with self.own_process_state():
             return evaluate_policy(self.env_id, self.env_kwargs, policy, episodes, seed, env, on_episode, split)
 
+    def summary(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Named figures for the end of ``gymlab train`` beyond the episode return (a supervised
+        run's ``val/accuracy``); ``metrics`` are the last iteration's. None by default."""
+        return {}
+
     def learn(
         self,
         total_steps: int | None = None,

@@ -10,9 +10,11 @@ import gymnasium as gym
 import numpy as np
 
 import envs
+from supervised import KINDS
 
-EPISODE_INFO_METRICS: tuple[str, ...] = ("accuracy",)
-"""Numbers an env may put in the last step's ``info``; :meth:`Agent.evaluate` averages them."""
+EPISODE_INFO_METRICS: tuple[str, ...] = tuple(dict.fromkeys(kind.metric for kind in KINDS.values()))
+"""Numbers an env may put in the last step's ``info`` (each kind's metric: accuracy, mse);
+:meth:`Agent.evaluate` averages them."""
 
 
 def play_episodes(
@@ -66,6 +68,20 @@ def make_eval_env(env_id: str, env_kwargs: dict | None = None, split: str = "tes
     env.close()
     env = envs.make_env(env_id, **{**env_kwargs, "split": split})
     return env, len(env.unwrapped.dataset)
+
+
+def describe_evaluation(env_id: str, env_kwargs: dict | None = None, split: str | None = "test") -> str | None:
+    """For a single-step env, the line that says which split an evaluation scores and what its
+    reward is (label mode: 1 for a right label; prediction mode: -loss); None for other envs.
+    ``split`` None: the env's own (what ``record`` plays)."""
+    env_kwargs = dict(env_kwargs or {})
+    env = envs.make_env(env_id, **env_kwargs)
+    env.close()
+    if not isinstance(env.unwrapped, envs.SingleStepEnv):
+        return None
+    env = envs.make_env(env_id, **{**env_kwargs, "split": split} if split is not None else env_kwargs)
+    env.close()
+    return env.unwrapped.reward_text()
 
 
 def evaluate_policy(

@@ -198,15 +198,16 @@ class GAN(Agent):
 
     def build(self) -> None:
         """Generator, discriminator and their optimizers."""
-        from envs.single_step import ENV_KWARGS
+        from envs.single_step import task_env_ids
 
         c = self.config
-        if self.env_id not in ENV_KWARGS:
+        known = task_env_ids()
+        if self.env_id not in known:
             raise ValueError(
-                f"gan learns the inputs of a dataset env ({', '.join(ENV_KWARGS)}), not {self.env_id}; "
+                f"gan learns the inputs of a dataset env ({', '.join(known)}), not {self.env_id}; "
                 "try `gymlab train gan gymlab/Digits-v0`"
             )
-        self.task = self.env_kwargs.get("task", ENV_KWARGS[self.env_id]["task"])
+        self.task = self.env_kwargs.get("task", known[self.env_id]["task"])
         space = self.observation_space
         low, high = float(np.min(space.low)), float(np.max(space.high))
         generator = Generator(c.z_dim, space.shape, c.hidden, c.activation, low, high, c.net, c.channels)

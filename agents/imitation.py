@@ -51,6 +51,7 @@ from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from agents.ppo import PPO, PPOConfig
 from agents.supervised import Supervised, SupervisedConfig
 from envs.demos import Demos, load_demos
+from supervised import Kind, get_kind, register_task
 
 DEMOS_HINT = "record them with `gymlab demos RUN_DIR --episodes 10 --out FILE.npz`"
 
@@ -78,7 +79,7 @@ def demos_dataset(
     )
 
 
-def bc_loss(prediction: torch.Tensor, expert_action: torch.Tensor, kind: str) -> torch.Tensor:
+def bc_loss(prediction: torch.Tensor, expert_action: torch.Tensor, kind: str | Kind) -> torch.Tensor:
     """Behaviour cloning's loss per demonstrated step ``(B,)``: how far the clone's prediction is
     from the expert's action.
 
@@ -87,12 +88,7 @@ def bc_loss(prediction: torch.Tensor, expert_action: torch.Tensor, kind: str) ->
     squared error of the predicted values ``(B, D)`` against the expert's ``(B,)`` (D = 1) or
     ``(B, D)``, averaged over the D values.
     """
-    if kind == "classification":
-        log_prob = torch.log_softmax(prediction, dim=-1)  # (B, n)
-        return -log_prob.gather(-1, expert_action.long().unsqueeze(-1)).squeeze(-1)
-    if kind == "regression":
-        return (prediction - expert_action.reshape(prediction.shape)).square().mean(dim=-1)
-    raise ValueError(f"bc clones classification or regression tasks, not {kind!r}")
+    return get_kind(kind).loss(prediction, expert_action)  # the supervised loss of the action's kind
 
 
 class CloningRewards(gym.vector.VectorWrapper):
@@ -141,16 +137,14 @@ class BC(Agent):
         c = self.config
         demos = load_demos(c.demos, self.env_id, self.env_kwargs).first_episodes(c.demo_episodes)
         x, y, kind, n_classes = demos_dataset(demos, self.observation_space, self.action_space)
-        from supervised.datasets import add_task
-
         task = "demos-" + hashlib.sha1(x.tobytes() + y.tobytes()).hexdigest()[:12]
-        add_task(task, x, y, kind, n_classes)
+        # no env id of its own: the demos are served through DEMOS_ENV_ID with task=...
+        register_task(task, load=lambda: (x, y), kind=kind, n_classes=n_classes, listed=False, replace=True)
         if DEMOS_ENV_ID not in gym.envs.registry:
             gym.register(DEMOS_ENV_ID, entry_point="envs.single_step:SingleStepEnv")
-        mode = "label" if kind == "classification" else "prediction"
         learner_config = SupervisedConfig(**{f.name: getattr(c, f.name) for f in dataclasses.fields(SupervisedConfig)})
         self.learner = Supervised(
-            DEMOS_ENV_ID, learner_config, seed=self.seed, device=self.device, env_kwargs={"task": task, "mode": mode}
+            DEMOS_ENV_ID, learner_config, seed=self.seed, device=self.device, env_kwargs={"task": task}
         )
         self.kind = kind  # which bc_loss the clone is trained with
         self.expert_return = demos.expert_return

@@ -12,18 +12,30 @@ from typing import Any
 
 import yaml
 
+from supervised.registry import TASKS, task_for_env_id
+
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
 
 def load_presets() -> dict[str, dict[str, dict[str, Any]]]:
-    """The tuned hyperparameters shipped with gymlab: ``{agent: {env_id: {key: value}}}``."""
+    """The tuned hyperparameters shipped with gymlab: ``{agent: {env_id: {key: value}}}``, from
+    presets.yaml (gymnasium's envs) and from the task registry (each task declares its own)."""
     text = resources.files("agents").joinpath("presets.yaml").read_text()
-    return yaml.safe_load(text) or {}
+    table = yaml.safe_load(text) or {}
+    for spec in TASKS.values():
+        if spec.listed:
+            for agent, values in spec.presets.items():
+                table.setdefault(agent, {})[spec.env_id] = dict(values)
+    return table
 
 
 def preset(agent: str, env_id: str) -> dict[str, Any]:
-    """The preset for (agent, env_id); empty when there is none (the learner's defaults apply)."""
+    """The preset for (agent, env_id); empty when there is none (the learner's defaults apply).
+    A gymlab task's env id reads its declaration's presets."""
+    spec = task_for_env_id(env_id)
+    if spec is not None:
+        return dict(spec.presets.get(agent, {}))
     return dict(load_presets().get(agent, {}).get(env_id, {}))
 
 

@@ -27,8 +27,8 @@ from agents.base import Agent
 from agents.config import TrainConfig, one_of, positive
 from agents.networks import CNN, AttentionEncoder, CategoricalHead, mlp, orthogonal_init
 from agents.optim import clip_grad_norm, make_optimizer, set_lr
-from envs.single_step import SingleStepEnv, SingleStepVectorEnv, prediction_accuracy
-from supervised.datasets import Dataset, load_task
+from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
+from supervised import Dataset
 
 NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention")
 """Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise."""
@@ -94,32 +94,44 @@ class SupervisedConfig(TrainConfig):
 class Predictor(nn.Module):
     """Observation batch -> prediction batch: a body and a linear head, shaped for the task.
 
-    Outputs are (B, n_classes) logits for classification, (B, D) values for regression and
-    (B, T, n_classes) logits for sequences — the env's ``mode="prediction"`` action shape.
+    Outputs have the task's prediction shape (the env's ``mode="prediction"`` action): (B,
+    n_classes) logits for classification, (B, D) values for regression, (B, *obs_shape) for
+    reconstruction, (B, T, n_classes) logits for sequences.
     """
 
-    def __init__(self, body: nn.Module, head: nn.Module, flatten: bool):
+    def __init__(self, body: nn.Module, head: nn.Module, flatten: bool, out_shape: tuple[int, ...] = ()):
         super().__init__()
         self.flatten = flatten
+        self.out_shape = tuple(out_shape)
         self.body = body
         self.head = head
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.flatten(1) if self.flatten else obs  # (B, D) or (B, T, D) or (B, C, H, W)
-        return self.head(self.body(x))
+        out = self.head(self.body(x))
+        return out.reshape(len(obs), *self.out_shape) if self.out_shape else out  # (B, *prediction_shape)
+
+
+def predicts_per_position(dataset: Dataset) -> bool:
+    """Whether inputs are (T, D) sequences and predictions (T, C), one per input position."""
+    obs, out = dataset.obs_shape, dataset.prediction_shape
+    return len(obs) == 2 and len(out) == 2 and out[0] == obs[0]
 
 
 def resolve_net(net: str, dataset: Dataset) -> str:
     """The concrete network for ``net`` on ``dataset``; ValueError when it does not fit the task."""
     is_image = len(dataset.obs_shape) == 3
     if net == "auto":
-        return "cnn" if is_image else "attention" if dataset.kind == "sequence" else "mlp"
+        return "cnn" if is_image else "attention" if predicts_per_position(dataset) else "mlp"
     if net == "cnn" and not is_image:
         raise ValueError(
             f"net=cnn needs image observations; {dataset.name!r} inputs are {dataset.obs_shape}; use net=mlp"
         )
-    if net == "attention" and dataset.kind != "sequence":
-        raise ValueError(f"net=attention needs a sequence task; {dataset.name!r} is {dataset.kind}; use net=mlp")
+    if net == "attention" and not predicts_per_position(dataset):
+        raise ValueError(
+            f"net=attention needs a sequence task with one prediction per position; {dataset.name!r} is "
+            f"{dataset.kind} ({dataset.obs_shape} -> {dataset.prediction_shape}); use net=mlp"
+        )
     return net
 
 
@@ -127,19 +139,21 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
     """The network ``net`` (mlp | cnn | attention) for ``dataset``, built from the shared modules."""
     c = config
     net = resolve_net(net, dataset)
-    out_dim = dataset.out_dim
+    out_shape = dataset.prediction_shape
+    out_dim = math.prod(out_shape)
     if net == "cnn":
         body = CNN(dataset.obs_shape, features=c.hidden[-1] if c.hidden else 256, act=c.activation)
-        model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False)
+        model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False, out_shape=out_shape)
     elif net == "attention":
         seq_len, in_dim = dataset.obs_shape
         body = AttentionEncoder(in_dim, seq_len, c.d_model, c.n_heads, c.n_layers)
-        model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False)  # per token
-    elif dataset.kind == "sequence":  # one MLP applied to every token on its own
-        model = Predictor(mlp([dataset.obs_shape[-1], *c.hidden, out_dim], c.activation), nn.Identity(), False)
+        model = Predictor(body, nn.Linear(body.out_dim, out_shape[-1]), flatten=False)  # per token
+    elif dataset.kind.per_token:  # one MLP applied to every token on its own
+        layers = [dataset.obs_shape[-1], *c.hidden, out_shape[-1]]
+        model = Predictor(mlp(layers, c.activation), nn.Identity(), flatten=False)
     else:
         in_dim = math.prod(dataset.obs_shape)
-        model = Predictor(mlp([in_dim, *c.hidden, out_dim], c.activation), nn.Identity(), flatten=True)
+        model = Predictor(mlp([in_dim, *c.hidden, out_dim], c.activation), nn.Identity(), True, out_shape)
     if c.ortho_init and net != "attention":
         orthogonal_init(model, math.sqrt(2))
     return model
@@ -171,11 +185,13 @@ class Supervised(Agent):
         probe.close()
         if not isinstance(single, SingleStepEnv):
             raise ValueError(
-                f"supervised trains single-step supervised envs (gymlab/Digits-v0, gymlab/Diabetes-v0, "
-                f"gymlab/Piecewise-v0, gymlab/Sequence-v0); {self.env_id} is not one: train it with ppo"
+                f"supervised trains single-step supervised envs ({', '.join(task_env_ids())}); "
+                f"{self.env_id} is not one: train it with ppo"
             )
         self.task, self.mode = single.task, single.mode  # mode: how act() answers (label or prediction)
-        self.train_set = load_task(self.task, "train")
+        # a family's task_id and kwargs pick the dataset too (a schedule or distribution is refused)
+        self.task_kwargs = {k: v for k, v in self.env_kwargs.items() if k not in ("task", "mode", "render_mode")}
+        self.train_set = fixed_dataset(self.task, "train", **self.task_kwargs)
         c = self.config
         n_train = len(self.train_set)
         if c.batch_size > n_train:
@@ -214,8 +230,9 @@ class Supervised(Agent):
         c = self.config
         # the finite-value check syncs the device every step: keep it on the CPU only
         self.envs = SingleStepVectorEnv(
-            self.task, c.batch_size, "train", "prediction", self.device, check_values=self.device.type == "cpu"
-        )
+            self.task, c.batch_size, "train", "prediction", self.device,
+            check_values=self.device.type == "cpu", **self.task_kwargs,
+        )  # fmt: skip
         self.obs, _ = self.envs.reset(seed=self.seed + self.num_timesteps)
         self.stream_position = 0
 
@@ -262,7 +279,7 @@ class Supervised(Agent):
             "train/stopped_early": float(self.stopped_early),
             "eval/loss": float(val["loss"]),
         }
-        metric = "mse" if self.train_set.kind == "regression" else "accuracy"
+        metric = self.train_set.kind.metric  # accuracy, mse, ...
         metrics[f"eval/{metric}"] = float(val[metric])
         return metrics
 
@@ -275,10 +292,9 @@ class Supervised(Agent):
 
     def update_best(self, scores: dict[str, torch.Tensor]) -> bool:
         """Keep a copy of the weights when ``scores`` (validation) beat the best so far."""
-        if self.train_set.kind == "regression":
-            score = [float(scores["mse"])]
-        else:  # higher accuracy first; between equal accuracies, lower loss
-            score = [-float(scores["accuracy"]), float(scores["loss"])]
+        kind = self.train_set.kind  # the better metric first (accuracy up, mse down); then lower loss
+        metric = float(scores[kind.metric])
+        score = [-metric if kind.higher_is_better else metric, float(scores["loss"])]
         if self.best_score is not None and not score < self.best_score:
             self.bad_epochs += 1
             return False
@@ -289,40 +305,41 @@ class Supervised(Agent):
     @torch.no_grad()
     def score_split(self, split: str) -> dict[str, torch.Tensor]:
         """Every example of ``split`` scored once: per-example ``reward`` (N,) (= -loss), mean
-        ``loss``, and ``accuracy`` (classification, sequence) or ``mse`` (regression)."""
+        ``loss``, and the kind's metric (``accuracy`` or ``mse``) over the split."""
         env = self._score_envs.get(split)
         if env is None:
-            n = len(load_task(self.task, split))
-            env = SingleStepVectorEnv(self.task, min(self.config.eval_batch_size, n), split, "prediction", self.device)
+            n = len(fixed_dataset(self.task, split, **self.task_kwargs))
+            batch = min(self.config.eval_batch_size, n)
+            env = SingleStepVectorEnv(self.task, batch, split, "prediction", self.device, **self.task_kwargs)
             self._score_envs[split] = env
         obs, _ = env.reset(seed=0)
-        rewards, correct = [], []
+        kind = env.dataset.kind
+        rewards, scores = [], []  # per example: -loss, and the kind's metric (accuracy: 1 if right)
         for _ in range(env.steps_per_epoch):
             prediction = self.model(obs)
             obs, reward, _, _, info = env.step(prediction)
             first_pass = info["epoch"] == 0  # the last batch is topped up from a second pass
             rewards.append(reward[first_pass])
-            if self.train_set.kind != "regression":
-                correct.append(prediction_accuracy(prediction, info["target"], self.train_set.kind)[first_pass])
+            scores.append(kind.score(prediction, info["target"])[first_pass])
         reward = torch.cat(rewards)  # (N,)
-        out = {"reward": reward, "loss": -reward.mean()}
-        if correct:
-            out["accuracy"] = torch.cat(correct).mean()
-        else:
-            out["mse"] = -reward.mean()  # regression reward is minus the squared error
-        return out
+        score = torch.cat(scores)  # (N,)
+        return {"reward": reward, "score": score, "loss": -reward.mean(), kind.metric: score.mean()}
 
     def evaluate(
         self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split: str = "test"
     ) -> dict[str, float]:
-        """Score the whole ``split`` (the **test** split unless told) in batches: ``mean_reward``
-        = -mean loss (one episode = one example), plus ``accuracy`` or ``mse``. ``episodes``,
-        ``deterministic`` and ``seed`` do not apply (every example is scored once, by argmax);
-        with ``env`` given, the base class plays that env instead."""
+        """Score the whole ``split`` (the **test** split unless told) in batches, one episode per
+        example, with the reward of the env's mode — as ``record`` plays it: in label mode 1 for a
+        right (argmax) label, in prediction mode -loss. Returns ``mean_reward``, ``loss`` and the
+        kind's metric (``accuracy`` or ``mse``). ``episodes``, ``deterministic`` and ``seed`` do
+        not apply (every example is scored once, by argmax); with ``env`` given, the base class
+        plays that env instead."""
         if env is not None:
             return super().evaluate(episodes, deterministic, seed, env, on_episode)
         scores = self.score_split(split)
-        rewards = scores.pop("reward")
+        rewards, score = scores.pop("reward"), scores.pop("score")
+        if self.mode == "label":  # the env's reward for a label: 1 when right (fraction right for a sequence)
+            rewards = score
         if on_episode is not None:
             for value in rewards.tolist():
                 on_episode(value, 1)
@@ -331,8 +348,14 @@ class Supervised(Agent):
             "std_reward": float(rewards.std(correction=0)),
             "mean_ep_length": 1.0,
         }
-        stats.update({k: float(v) for k, v in scores.items() if k != "loss"})
+        stats.update({k: float(v) for k, v in scores.items()})
         return stats
+
+    def summary(self, metrics: dict[str, float]) -> dict[str, float]:
+        """The figure a finished run is judged by: the validation split's metric (``val/accuracy``,
+        ``val/mse``) of the weights kept."""
+        metric = self.train_set.kind.metric
+        return {f"val/{metric}": float(self.score_split("val")[metric])}
 
     def state_dict(self) -> dict:
         """The base state plus the early-stopping bookkeeping."""

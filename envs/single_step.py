@@ -1,102 +1,93 @@
 """Every supervised lecture as a single-step environment: observe x, act = predict, reward = -loss.
 
-Two ways to use a task from :mod:`supervised.datasets`:
+Two ways to use a task of the registry (:mod:`supervised`):
 
 - :class:`SingleStepEnv`, a plain ``gymnasium.Env`` (numpy in, numpy out) that SB3 and
   gymnasium wrappers use unchanged. One episode = one example; one epoch = one shuffled pass.
+  It also serves a task *family* (``family=...``): a sequence of tasks on a schedule, or a
+  distribution that draws a new task, with its support set, when the last one's queries are used.
 - :class:`SingleStepVectorEnv`, a ``gymnasium.vector.VectorEnv`` whose observations, actions
   and rewards are torch tensors on one device. In ``mode="prediction"`` its reward is
   differentiable in the action, so a pathwise learner trains by ``(-reward).mean().backward()``
   — ordinary supervised learning through the RL interface.
 
 Modes: ``"label"`` acts with a class label (reward = 1 if correct, fraction correct for
-sequences); ``"prediction"`` acts with logits or a regression value (reward = -cross-entropy or
--squared error). Regression tasks have no labels, so they only take ``"prediction"``.
+sequences); ``"prediction"`` acts with logits or values (reward = -loss, the task's kind says
+which loss). Kinds without labels (regression, reconstruction) only take ``"prediction"``, and
+it is their default.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from supervised.datasets import TASKS, Dataset, check_task, load_task
+from supervised.families import TaskDistribution, TaskSequence, build_family
+from supervised.kinds import Kind, get_kind, label_reward
+from supervised.registry import TASKS, Dataset, TaskSpec, get_task, load_task, on_register
 
 MODES: tuple[str, ...] = ("label", "prediction")
-"""Action modes: act with a class label, or with logits / a regression value."""
+"""Action modes: act with a class label, or with logits / values."""
 
 PREDICTION_BOUND = 100.0
 """``mode="prediction"`` actions live in [-PREDICTION_BOUND, PREDICTION_BOUND]. SB3 needs a
 finite Box; 100 is far beyond any useful logit or standardised regression value."""
 
-ENV_KWARGS: dict[str, dict[str, str]] = {
-    "gymlab/Digits-v0": {"task": "digits"},
-    # regression tasks have no labels, so they default to mode="prediction"
-    "gymlab/Diabetes-v0": {"task": "diabetes", "mode": "prediction"},
-    "gymlab/Piecewise-v0": {"task": "piecewise", "mode": "prediction"},
-    "gymlab/Sequence-v0": {"task": "sequence"},
-}
-"""Registered gymnasium id -> default ``SingleStepEnv`` kwargs (override them in gym.make)."""
 
-RENDER_MIN_SIDE = 64
-"""Rendered frames are at least this many pixels on their shorter side."""
+def env_kwargs_of(spec: TaskSpec) -> dict[str, Any]:
+    """The default kwargs of a task's env id: ``task=`` plus the declaration's own."""
+    return {"task": spec.name, **spec.env_kwargs}
 
 
-# ----------------------------------------------------------------------------- losses / rewards
-def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy of ``logits`` (..., n_classes) against integer ``target`` (...), unreduced."""
-    log_prob = F.log_softmax(logits, dim=-1)  # (..., n_classes)
-    return -log_prob.gather(-1, target.long().unsqueeze(-1)).squeeze(-1)  # (...)
+def task_env_ids() -> dict[str, dict[str, Any]]:
+    """Every registered task's env id -> its default ``SingleStepEnv`` kwargs, from the registry."""
+    return {spec.env_id: env_kwargs_of(spec) for spec in TASKS.values() if spec.listed}
 
 
-def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Squared error of ``prediction`` (B, D) against ``target`` (B,) (D = 1) or (B, D), averaged
-    over the D values of each example: (B,)."""
-    return (prediction - target.reshape(prediction.shape)).square().mean(dim=-1)
+# ----------------------------------------------------------------------------- rewards
+def prediction_reward(action: torch.Tensor, target: torch.Tensor, kind: str | Kind) -> torch.Tensor:
+    """Reward = -loss for a batch of predictions, the loss of the task's ``kind``; differentiable
+    in ``action``. Returns (B,)."""
+    return get_kind(kind).reward(action, target)
 
 
-def prediction_reward(action: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Reward = -loss for a batch of predictions; differentiable in ``action``. Returns (B,).
-
-    ``kind`` is the task's kind: 'classification' (action (B, n_classes) logits, target (B,)),
-    'regression' (action (B, D), target (B,) or (B, D)), or 'sequence' (action (B, T, n_classes), target
-    (B, T); the loss is the mean cross-entropy over positions).
-    """
-    if kind == "classification":
-        return -cross_entropy_loss(action, target)
-    if kind == "regression":
-        return -squared_error(action, target)
-    if kind == "sequence":
-        return -cross_entropy_loss(action, target).mean(dim=-1)  # (B, T) -> (B,)
-    raise ValueError(f"unknown kind {kind!r}; choose one of: classification, regression, sequence")
-
-
-def label_reward(action: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Reward for a batch of labels: 1.0 if correct, fraction correct for (B, T) sequences. (B,)."""
-    correct = (action == target).float()  # (B,) or (B, T)
-    return correct.flatten(1).mean(dim=1) if correct.dim() > 1 else correct
-
-
-def prediction_accuracy(action: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
-    """Fraction of argmax-correct classes per example for classification/sequence logits. (B,)."""
-    if kind == "regression":
-        raise ValueError("accuracy needs classes; regression tasks have none")
-    return label_reward(action.argmax(dim=-1), target)
+def fixed_dataset(
+    task: str, split: str = "train", family: str | None = None, task_id: int | None = None, **family_kwargs: Any
+) -> Dataset:
+    """The one dataset a batched env serves: ``split`` of ``task``, or of task ``task_id`` of a
+    sequence family; ValueError for anything that changes task as it runs."""
+    chosen = build_family(task, family, family_kwargs)
+    if chosen is None:
+        if task_id is not None:
+            raise ValueError("task_id picks one task of a sequence family; pass family='permuted' or 'split' too")
+        return load_task(task, split)
+    if isinstance(chosen, TaskSequence) and task_id is not None:
+        return chosen.dataset(int(task_id), split)
+    raise ValueError(
+        f"a batched env serves one fixed task: family {family!r} needs task_id=K (a sequence family); "
+        "use SingleStepEnv for schedules and task distributions"
+    )
 
 
 # ----------------------------------------------------------------------------- spaces
+def default_mode(dataset: Dataset) -> str:
+    """``label`` for kinds with labels, ``prediction`` for the others."""
+    return "label" if dataset.kind.labelled else "prediction"
+
+
 def check_mode(mode: str, dataset: Dataset) -> None:
     """Raise ``ValueError`` when ``mode`` is unknown or does not fit the task's kind."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
-    if mode == "label" and dataset.kind == "regression":
-        raise ValueError(f"task {dataset.name!r} is regression and has no labels; use mode='prediction'")
+    if mode == "label" and not dataset.kind.labelled:
+        raise ValueError(f"task {dataset.name!r} is {dataset.kind} and has no labels; use mode='prediction'")
 
 
 def observation_space_for(dataset: Dataset) -> spaces.Box:
@@ -105,31 +96,12 @@ def observation_space_for(dataset: Dataset) -> spaces.Box:
 
 
 def action_space_for(dataset: Dataset, mode: str) -> spaces.Space:
-    """Action space of one example: labels (Discrete / MultiDiscrete) or a bounded float Box."""
+    """Action space of one example: the kind's labels (Discrete / MultiDiscrete) or a bounded
+    float Box of the prediction's shape."""
     check_mode(mode, dataset)
-    seq_len = dataset.y.shape[1] if dataset.kind == "sequence" else 0
     if mode == "label":
-        if dataset.kind == "sequence":
-            return spaces.MultiDiscrete(np.full(seq_len, dataset.n_classes, dtype=np.int64))
-        return spaces.Discrete(dataset.n_classes)
-    shape = (seq_len, dataset.out_dim) if dataset.kind == "sequence" else (dataset.out_dim,)
-    return spaces.Box(-PREDICTION_BOUND, PREDICTION_BOUND, shape=shape, dtype=np.float32)
-
-
-def render_observation(x: np.ndarray, low: float, high: float) -> np.ndarray:
-    """An input as a grayscale heatmap, (H, W, 3) uint8, shorter side >= RENDER_MIN_SIDE.
-
-    Images keep their layout, (T, vocab) sequences show one row per position, feature vectors
-    one row. Unbounded features are clipped to 3 standard units.
-    """
-    x = np.asarray(x, dtype=np.float32)
-    grid = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x[None]  # (h, w)
-    low, high = (low, high) if np.isfinite([low, high]).all() else (-3.0, 3.0)
-    gray = np.clip((grid - low) / max(high - low, 1e-8), 0.0, 1.0)  # (h, w) in [0, 1]
-    cell = max(1, -(-RENDER_MIN_SIDE // min(gray.shape)))  # ceil division
-    block = np.ones((cell, cell), dtype=np.float32)
-    pixels = np.kron(gray, block)  # (h * cell, w * cell)
-    return np.repeat((pixels * 255).astype(np.uint8)[..., None], 3, axis=-1)
+        return dataset.kind.label_space(tuple(dataset.y.shape[1:]), dataset.n_classes)
+    return spaces.Box(-PREDICTION_BOUND, PREDICTION_BOUND, shape=dataset.prediction_shape, dtype=np.float32)
 
 
 # ----------------------------------------------------------------------------- single env
@@ -138,7 +110,15 @@ class SingleStepEnv(gym.Env):
 
     Each ``reset()`` serves the next example of a shuffled pass over the split (an epoch,
     without replacement); a new shuffle starts when the pass is used up, and ``reset(seed=s)``
-    reseeds and restarts the epoch. ``info["target"]`` (after ``step``) carries y.
+    reseeds and restarts the epoch. ``info["target"]`` (after ``step``) carries y, and
+    ``info[<metric>]`` the kind's metric of the action (``accuracy``, ``mse``).
+
+    ``family=NAME`` (one the task declares) serves a task family instead, with that family's
+    kwargs: a *sequence* (``permuted``, ``split``) switches to task k after the k-th step of its
+    schedule, or serves only ``task_id`` when given (every task's every split is reachable);
+    a *distribution* (``few-shot``, ``sine``) draws a task, serves its query examples one per
+    reset, then draws the next, and every reset's info carries the task's ``support_x`` and
+    ``support_y``. ``info["task_id"]`` says which task (or the how-many-th draw) is served.
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -150,13 +130,30 @@ class SingleStepEnv(gym.Env):
         self,
         task: str,
         split: str = "train",
-        mode: str = "label",
+        mode: str | None = None,
         render_mode: str | None = None,
+        family: str | None = None,
+        task_id: int | None = None,
+        **family_kwargs: Any,
     ) -> None:
-        check_task(task)
+        get_task(task)  # unknown task: ValueError naming the known ones
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"unknown render_mode {render_mode!r}; choose 'rgb_array' or None")
-        self.dataset = load_task(task, split)
+        self.family = build_family(task, family, family_kwargs)
+        """None, a :class:`TaskSequence` or a :class:`TaskDistribution`."""
+        if task_id is not None and not isinstance(self.family, TaskSequence):
+            raise ValueError("task_id picks one task of a sequence family; pass family='permuted' or 'split' too")
+        self.task_id = 0 if task_id is None else int(task_id)
+        """The task being served (a sequence family's index, or a distribution's draw count)."""
+        self.fixed_task = task_id is not None
+        if isinstance(self.family, TaskSequence):
+            self.dataset = self.family.dataset(self.task_id, split)
+        elif isinstance(self.family, TaskDistribution):
+            self.dataset = self.family.template(split)
+            self.task_id = -1  # no task drawn yet
+        else:
+            self.dataset = load_task(task, split)
+        mode = default_mode(self.dataset) if mode is None else mode
         check_mode(mode, self.dataset)
         self.task, self.split, self.mode = task, split, mode
         self.render_mode = render_mode
@@ -164,6 +161,10 @@ class SingleStepEnv(gym.Env):
         self.action_space = action_space_for(self.dataset, mode)
         self.epoch = -1
         """Number of completed shuffles minus one; 0 during the first pass."""
+        self.steps_served = 0
+        """Examples served since construction: the clock of a sequence family's schedule."""
+        self.meta_task = None
+        """A distribution family's current task (support and query sets)."""
         self._order: np.ndarray | None = None  # (N,) shuffled rows of the current epoch
         self._position = 0  # next entry of _order to serve
         # row being predicted; None before reset() and after step()
@@ -175,6 +176,15 @@ class SingleStepEnv(gym.Env):
     ) -> tuple[np.ndarray, dict[str, Any]]:
         """Serve the next example of the epoch; ``seed`` reseeds and starts a fresh epoch."""
         super().reset(seed=seed)
+        info: dict[str, Any] = {}
+        if isinstance(self.family, TaskSequence) and not self.fixed_task:
+            task_id = self.family.task_at(self.steps_served)
+            if task_id != self.task_id:  # the schedule switched: the next task, from a fresh pass
+                self.task_id, self.dataset, self._order = task_id, self.family.dataset(task_id, self.split), None
+        if isinstance(self.family, TaskDistribution):
+            if self.meta_task is None or self._position >= len(self.dataset):
+                self._draw_task()
+            info.update(support_x=self.meta_task.support_x, support_y=self.meta_task.support_y)
         n = len(self.dataset)
         if seed is not None or self._order is None or self._position >= n:
             self._order = self.np_random.permutation(n)
@@ -182,44 +192,59 @@ class SingleStepEnv(gym.Env):
             self.epoch = 0 if seed is not None else self.epoch + 1
         self._index = int(self._order[self._position])
         self._position += 1
-        info = {"index": self._index, "epoch": self.epoch}
+        self.steps_served += 1
+        info.update(index=self._index, epoch=self.epoch)
+        if self.family is not None:
+            info["task_id"] = self.task_id
         return self.dataset.x[self._index].copy(), info
+
+    def _draw_task(self) -> None:
+        """A distribution family's next task: its query set becomes the examples served."""
+        self.meta_task = task = self.family.sample(self.np_random, self.split)
+        rows = np.arange(len(task.query_x))
+        self.dataset = replace(self.family.template(self.split), x=task.query_x, y=task.query_y, indices=rows)
+        self.task_id += 1
+        self._order, self._position = None, 0
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Score ``action`` against the example's target; the episode always ends here."""
         if self._index is None:
             raise RuntimeError("no example to predict; call reset() before step()")
         action = self._check_action(action)
-        target = torch.tensor(self.dataset.y[self._index])[None]  # (1,) or (1, T)
+        kind = self.dataset.kind
+        target = torch.tensor(self.dataset.y[self._index])[None]  # (1, *target_shape)
         batch_action = torch.as_tensor(action)[None]  # (1, *action_shape)
-        info: dict[str, Any] = {"index": self._index, "target": self._target_info()}
+        info: dict[str, Any] = {"index": self._index, "target": kind.target_info(self.dataset.y[self._index])}
         if self.mode == "label":
             reward = label_reward(batch_action, target)
-            info["accuracy"] = float(reward[0])
+            info[kind.metric] = float(reward[0])
         else:
-            reward = prediction_reward(batch_action, target, self.dataset.kind)
-            if self.dataset.kind != "regression":
-                info["accuracy"] = float(prediction_accuracy(batch_action, target, self.dataset.kind)[0])
+            reward = kind.reward(batch_action, target)
+            info[kind.metric] = float(kind.score(batch_action, target)[0])
+        if self.family is not None:
+            info["task_id"] = self.task_id
         observation = self.dataset.x[self._index].copy()
         self._last_index, self._index = self._index, None
         return observation, float(reward[0]), True, False, info
 
+    def reward_text(self) -> str:
+        """What this env's reward and split are, in words (``gymlab eval`` and ``record`` print it)."""
+        kind = self.dataset.kind
+        if self.mode == "label":
+            reward = "the fraction of positions labelled right" if self.action_space.shape else "1 for the right label"
+        else:
+            reward = f"-{kind.loss_name} of the prediction"
+        return f"split: {self.split} ({len(self.dataset)} examples); reward: {reward} (mode={self.mode})"
+
     def render(self) -> np.ndarray | None:
-        """The current (or last scored) input as an RGB heatmap; digits show as an 8x8 image."""
+        """The current (or last scored) input as its kind renders it; digits show as an 8x8 image."""
         if self.render_mode != "rgb_array":
             return None
         index = self._index if self._index is not None else self._last_index
+        kind = self.dataset.kind
         if index is None:
-            blank = np.zeros(self.observation_space.shape, dtype=np.float32)
-            return render_observation(blank, 0.0, 1.0)
-        x = self.dataset.x[index]
-        return render_observation(x, self.dataset.x_low, self.dataset.x_high)
-
-    def _target_info(self) -> int | float | np.ndarray:
-        target = self.dataset.y[self._index]
-        if target.ndim:
-            return target.copy()  # (T,) int64 labels or (D,) values, a fresh array every step
-        return int(target) if self.dataset.kind == "classification" else float(target)
+            return kind.render(np.zeros(self.observation_space.shape, dtype=np.float32), 0.0, 1.0)
+        return kind.render(self.dataset.x[index], self.dataset.x_low, self.dataset.x_high)
 
     def _check_action(self, action: Any) -> np.ndarray:
         """The action as a numpy array, or ``ValueError`` saying what is wrong with it."""
@@ -277,9 +302,11 @@ class SingleStepVectorEnv(gym.vector.VectorEnv):
         mode: str = "prediction",
         device: str | torch.device = "cpu",
         check_values: bool = True,
+        family: str | None = None,
+        task_id: int | None = None,
+        **family_kwargs: Any,
     ) -> None:
-        check_task(task)
-        self.dataset = load_task(task, split)
+        self.dataset = fixed_dataset(task, split, family, task_id, **family_kwargs)
         check_mode(mode, self.dataset)
         n = len(self.dataset)
         if not isinstance(num_envs, int) or not 1 <= num_envs <= n:
@@ -333,7 +360,7 @@ class SingleStepVectorEnv(gym.vector.VectorEnv):
         if self.mode == "label":
             reward = label_reward(actions, target)
         else:
-            reward = prediction_reward(actions, target, self.dataset.kind)
+            reward = self.dataset.kind.reward(actions, target)
         info = {"target": target, "index": index, "epoch": epoch}
         self._batch = self._next_batch()
         terminated = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
@@ -391,34 +418,38 @@ class SingleStepVectorEnv(gym.vector.VectorEnv):
 
 
 # ----------------------------------------------------------------------------- registration
-def register_envs() -> None:
-    """Register ``gymlab/Digits-v0``, ``Diabetes-v0``, ``Piecewise-v0``, ``Sequence-v0``.
+def register_task_env(spec: TaskSpec) -> None:
+    """Register one task's env id ``gymlab/<Name>-v0`` with gymnasium (a re-registered task's
+    id is replaced; tasks with ``listed=False`` get none)."""
+    if spec.listed:
+        gym.envs.registry.pop(spec.env_id, None)
+        gym.register(spec.env_id, entry_point="envs.single_step:SingleStepEnv", kwargs=env_kwargs_of(spec))
 
-    Safe to call twice (ids already registered are left alone). Regression ids default to
-    ``mode="prediction"`` since they have no labels; the others to ``mode="label"``.
-    """
-    for env_id, kwargs in ENV_KWARGS.items():
-        if env_id not in gym.envs.registry:
-            gym.register(
-                env_id,
-                entry_point="envs.single_step:SingleStepEnv",
-                kwargs=dict(kwargs),
-            )
+
+def register_envs() -> None:
+    """Register every task's env id (``gymlab/Digits-v0``, ...), and every task registered later
+    (``supervised.register_task``) as it is registered. Safe to call twice."""
+    global _following_registry
+    for spec in TASKS.values():
+        if spec.env_id not in gym.envs.registry:
+            register_task_env(spec)
+    if not _following_registry:
+        on_register(register_task_env)
+        _following_registry = True
+
+
+_following_registry = False  # whether register_task already registers env ids as tasks arrive
 
 
 __all__ = [
-    "ENV_KWARGS",
     "MODES",
     "PREDICTION_BOUND",
-    "TASKS",
     "SingleStepEnv",
     "SingleStepVectorEnv",
     "action_space_for",
-    "cross_entropy_loss",
-    "label_reward",
+    "default_mode",
     "observation_space_for",
-    "prediction_accuracy",
     "prediction_reward",
     "register_envs",
-    "squared_error",
+    "task_env_ids",
 ]

@@ -70,6 +70,8 @@ def cmd_train(args) -> int:
     if agent.episodes.returns:
         mean = agent.episodes.mean_return()
         print(f"ep_rew_mean: {mean:.2f} (last {len(agent.episodes.returns)} training episodes)")
+    for key, value in agent.summary(metrics).items():
+        print(f"{key + ':':<12} {value:.4f}")
     best = runs.best_evaluation(run_dir) if agent.config.eval_every else None
     if best is not None:
         print(f"best:        eval mean_reward {best['mean_reward']:.2f} at step {best['step']:.0f} (--best loads it)")
@@ -85,6 +87,7 @@ def cmd_eval(args) -> int:
 
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
     print_statistics_source(agent)
+    print_split_and_reward(agent, "test")
     bar = tqdm(total=args.episodes, unit="ep", disable=None, file=sys.stderr, leave=False)
     returns: list[float] = []
 
@@ -112,6 +115,16 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def print_split_and_reward(player, split: str | None) -> None:
+    """On a single-step env, say which split is played and what its reward means (eval: the
+    test split; record, ``split`` None: the env's own)."""
+    from agents.evaluation import describe_evaluation
+
+    line = describe_evaluation(player.env_id, player.env_kwargs, split)
+    if line is not None:
+        print(line)
+
+
 def print_statistics_source(player) -> None:
     """Say which VecNormalize statistics an SB3 model plays with (a gymlab run keeps its own)."""
     stats = getattr(player, "vecnormalize", None)
@@ -125,6 +138,7 @@ def cmd_record(args) -> int:
 
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
     print_statistics_source(agent)
+    print_split_and_reward(agent, None)
     out = Path(args.out)
     prefix = f"{play.video_prefix(agent)}-best" if args.best else None
     paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=prefix)
@@ -269,9 +283,14 @@ def cmd_list(args) -> int:
     print("presets (agent: envs with tuned hyperparameters):")
     for name, table in load_presets().items():
         print(f"  {name:<12} {', '.join(table)}")
+    from supervised import TASKS
+
+    print("gymlab tasks (env id, kind: data; `--env-kwargs family=NAME` for a task family):")
+    for spec in TASKS.values():
+        if spec.listed:
+            families = f" [families: {', '.join(spec.families)}]" if spec.families else ""
+            print(f"  {spec.env_id:<32} {spec.kind.name}: {spec.description}{families}")
     ids = envs.env_ids()
-    own = [i for i in ids if i.startswith("gymlab/")]
-    print(f"gymlab envs: {', '.join(own) or '(none)'}")
     print(f"all registered envs ({len(ids)}):")
     line = "  "
     for env_id in ids:

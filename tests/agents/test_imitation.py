@@ -143,8 +143,8 @@ def test_bc_loss_known_answers():
     torch.testing.assert_close(
         bc_loss(torch.tensor([[1.0], [2.0]]), torch.tensor([3.0, 2.0]), "regression"), torch.tensor([4.0, 0.0])
     )
-    with pytest.raises(ValueError, match="bc clones classification or regression"):
-        bc_loss(logits, torch.tensor([0, 2]), "sequence")
+    with pytest.raises(ValueError, match="unknown kind 'ranking'; known: classification, regression"):
+        bc_loss(logits, torch.tensor([0, 2]), "ranking")
 
 
 def test_bc_trains_on_its_module_level_loss(tiny_demos, monkeypatch):

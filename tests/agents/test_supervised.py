@@ -36,7 +36,8 @@ def test_learns_digits_in_a_few_seconds():
     assert logged[-1]["train/loss"] < logged[0]["train/loss"]
     stats = agent.evaluate()
     assert stats["accuracy"] > 0.9  # chance is 0.1
-    assert stats["mean_ep_length"] == 1.0 and stats["mean_reward"] < 0  # -cross-entropy
+    assert stats["mean_ep_length"] == 1.0 and stats["loss"] > 0  # the mean cross-entropy
+    assert stats["mean_reward"] == pytest.approx(stats["accuracy"])  # label mode: 1 per right label, as record plays
     assert agent.episodes.returns  # rollout/ep_rew_mean is fed (reward = -loss per example)
 
 
@@ -133,6 +134,8 @@ def test_cli_train_eval_resume(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = ["train", "supervised", "gymlab/Digits-v0", "--steps", "6400", "--run-dir", str(run_dir)]
     assert main([*args, "--set", "net=mlp", "--set", "hidden=128", "--device", "cpu", "--quiet"]) == 0
+    val_line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("val/accuracy:"))
+    assert 0.8 < float(val_line.split()[1]) <= 1.0  # the summary names the validation metric
     assert runs.latest_checkpoint(run_dir).exists()
     assert list(run_dir.glob("events.out.tfevents.*"))
     config = runs.read_config(run_dir)
@@ -142,6 +145,9 @@ def test_cli_train_eval_resume(tmp_path, capsys):
     out = capsys.readouterr().out
     accuracy = float(next(line for line in out.splitlines() if line.startswith("accuracy:")).split()[1])
     assert accuracy > 0.8
+    assert "split: test (269 examples); reward: 1 for the right label (mode=label)" in out
+    mean_reward = float(next(line for line in out.splitlines() if line.startswith("mean_reward:")).split()[1])
+    assert mean_reward == pytest.approx(accuracy, abs=0.005)  # label mode: the reward is 1 for a right label
     assert main(["train", "--resume", str(run_dir), "--steps", "7680", "--quiet"]) == 0
     _, agent = runs.load_run(run_dir, "cpu")
     assert agent.num_timesteps >= 7680
@@ -221,3 +227,22 @@ def test_attention_labels_sequences_a_per_token_mlp_cannot():
 def test_rl_learns_digits_from_the_label_reward_alone(agent):
     """A contextual bandit: no gradient through the reward, only 0/1 correctness."""
     assert preset_accuracy(agent, "gymlab/Digits-v0")["accuracy"] >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("env_id", "env_kwargs", "metric", "shape"),
+    [
+        ("gymlab/DigitsReconstruction-v0", {}, "mse", (1, 8, 8)),
+        ("gymlab/Sort-v0", {}, "accuracy", (8, 8)),
+        ("gymlab/Digits-v0", {"family": "split", "task_id": 4}, "accuracy", (10,)),
+    ],
+)
+def test_every_kind_and_a_family_task_train_and_report_their_metric(env_id, env_kwargs, metric, shape):
+    agent = Supervised(env_id, total_steps=640, net="mlp", hidden=[32], env_kwargs=env_kwargs)
+    agent.learn()
+    x = torch.tensor(agent.train_set.x[:3])
+    assert agent.model(x).shape == (3, *shape)  # the kind's prediction shape
+    stats = agent.evaluate()
+    assert set(stats) >= {"mean_reward", "loss", metric}
+    if env_kwargs:  # split digits, task 4: only 8s and 9s are served, so chance is 0.5 and not 0.1
+        assert set(np.unique(agent.train_set.y)) == {8, 9} and stats["accuracy"] > 0.5

@@ -12,17 +12,15 @@ from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
 from envs.single_step import (
-    ENV_KWARGS,
     PREDICTION_BOUND,
     SingleStepEnv,
     SingleStepVectorEnv,
-    cross_entropy_loss,
-    label_reward,
     prediction_reward,
     register_envs,
-    squared_error,
+    task_env_ids,
 )
-from supervised.datasets import load_task
+from supervised import load_task, register_task
+from supervised.kinds import cross_entropy_loss, label_reward, squared_error
 from tests.envs.conftest import sb3_test_accuracy
 
 register_envs()
@@ -77,7 +75,7 @@ def test_gradient_of_reward_is_the_analytic_one():
 
 
 # ----------------------------------------------------------------------------- single env
-@pytest.mark.parametrize("env_id", sorted(ENV_KWARGS))
+@pytest.mark.parametrize("env_id", sorted(task_env_ids()))
 @pytest.mark.parametrize("mode", [None, "prediction"])
 def test_gymnasium_and_sb3_check_env_pass(env_id, mode):
     env = gym.make(env_id, **({} if mode is None else {"mode": mode}))
@@ -168,7 +166,7 @@ def test_single_env_rejects_bad_actions_with_one_line_messages():
 
 
 def test_bad_constructor_arguments_raise_value_error():
-    with pytest.raises(ValueError, match="unknown task 'cifar'; choose one of"):
+    with pytest.raises(ValueError, match="unknown task 'cifar'; known"):
         SingleStepEnv("cifar")
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         SingleStepEnv("digits", split="dev")
@@ -188,19 +186,28 @@ def test_render_rgb_array():
     assert sequence_frame.shape == (128, 64, 3)  # (T=16, vocab=8) cells of 8x8 pixels
 
 
-def test_sb3_ppo_runs_on_digits():
+def test_sb3_ppo_runs_on_digits_rewarded_for_right_labels():
+    """SB3's PPO, unchanged: every step it takes is rewarded 1 exactly when its label is the
+    target, and its rollout buffer holds those rewards (learning is the slow test below)."""
     from stable_baselines3 import PPO
 
-    model = PPO(
-        "MlpPolicy",
-        gym.make("gymlab/Digits-v0"),
-        n_steps=64,
-        batch_size=32,
-        n_epochs=1,
-        seed=0,
-        device="cpu",
-    )
+    class Seen(gym.Wrapper):
+        """Keeps (action, target, reward) of every step SB3 takes."""
+
+        steps: list = []
+
+        def step(self, action):
+            obs, reward, terminated, truncated, info = self.env.step(action)
+            Seen.steps.append((int(action), info["target"], reward))
+            return obs, reward, terminated, truncated, info
+
+    env = Seen(gym.make("gymlab/Digits-v0"))
+    model = PPO("MlpPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0, device="cpu")
     model.learn(256)
+    assert len(Seen.steps) == 256
+    assert all(reward == float(action == target) for action, target, reward in Seen.steps)
+    assert 0 < sum(r for *_, r in Seen.steps) < 256  # both rewards occurred: the check above saw each
+    np.testing.assert_array_equal(model.rollout_buffer.rewards[:, 0], [r for *_, r in Seen.steps[-64:]])
 
 
 @pytest.mark.slow
@@ -333,10 +340,9 @@ def test_vector_env_rejects_bad_inputs_with_one_line_messages():
 
 
 def test_a_task_of_several_regression_values_acts_with_all_of_them():
-    from supervised.datasets import add_task
-
     x = np.linspace(-1, 1, 60, dtype=np.float32).reshape(30, 2)
-    add_task("test-two-values", x, np.stack([x.sum(1), x[:, 0] - x[:, 1]], 1), "regression")
+    y = np.stack([x.sum(1), x[:, 0] - x[:, 1]], 1)
+    register_task("test-two-values", load=lambda: (x, y), kind="regression", listed=False, replace=True)
     env = SingleStepEnv("test-two-values", mode="prediction")
     assert env.action_space.shape == (2,)
     obs, _ = env.reset(seed=0)

@@ -210,6 +210,11 @@ def test_list_shows_agents_presets_and_envs(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "ppo" in out and "CartPole-v1" in out and "LunarLander-v3" in out and "gymlab/Digits-v0" in out
+    from supervised import TASKS
+
+    for spec in TASKS.values():  # every listed task of the registry, with its kind (BC's demos have no id)
+        assert not spec.listed or f"  {spec.env_id:<32} {spec.kind.name}: {spec.description}" in out
+    assert "supervised   gymlab/Digits-v0, gymlab/Diabetes-v0" in out  # presets from the declarations
     assert main(["list", "--keys", "ppo"]) == 0
     keys = capsys.readouterr().out
     assert "clip_range" in keys and "initial clip range" in keys

@@ -1,34 +1,31 @@
-"""Tests for supervised.datasets: shapes, splits, standardisation, generated tasks, errors."""
+"""Tests for supervised.tasks (the built-in tasks) and load_task: shapes, splits, standardisation, generated tasks."""
 
 import numpy as np
 import pytest
 from sklearn.datasets import load_diabetes, load_digits
 
-from supervised import datasets
-from supervised.datasets import (
-    PIECEWISE_NOISE,
-    SPLITS,
-    TASKS,
-    load_task,
-    piecewise_curve,
-    sequence_labels,
-    split_indices,
-)
+from supervised import SPLITS, TASKS, load_task, registry
+from supervised.registry import split_indices
+from supervised.tasks import PIECEWISE_NOISE, piecewise_curve, sequence_labels
 
 EXPECTED = {  # task -> (kind, obs_shape, y trailing shape, y dtype, n_classes, total rows)
     "digits": ("classification", (1, 8, 8), (), np.int64, 10, 1797),
     "diabetes": ("regression", (10,), (), np.float32, 0, 442),
     "piecewise": ("regression", (1,), (), np.float32, 0, 2000),
     "sequence": ("sequence", (16, 8), (16,), np.int64, 4, 6000),
+    "sort": ("seq2seq", (8, 8), (8,), np.int64, 8, 4000),
+    "digits-reconstruction": ("reconstruction", (1, 8, 8), (1, 8, 8), np.float32, 0, 1797),
+    "sine": ("regression", (1,), (), np.float32, 0, 1000),
 }
+BUILTIN = [name for name, spec in TASKS.items() if spec.builtin]
 
 
-@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("name", BUILTIN)
 @pytest.mark.parametrize("split", SPLITS)
 def test_shapes_dtypes_and_bounds(name, split):
     kind, obs_shape, y_shape, y_dtype, n_classes, _ = EXPECTED[name]
     data = load_task(name, split)
-    assert (data.name, data.split, data.kind, data.n_classes) == (
+    assert (data.name, data.split, data.kind.name, data.n_classes) == (
         name,
         split,
         kind,
@@ -42,7 +39,7 @@ def test_shapes_dtypes_and_bounds(name, split):
         assert data.y.min() >= 0 and data.y.max() < n_classes
 
 
-@pytest.mark.parametrize("name", TASKS)
+@pytest.mark.parametrize("name", BUILTIN)
 def test_splits_are_disjoint_cover_the_task_and_are_70_15_15(name):
     total = EXPECTED[name][-1]
     parts = {split: load_task(name, split).indices for split in SPLITS}
@@ -53,9 +50,9 @@ def test_splits_are_disjoint_cover_the_task_and_are_70_15_15(name):
 
 
 def test_splits_are_reproducible_after_a_cold_start():
-    before = {(n, s): load_task(n, s) for n in TASKS for s in SPLITS}
+    before = {(n, s): load_task(n, s) for n in BUILTIN for s in SPLITS}
     load_task.cache_clear()
-    datasets._full_task.cache_clear()
+    registry._rows.cache_clear()
     for (name, split), old in before.items():
         new = load_task(name, split)
         assert new is not old
@@ -121,26 +118,7 @@ def test_sequence_needs_context():
 
 
 def test_unknown_task_or_split_lists_the_choices():
-    with pytest.raises(ValueError, match=r"unknown task 'mnist'; choose one of: digits, diabetes"):
+    with pytest.raises(ValueError, match=r"unknown task 'mnist'; known: digits, diabetes"):
         load_task("mnist", "train")
     with pytest.raises(ValueError, match=r"unknown split 'dev'; choose one of: train, val, test"):
         load_task("digits", "dev")
-
-
-def test_added_tasks_take_classes_one_value_or_several():
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(40, 3)).astype(np.float32)
-    datasets.add_task("test-added-values", x, x[:, :2] * 2, "regression")
-    train = load_task("test-added-values", "train")
-    assert train.y.shape == (len(train), 2) and train.out_dim == 2 and train.y.dtype == np.float32
-    np.testing.assert_array_equal(train.y, train.x[:, :2] * 2)  # rows stay paired through the split
-    datasets.add_task("test-added-value", x, x[:, 0], "regression")
-    assert load_task("test-added-value", "val").out_dim == 1
-    datasets.add_task("test-added-classes", x, (x[:, 0] > 0).astype(np.int64), "classification", 2)
-    assert load_task("test-added-classes", "test").out_dim == 2
-    with pytest.raises(ValueError, match=r"y \(N,\) or \(N, D\); got \(40, 3\) and \(40, 2, 1\)"):
-        datasets.add_task("test-bad", x, x[:, :2, None], "regression")
-    with pytest.raises(ValueError, match=r"y \(N,\); got \(40, 3\) and \(40, 2\)"):
-        datasets.add_task("test-bad", x, np.zeros((40, 2), np.int64), "classification", 2)
-    with pytest.raises(ValueError, match="built in and cannot be replaced"):
-        datasets.add_task("digits", x, x[:, 0], "regression")

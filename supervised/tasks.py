@@ -1,0 +1,159 @@
+"""gymlab's built-in tasks, one declaration each (all offline: scikit-learn's bundled data, or
+generated from a fixed seed). Add your own with :func:`supervised.register_task`."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import numpy as np
+
+from supervised import families
+from supervised.kinds import KINDS
+from supervised.registry import TaskSpec, declare
+
+# Lecture 1's model: y = b + sum_i c_i * sigmoid(b_i + w_i * x), a smooth piecewise-linear curve.
+PIECEWISE_SIZE = 2_000
+PIECEWISE_SEED = 1
+PIECEWISE_X_RANGE = (-4.0, 4.0)
+PIECEWISE_BIAS = 0.5  # b
+PIECEWISE_HEIGHTS = (2.0, -3.0, 1.5)  # c_i
+PIECEWISE_OFFSETS = (6.0, -2.0, -10.0)  # b_i: the i-th bend sits at x = -b_i / w_i = -2, 0.5, 2
+PIECEWISE_SLOPES = (3.0, 4.0, 5.0)  # w_i
+PIECEWISE_NOISE = 0.1
+
+# Sequence labelling: label = how many *other* positions hold the same token, capped at
+# SEQUENCE_CLASSES - 1. The count is Binomial(T - 1, 1 / vocab) whatever the token is, so a
+# per-token MLP cannot beat the majority class (about 29%); attention, which compares a token
+# with every other, can reach 100%. With T=16 and vocab=8 the four classes are nearly balanced
+# (13.5%, 28.9%, 28.9%, 28.7%).
+SEQUENCE_SIZE = 6_000
+SEQUENCE_SEED = 2
+SEQUENCE_LENGTH = 16
+SEQUENCE_VOCAB = 8
+SEQUENCE_CLASSES = 4
+
+# Sequence to sequence: the input's tokens, sorted. Every output position depends on the whole input.
+SORT_SIZE = 4_000
+SORT_SEED = 3
+SORT_LENGTH = 8
+SORT_VOCAB = 8
+
+# Sine: the base of meta-learning's sine family (amplitude 1, phase 0 here; the family draws both).
+SINE_SIZE = 1_000
+SINE_SEED = 4
+SINE_X_RANGE = (-5.0, 5.0)
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    x = (bunch.images / 16.0).astype(np.float32)[:, None]  # (N, 1, 8, 8) channel-first, in [0, 1]
+    return x, bunch.target.astype(np.int64)
+
+
+def _diabetes() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes(scaled=False)  # raw units; the registry standardises with train statistics
+    return bunch.data.astype(np.float32), bunch.target.astype(np.float32)  # (442, 10), (442,)
+
+
+def piecewise_curve(x: np.ndarray) -> np.ndarray:
+    """Noise-free lecture-1 curve ``b + sum_i c_i * sigmoid(b_i + w_i * x)`` used by ``piecewise``."""
+    x = np.asarray(x, dtype=np.float64)[..., None]  # (..., 1) against (n_sigmoids,)
+    z = np.asarray(PIECEWISE_OFFSETS) + np.asarray(PIECEWISE_SLOPES) * x
+    return PIECEWISE_BIAS + (np.asarray(PIECEWISE_HEIGHTS) / (1.0 + np.exp(-z))).sum(axis=-1)
+
+
+def _piecewise(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.uniform(*PIECEWISE_X_RANGE, size=PIECEWISE_SIZE)  # (N,)
+    y = piecewise_curve(x) + PIECEWISE_NOISE * rng.standard_normal(PIECEWISE_SIZE)
+    return x.astype(np.float32)[:, None], y.astype(np.float32)  # (N, 1), (N,)
+
+
+def sequence_labels(tokens: np.ndarray, n_classes: int = SEQUENCE_CLASSES) -> np.ndarray:
+    """Label of each position: how many other positions hold the same token, capped at n_classes-1.
+
+    ``tokens`` is (N, T) integers; the result is (N, T) int64.
+    """
+    tokens = np.asarray(tokens)
+    same = tokens[:, :, None] == tokens[:, None, :]  # (N, T, T), diagonal included
+    return np.minimum(same.sum(axis=-1) - 1, n_classes - 1).astype(np.int64)
+
+
+def _sequence(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    tokens = rng.integers(0, SEQUENCE_VOCAB, size=(SEQUENCE_SIZE, SEQUENCE_LENGTH))  # (N, T)
+    x = np.eye(SEQUENCE_VOCAB, dtype=np.float32)[tokens]  # (N, T, vocab) one-hot
+    return x, sequence_labels(tokens)  # (N, T)
+
+
+def _sort(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    tokens = rng.integers(0, SORT_VOCAB, size=(SORT_SIZE, SORT_LENGTH))  # (N, T)
+    return np.eye(SORT_VOCAB, dtype=np.float32)[tokens], np.sort(tokens, axis=1)  # (N, T, vocab), (N, T)
+
+
+def _digits_images() -> np.ndarray:
+    return _digits()[0]
+
+
+def _sine(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.uniform(*SINE_X_RANGE, size=(SINE_SIZE, 1)).astype(np.float32)  # (N, 1)
+    return x, np.sin(x[:, 0]).astype(np.float32)
+
+
+SUPERVISED_CNN = {"net": "cnn", "hidden": [512, 512], "learning_rate": 3.0e-3, "lr_schedule": "cosine"}
+
+# Digits as a contextual bandit (reward 1 for the right label, 0 otherwise, no gradient): one body
+# (the small CNN) shared by actor and critic; the entropy bonus keeps the softmax from saturating on
+# a wrong label, where its gradient would vanish. PPO and REINFORCE; the GAN: the non-saturating loss
+# with a gradient penalty (Fedus et al. 2018), samples from the moving average of the generator.
+DIGITS_PRESETS = {
+    "ppo": {"total_steps": 40000, "n_envs": 16, "n_steps": 16, "batch_size": 128, "n_epochs": 4,
+            "learning_rate": 1.0e-3, "lr_schedule": "linear", "shared": True, "hidden": [256], "ent_coef": 0.03},
+    "reinforce": {"total_steps": 40000, "n_envs": 16, "episodes_per_update": 64, "learning_rate": 3.0e-3,
+                  "lr_schedule": "linear", "shared": True, "hidden": [256], "ent_coef": 0.03},
+    "gan": {"total_steps": 2400000, "n_envs": 64, "loss": "standard", "hidden": [512, 512],
+            "disc_hidden": [512, 512], "gp_coef": 1.0, "learning_rate": 5.0e-4, "disc_learning_rate": 5.0e-4,
+            "lr_schedule": "linear", "adam_beta1": 0.5, "adam_beta2": 0.9, "ema_decay": 0.999},
+    # total_steps 0 = `epochs` passes over the train split; weights chosen on the val split
+    "supervised": {**SUPERVISED_CNN, "epochs": 30, "patience": 10},
+}  # fmt: skip
+
+declare(TaskSpec(
+    "digits", _digits, KINDS["classification"], "1,797 8×8 handwritten digits (scikit-learn)",
+    n_classes=10, x_bounds=(0.0, 1.0), presets=DIGITS_PRESETS, builtin=True,
+    families={"permuted": partial(families.permuted, "digits"), "split": partial(families.split, "digits"),
+              "few-shot": partial(families.few_shot, "digits")},
+))  # fmt: skip
+declare(TaskSpec(
+    "diabetes", _diabetes, KINDS["regression"], "scikit-learn's diabetes progression, standardised",
+    standardise=True, builtin=True,
+    presets={"supervised": {"net": "mlp", "hidden": [16], "learning_rate": 3.0e-3, "weight_decay": 1.0e-2, "epochs": 30}},
+))  # fmt: skip
+declare(TaskSpec(
+    "piecewise", _piecewise, KINDS["regression"], "lecture 1's sum-of-sigmoids curve plus noise",
+    seed=PIECEWISE_SEED, x_bounds=PIECEWISE_X_RANGE, builtin=True,
+    presets={"supervised": {"net": "mlp", "hidden": [64, 64], "learning_rate": 3.0e-3, "lr_schedule": "cosine", "epochs": 30}},
+))  # fmt: skip
+declare(TaskSpec(
+    "sequence", _sequence, KINDS["sequence"], "one-hot tokens labelled by how often each recurs",
+    n_classes=SEQUENCE_CLASSES, seed=SEQUENCE_SEED, x_bounds=(0.0, 1.0), builtin=True,
+    presets={"supervised": {"net": "attention", "learning_rate": 3.0e-3, "lr_schedule": "cosine", "epochs": 10, "patience": 5}},
+))  # fmt: skip
+declare(TaskSpec(
+    "sort", _sort, KINDS["seq2seq"], "one-hot tokens to the same tokens sorted",
+    n_classes=SORT_VOCAB, seed=SORT_SEED, x_bounds=(0.0, 1.0), builtin=True,
+    presets={"supervised": {"net": "attention", "learning_rate": 3.0e-3, "lr_schedule": "cosine", "epochs": 10, "patience": 5}},
+))  # fmt: skip
+declare(TaskSpec(
+    "digits-reconstruction", _digits_images, KINDS["reconstruction"], "the 8×8 digits, reproduced (an autoencoder)",
+    x_bounds=(0.0, 1.0), builtin=True,
+    presets={"supervised": {"net": "mlp", "hidden": [256, 16, 256], "learning_rate": 3.0e-3, "epochs": 30}},
+))  # fmt: skip
+declare(TaskSpec(
+    "sine", _sine, KINDS["regression"], "sin(x) on [-5, 5]; family sine draws amplitude and phase",
+    seed=SINE_SEED, x_bounds=SINE_X_RANGE, builtin=True,
+    presets={"supervised": {"net": "mlp", "hidden": [40, 40], "learning_rate": 3.0e-3, "epochs": 30}},
+    families={"sine": partial(families.sine, "sine")},
+))  # fmt: skip
