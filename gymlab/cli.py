@@ -270,6 +270,8 @@ def cmd_list(args) -> int:
     for name, table in load_presets().items():
         print(f"  {name:<12} {', '.join(table)}")
     ids = envs.env_ids()
+    missing = {i: pip for i in ids if (pip := envs.make.missing_dependency(i))}
+    ids = [f"{i} (!)" if i in missing else i for i in ids]
     own = [i for i in ids if i.startswith("gymlab/")]
     print(f"gymlab envs: {', '.join(own) or '(none)'}")
     print(f"all registered envs ({len(ids)}):")
@@ -280,6 +282,8 @@ def cmd_list(args) -> int:
             line = "  "
         line += env_id + ", "
     print(line.rstrip(", "))
+    for pip in sorted(set(missing.values())):
+        print(f"(!) cannot run here: {pip}")
     print("hyperparameters of an agent: gymlab list --keys AGENT")
     return 0
 
