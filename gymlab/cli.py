@@ -70,6 +70,8 @@ def cmd_train(args) -> int:
     if agent.episodes.returns:
         mean = agent.episodes.mean_return()
         print(f"ep_rew_mean: {mean:.2f} (last {len(agent.episodes.returns)} training episodes)")
+    for line in agent.summary_lines(metrics) if hasattr(agent, "summary_lines") else []:
+        print(line)  # a learner's quality figures (GAN, BC), each with how to read it
     best = runs.best_evaluation(run_dir) if agent.config.eval_every else None
     if best is not None:
         print(f"best:        eval mean_reward {best['mean_reward']:.2f} at step {best['step']:.0f} (--best loads it)")
@@ -100,13 +102,18 @@ def cmd_eval(args) -> int:
         logger.scalars({f"test/{k}": v for k, v in stats.items()}, agent.num_timesteps)
         logger.close()
     mode = "deterministic" if args.deterministic else "stochastic"
-    print(
-        f"mean_reward: {stats['mean_reward']:.2f} +/- {stats['std_reward']:.2f} over {len(returns)} episodes "
-        f"({mode}), mean_ep_length: {stats['mean_ep_length']:.1f}"
-    )
-    extra = {k: v for k, v in stats.items() if k not in ("mean_reward", "std_reward", "mean_ep_length")}
-    for key, value in extra.items():
-        print(f"{key}: {value:.4f}")
+    lines = agent.eval_lines(stats) if hasattr(agent, "eval_lines") else None
+    if returns or lines is None:  # a GAN plays no episodes: its eval_lines judge its samples
+        print(
+            f"mean_reward: {stats['mean_reward']:.2f} +/- {stats['std_reward']:.2f} over {len(returns)} episodes "
+            f"({mode}), mean_ep_length: {stats['mean_ep_length']:.1f}"
+        )
+    if lines is not None:
+        print("\n".join(lines))
+    else:
+        extra = {k: v for k, v in stats.items() if k not in ("mean_reward", "std_reward", "mean_ep_length")}
+        for key, value in extra.items():
+            print(f"{key}: {value:.4f}")
     if args.json:
         print(json.dumps({"num_timesteps": agent.num_timesteps, **stats}))
     return 0
