@@ -241,6 +241,9 @@ def test_board_serves_tensorboard_on_the_runs(tiny_run):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    out = proc.stdout.read().decode()
+    assert f"TensorBoard on http://127.0.0.1:{port}/" in out  # the URL, first
+    assert "TensorFlow" not in out and "NOTE" not in out and "Traceback" not in out  # nothing alarming
 
 
 def test_board_rejects_missing_dir(tmp_path, capsys):
