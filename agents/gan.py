@@ -21,6 +21,7 @@ fixed noise in ``RUN_DIR/samples.png`` and TensorBoard's IMAGES tab (``samples/g
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -365,3 +366,25 @@ class GAN(Agent):
         rng = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)
         metrics = gan_metrics(lambda n: self.sample(n, rng).cpu(), judge, reference, held_out, seed or 0)
         return {"mean_reward": -metrics["frechet_distance"], "std_reward": 0.0, "mean_ep_length": 1.0, **metrics}
+
+    def eval_lines(self, stats: dict[str, float]) -> list[str]:
+        """What :meth:`evaluate`'s figures say, one line each with how to read it (``gymlab eval``
+        and the end of ``gymlab train``; all figures, per-class fractions included, go to
+        TensorBoard as ``test/*`` and to ``gymlab eval --json``)."""
+        n_classes = sum(key.startswith("class_fraction_") for key in stats)
+        return [
+            f"frechet:     {stats['frechet_distance']:.1f} (distance of the samples from the real training digits, in the "
+            f"judge's features; real held-out digits: {stats['frechet_floor']:.1f}, uniform noise: "
+            f"{stats['frechet_noise']:.1f}; lower is better)",
+            f"classes:     {stats['classes_generated']:.0f} of {n_classes} generated, entropy {stats['class_entropy']:.2f} "
+            f"nats ({math.log(n_classes):.2f} = all equally common; fewer classes or less entropy = mode collapse)",
+            f"confident:   {stats['confident_fraction']:.2f} of the samples classified with probability >= 0.9 (real "
+            f"held-out digits: {stats['confident_fraction_real']:.2f}; low = blurry or ambiguous samples)",
+            f"judge:       a classifier trained on the task (test accuracy {stats['judge_test_accuracy']:.4f}) "
+            "gives these figures",
+        ]
+
+    def summary_lines(self, metrics: dict[str, float]) -> list[str]:
+        """The end of ``gymlab train``: the samples' quality (:meth:`evaluate`, which trains the
+        judge classifier first: a few seconds), as :meth:`eval_lines`."""
+        return self.eval_lines(self.evaluate())

@@ -188,6 +188,33 @@ class BC(Agent):
         }
         return {renamed.get(k, k): v for k, v in metrics.items()}
 
+    def summary_lines(self, metrics: dict[str, float]) -> list[str]:
+        """The end of ``gymlab train``: how well the clone matches held-out expert steps (the
+        last iteration's ``metrics``), each figure with how to read it."""
+        lines = []
+        if "train/val_expert_agreement" in metrics:
+            lines.append(
+                f"agreement:   {metrics['train/val_expert_agreement']:.3f} (fraction of held-out expert steps where "
+                "the clone takes the expert's action; 1 = a perfect copy)"
+            )
+        if "train/val_mse" in metrics:
+            lines.append(
+                f"action mse:  {metrics['train/val_mse']:.4f} (mean squared error of the clone's actions on held-out "
+                "expert steps; 0 = a perfect copy)"
+            )
+        return lines + [self.expert_line()]
+
+    def eval_lines(self, stats: dict[str, float]) -> list[str]:
+        """``gymlab eval``'s extra line: the expert's return, the clone's target."""
+        return [self.expert_line()]
+
+    def expert_line(self) -> str:
+        """The demos' mean return, for comparing the clone's."""
+        return (
+            f"expert:      {self.expert_return:.2f} mean return in the demos (the clone's target; "
+            "gymlab eval plays the clone for its own)"
+        )
+
     def state_dict(self) -> dict:
         """The supervised learner's state (weights, optimizer, early stopping, counters)."""
         state = self.learner.state_dict()

@@ -48,6 +48,8 @@ TASKS: dict[str, dict[str, float]] = {
     "LunarLander-v3": {"eval_episodes": 100, "threshold": 200.0},
     "Acrobot-v1": {"eval_episodes": 20, "threshold": -100.0},
     "Pendulum-v1": {"eval_episodes": 20, "threshold": -200.0},
+    "HalfCheetah-v5": {"eval_episodes": 10, "threshold": 3000.0},
+    "Hopper-v5": {"eval_episodes": 10, "threshold": 2000.0},
 }
 
 

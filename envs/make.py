@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 import difflib
+import importlib.util
+import inspect
 import json
+import os
 import shlex
 from pathlib import Path
 
-import gymnasium as gym
+# MuJoCo picks its OpenGL backend when it is first imported: render headless (EGL) unless the
+# user chose one (glfw for a window, osmesa for software rendering).
+os.environ.setdefault("MUJOCO_GL", "egl")
+
+import gymnasium as gym  # noqa: E402
 from gymnasium.vector import AutoresetMode
 
-from envs.native import NATIVE, NATIVE_MIN_ENVS, SerialVectorEnv
+from envs.native import NATIVE, NATIVE_MIN_ENVS, SerialVectorEnv  # noqa: E402
 
 VECTORIZATIONS = ("auto", "sync", "async")
+
+# entry-point package -> (module it needs, the pip command that installs it)
+OPTIONAL_DEPENDENCIES = {
+    "gymnasium.envs.mujoco": ("mujoco", 'pip install "gymnasium[mujoco]"'),
+    "gymnasium.envs.box2d": ("Box2D", 'pip install "gymnasium[box2d]"'),
+    "ale_py": ("ale_py", 'pip install "gymnasium[atari]"'),
+    "minatar": ("minatar", "pip install minatar"),
+}
+
+
+def missing_dependency(env_id: str) -> str | None:
+    """What it takes to run ``env_id`` here (the pip command, or the id to use instead) when this
+    Python cannot; None when it can."""
+    entry_point = gym.spec(env_id).entry_point
+    if getattr(entry_point, "__name__", "") == "_raise_mujoco_py_error":  # gymnasium's v2/v3 MuJoCo ids
+        return "the mujoco-py envs (v2, v3) moved to gymnasium-robotics; use the v5 ids (e.g. Hopper-v5)"
+    if not isinstance(entry_point, str):
+        return None
+    for package, (module, pip) in OPTIONAL_DEPENDENCIES.items():
+        if entry_point.startswith(package) and importlib.util.find_spec(module) is None:
+            return pip
+    return None
 
 
 def env_ids() -> list[str]:
@@ -34,14 +63,78 @@ def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
     go to the env's constructor (or to ``gym.make``, e.g. ``max_episode_steps``); ones it refuses
     raise a one-line ``ValueError``."""
     check_env_id(env_id)
+    pip = missing_dependency(env_id)
+    if pip is not None:
+        raise ValueError(f"{env_id} cannot run here: {pip}")
+    check_env_kwargs(env_id, kwargs)
     try:
         return gym.make(env_id, render_mode=render_mode, disable_env_checker=True, **kwargs)
+    except gym.error.DependencyNotInstalled as e:  # a dependency present but unusable (e.g. a broken build)
+        raise ValueError(f"{env_id} cannot start: {str(e).splitlines()[0]}") from e
     except Exception as e:  # what a constructor raises for arguments it cannot take varies by env
         if not kwargs:
             raise
         message = str(e).splitlines()[0] if str(e) else type(e).__name__
         message = message.split(" was raised from the environment creator")[0]  # gymnasium's addendum
         raise ValueError(f"{env_id} cannot be made with {env_kwargs_text(kwargs)}: {message}") from e
+
+
+def constructor_defaults(env_id: str) -> dict:
+    """The default of every keyword of ``env_id``'s constructor, with the registration's own
+    kwargs on top (e.g. ``continuous=True`` for LunarLanderContinuous-v3); ``{}`` when unknown."""
+    spec = gym.spec(env_id)
+    try:
+        creator = (
+            gym.envs.registration.load_env_creator(spec.entry_point)
+            if isinstance(spec.entry_point, str)
+            else spec.entry_point
+        )
+        signature = inspect.signature(creator)
+    except (ImportError, AttributeError, TypeError, ValueError, gym.error.Error):
+        return dict(spec.kwargs)
+    defaults = {k: p.default for k, p in signature.parameters.items() if p.default is not inspect.Parameter.empty}
+    return {**defaults, **spec.kwargs}
+
+
+def _kind(value) -> str | None:
+    """What ``--env-kwargs`` should give for a default: the words of a one-line message."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    return None
+
+
+def check_env_kwargs(env_id: str, env_kwargs: dict) -> None:
+    """ValueError, naming the expected type, for a text value where ``env_id``'s constructor
+    default is a bool or a number (``enable_wind=yes`` would otherwise train with the string)."""
+    if not env_kwargs:
+        return
+    defaults = constructor_defaults(env_id)
+    for key, value in env_kwargs.items():
+        expected = _kind(defaults.get(key))
+        if expected is not None and isinstance(value, str):
+            raise ValueError(
+                f"{env_id} takes {key} as {expected} (default {json.dumps(defaults[key])}), not the text {value!r}"
+            )
+
+
+def check_rendering(env: gym.Env) -> None:
+    """Render one frame of ``env`` (made with render_mode="rgb_array", reset here), or raise a
+    one-line ValueError with the fix when rendering cannot start (MuJoCo without EGL or OSMesa)."""
+    try:
+        env.reset()
+        env.render()
+    except Exception as e:  # OpenGL back ends fail with many exception types
+        backend = os.environ.get("MUJOCO_GL", "")
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(
+            f"cannot render {env.spec.id if env.spec else 'the env'} (MUJOCO_GL={backend}: {reason}); install EGL "
+            "(apt-get install libegl1) or OSMesa (apt-get install libosmesa6, then MUJOCO_GL=osmesa), or run on a "
+            "desktop with MUJOCO_GL=glfw"
+        ) from e
 
 
 def env_kwargs_text(env_kwargs: dict) -> str:
@@ -107,6 +200,12 @@ def make_vec_env(
     With ``video_dir``, env 0 records mp4s of some training episodes there.
     """
     check_env_id(env_id)
+    if video_dir is not None:  # fail before training, in one line, when frames cannot be made
+        probe = make_env(env_id, render_mode="rgb_array", **(env_kwargs or {}))
+        try:
+            check_rendering(probe)
+        finally:
+            probe.close()
     if vectorization not in VECTORIZATIONS:
         raise ValueError(f"vectorization must be one of {', '.join(VECTORIZATIONS)}; got {vectorization!r}")
     if vectorization == "auto" and env_id in NATIVE and n_envs >= NATIVE_MIN_ENVS and not env_kwargs and not video_dir:

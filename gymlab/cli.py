@@ -72,6 +72,8 @@ def cmd_train(args) -> int:
         print(f"ep_rew_mean: {mean:.2f} (last {len(agent.episodes.returns)} training episodes)")
     for key, value in agent.summary(metrics).items():
         print(f"{key + ':':<12} {value:.4f}")
+    for line in agent.summary_lines(metrics) if hasattr(agent, "summary_lines") else []:
+        print(line)  # a learner's quality figures (GAN, BC), each with how to read it
     best = runs.best_evaluation(run_dir) if agent.config.eval_every else None
     if best is not None:
         print(f"best:        eval mean_reward {best['mean_reward']:.2f} at step {best['step']:.0f} (--best loads it)")
@@ -103,13 +105,18 @@ def cmd_eval(args) -> int:
         logger.scalars({f"test/{k}": v for k, v in stats.items()}, agent.num_timesteps)
         logger.close()
     mode = "deterministic" if args.deterministic else "stochastic"
-    print(
-        f"mean_reward: {stats['mean_reward']:.2f} +/- {stats['std_reward']:.2f} over {len(returns)} episodes "
-        f"({mode}), mean_ep_length: {stats['mean_ep_length']:.1f}"
-    )
-    extra = {k: v for k, v in stats.items() if k not in ("mean_reward", "std_reward", "mean_ep_length")}
-    for key, value in extra.items():
-        print(f"{key}: {value:.4f}")
+    lines = agent.eval_lines(stats) if hasattr(agent, "eval_lines") else None
+    if returns or lines is None:  # a GAN plays no episodes: its eval_lines judge its samples
+        print(
+            f"mean_reward: {stats['mean_reward']:.2f} +/- {stats['std_reward']:.2f} over {len(returns)} episodes "
+            f"({mode}), mean_ep_length: {stats['mean_ep_length']:.1f}"
+        )
+    if lines is not None:
+        print("\n".join(lines))
+    else:
+        extra = {k: v for k, v in stats.items() if k not in ("mean_reward", "std_reward", "mean_ep_length")}
+        for key, value in extra.items():
+            print(f"{key}: {value:.4f}")
     if args.json:
         print(json.dumps({"num_timesteps": agent.num_timesteps, **stats}))
     return 0
@@ -139,16 +146,25 @@ def cmd_record(args) -> int:
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
     print_statistics_source(agent)
     print_split_and_reward(agent, None)
-    out = Path(args.out)
-    prefix = f"{play.video_prefix(agent)}-best" if args.best else None
-    paths, stats, frames = play.record(agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=prefix)
+    source = Path(args.run_dir)
+    if args.out is not None:
+        out = Path(args.out)
+    else:  # a run's videos stay with the run; an SB3 model's go to ./videos
+        out = Path("videos") if play.is_sb3_model(source) else source / "videos"
+    name = play.video_name(agent, source, args.best)
+    print(f"recording {args.episodes} episode(s) of {agent.env_id} into {out}/", flush=True)
+
+    def written(path: Path, episode_return: float, length: int) -> None:
+        print(f"video: {path}  (return {episode_return:.2f}, {length} steps)", flush=True)
+
+    _, stats, frames = play.record(
+        agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=name, on_video=written
+    )
     if len(frames) and run_dir is not None:
         logger = RunLogger(run_dir, start_step=0)
         logger.video("test/video", frames, agent.num_timesteps, fps=agent_fps(agent))
         logger.close()
-    for path in paths:
-        print(f"video: {path}")
-    where = "; also in TensorBoard (IMAGES tab, test/video)" if run_dir is not None else ""
+    where = "; the first also in TensorBoard (IMAGES tab, test/video)" if run_dir is not None else ""
     print(f"mean_reward: {stats['mean_reward']:.2f} over {args.episodes} episodes{where}")
     return 0
 
@@ -202,17 +218,63 @@ def agent_fps(agent) -> int:
 
 
 def board_command(logdirs: list[str], port: int, host: str) -> list[str]:
-    """The TensorBoard command line for some run directories (or a folder of runs)."""
+    """The TensorBoard command line for some run directories (or a folder of runs): TensorBoard
+    run through :func:`run_tensorboard`, which keeps its start-up notices off the terminal."""
     for d in logdirs:
         if not Path(d).exists():
             raise ValueError(f"{d} does not exist; train a run first (gymlab train ppo CartPole-v1)")
-    cmd = [sys.executable, "-m", "tensorboard.main", "--port", str(port), "--host", host]
+    cmd = [sys.executable, "-c", "from gymlab.cli import run_tensorboard; run_tensorboard()"]
+    cmd += ["--port", str(port), "--host", host]
     if len(logdirs) == 1:
         cmd += ["--logdir", logdirs[0]]
     else:
         names = [f"{Path(d).name}:{d}" for d in logdirs]
         cmd += ["--logdir_spec", ",".join(names)]
     return cmd
+
+
+# What TensorBoard writes at start-up that is not a problem here: it runs without TensorFlow
+# (reduced features: none gymlab's logs need) and announces its fast loader.
+BOARD_NOISE = (
+    "TensorFlow installation not found",
+    "NOTE: Using experimental fast data loading logic",
+    '"--load_fast=false" and report issues on GitHub',
+    "https://github.com/tensorflow/tensorboard/issues/4784",
+)
+
+
+class NoiseFilter:
+    """A text stream that passes lines on to ``stream`` except those containing a ``noise`` phrase
+    (and the blank lines that frame them)."""
+
+    def __init__(self, stream, noise: tuple[str, ...] = BOARD_NOISE):
+        self.stream, self.noise, self.pending = stream, noise, ""
+
+    def write(self, text: str) -> int:
+        """Buffer ``text``; pass on its complete lines that are not noise."""
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if line.strip() and not any(phrase in line for phrase in self.noise):
+                self.stream.write(line + "\n")
+        self.stream.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        """Flush the stream underneath (a partial line waits for its end)."""
+        self.stream.flush()
+
+    def __getattr__(self, name: str):
+        return getattr(self.stream, name)
+
+
+def run_tensorboard() -> None:
+    """TensorBoard's own main (arguments from ``sys.argv``), its notices filtered (``gymlab board``)."""
+    sys.stderr = NoiseFilter(sys.stderr)
+    sys.argv[0] = "tensorboard"
+    from tensorboard.main import run_main
+
+    run_main()
 
 
 def cmd_board(args) -> int:
@@ -291,6 +353,8 @@ def cmd_list(args) -> int:
             families = f" [families: {', '.join(spec.families)}]" if spec.families else ""
             print(f"  {spec.env_id:<32} {spec.kind.name}: {spec.description}{families}")
     ids = envs.env_ids()
+    missing = {i: pip for i in ids if (pip := envs.make.missing_dependency(i))}
+    ids = [f"{i} (!)" if i in missing else i for i in ids]
     print(f"all registered envs ({len(ids)}):")
     line = "  "
     for env_id in ids:
@@ -299,6 +363,8 @@ def cmd_list(args) -> int:
             line = "  "
         line += env_id + ", "
     print(line.rstrip(", "))
+    for pip in sorted(set(missing.values())):
+        print(f"(!) cannot run here: {pip}")
     print("hyperparameters of an agent: gymlab list --keys AGENT")
     return 0
 
@@ -392,7 +458,7 @@ def parser() -> argparse.ArgumentParser:
         if name == "eval":
             e.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
         else:
-            e.add_argument("--out", default="videos", help="folder for the mp4 files (default videos/)")
+            e.add_argument("--out", help="folder for the mp4 files (default: RUN_DIR/videos; ./videos for a .zip)")
         e.set_defaults(func=fn)
 
     d = sub.add_parser("demos", help="record expert demonstrations for bc / gail",

@@ -7,7 +7,6 @@ What plays is a gymlab run directory or a Stable-Baselines3 model ``.zip``
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -129,6 +128,25 @@ def video_prefix(agent: Agent | SB3Player) -> str:
     return f"{agent.name}-{agent.env_id.replace('/', '_')}"
 
 
+def video_name(agent: Agent | SB3Player, source: Path, best: bool = False) -> str:
+    """What a recording of ``agent`` loaded from ``source`` is called, before ``-episode-N.mp4``:
+    ``<agent>-<env>-<run>-step<N>[-best]`` for a gymlab run, ``<agent>-<env>-<file>-step<N>`` for an
+    SB3 .zip, so recordings of different runs and weights never share a name."""
+    source = Path(source)
+    name = source.stem if is_sb3_model(source) else source.resolve().name
+    return f"{video_prefix(agent)}-{name}-step{agent.num_timesteps}{'-best' if best else ''}"
+
+
+def unused_prefix(out_dir: Path, prefix: str) -> str:
+    """``prefix``, or ``prefix-take2``, ``-take3``, ... : the first that no mp4 in ``out_dir`` uses
+    (recording the same weights again adds files instead of replacing them)."""
+    candidate, take = prefix, 1
+    while any(Path(out_dir).glob(f"{candidate}-episode-*.mp4")):
+        take += 1
+        candidate = f"{prefix}-take{take}"
+    return candidate
+
+
 def record(
     agent: Agent | SB3Player,
     out_dir: Path,
@@ -136,31 +154,43 @@ def record(
     deterministic: bool = True,
     seed: int | None = 0,
     prefix: str | None = None,
+    on_video: Callable[[Path, float, int], None] | None = None,
 ) -> tuple[list[Path], dict[str, float], np.ndarray]:
     """Record ``episodes`` episodes of ``agent`` as mp4 files in ``out_dir`` with gymnasium's
-    RecordVideo. Returns (mp4 paths, evaluation stats, frames of the first episode)."""
+    RecordVideo, named ``<prefix>-episode-<i>.mp4`` (``prefix`` made unused in ``out_dir`` first:
+    nothing is overwritten). ``on_video(path, return, length)`` is called as each file is written.
+    Returns (mp4 paths, evaluation stats, frames of the first episode). ValueError, with the fix,
+    when the env cannot render here."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = envs.make_env(agent.env_id, render_mode="rgb_array", **agent.env_kwargs)
+    try:
+        envs.make.check_rendering(env)
+    except ValueError:
+        env.close()
+        raise
     if env.metadata.get("render_fps") is None:
         env.metadata["render_fps"] = 30
     tap = FrameTap(env)
-    prefix = prefix or video_prefix(agent)
-    start = time.time()
+    prefix = unused_prefix(out_dir, prefix or video_prefix(agent))
     first: list[np.ndarray] = []
+    written: list[Path] = []
 
-    def keep_first(_return: float, _length: int) -> None:
+    def episode_done(episode_return: float, length: int) -> None:
         if not first:
             first.extend(tap.frames)
+        tap.frames.clear()  # only the first episode's frames are kept
+        written.append(out_dir / f"{prefix}-episode-{len(written)}.mp4")
+        if on_video is not None:
+            on_video(written[-1], episode_return, length)
 
-    with warnings.catch_warnings():  # an existing videos/ folder is expected, not a problem
+    with warnings.catch_warnings():  # the folder may hold other recordings; their names differ
         warnings.filterwarnings("ignore", message=".*Overwriting existing videos.*")
         video = gym.wrappers.RecordVideo(
             tap, str(out_dir), episode_trigger=lambda _: True, name_prefix=prefix, disable_logger=True
         )
     try:
-        stats = agent.evaluate(episodes, deterministic, seed=seed, env=video, on_episode=keep_first)
+        stats = agent.evaluate(episodes, deterministic, seed=seed, env=video, on_episode=episode_done)
     finally:
         video.close()
-    written = sorted(p for p in out_dir.glob(f"{prefix}-episode-*.mp4") if p.stat().st_mtime >= start - 1)
     return written, stats, np.stack(first) if first else np.zeros((0, 1, 1, 3), np.uint8)

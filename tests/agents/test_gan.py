@@ -176,9 +176,10 @@ def test_gan_through_the_cli(tmp_path, quick_judge, capsys):
     run = tmp_path / "run"
     assert main(["train", "gan", DIGITS, "--steps", "256", "--run-dir", str(run), "--quiet",
                  "--set", "hidden=16", "--set", "disc_hidden=16"]) == 0  # fmt: skip
+    assert "frechet:     " in capsys.readouterr().out  # the training summary judges the samples
     assert main(["eval", str(run)]) == 0
-    out = capsys.readouterr().out
-    assert "frechet_distance" in out and "frechet_floor" in out and "class_entropy" in out
+    out = capsys.readouterr().out  # the figures, each with how to read it; no episodes, no per-class list
+    assert [line.split(":")[0] for line in out.splitlines()] == ["frechet", "classes", "confident", "judge"]
     assert main(["train", "gan", DIGITS, "--set", "loss=minimax", "--run-dir", str(tmp_path / "x")]) == 2
     assert "loss must be one of standard, wgan-gp" in capsys.readouterr().err
 
@@ -195,3 +196,19 @@ def test_gan_preset_learns_the_digits():
     assert stats["frechet_distance"] <= 3 * stats["frechet_floor"], stats
     assert stats["classes_generated"] == 10 and stats["class_entropy"] >= 0.9 * math.log(10), stats
     assert stats["confident_fraction"] >= 0.9, stats
+
+
+STATS = {
+    "frechet_distance": 20.0, "frechet_floor": 10.0, "frechet_noise": 400.0, "class_entropy": 0.693,
+    "classes_generated": 2.0, "confident_fraction": 0.5, "confident_fraction_real": 0.97,
+    "judge_test_accuracy": 0.99, **{f"class_fraction_{k}": float(k in (0, 1)) / 2 for k in range(10)},
+}  # fmt: skip
+
+
+def test_gan_eval_lines_explain_each_figure():
+    agent = GAN(DIGITS, GANConfig(total_steps=64, n_envs=64, hidden=[8], disc_hidden=[8]), seed=0, device="cpu")
+    lines = agent.eval_lines(STATS)
+    assert lines[0].startswith("frechet:     20.0 (") and "held-out digits: 10.0, uniform noise: 400.0" in lines[0]
+    assert lines[1].startswith("classes:     2 of 10 generated, entropy 0.69 nats (2.30 = all equally common")
+    assert lines[2].startswith("confident:   0.50 of the samples") and "real held-out digits: 0.97" in lines[2]
+    assert "test accuracy 0.9900" in lines[3]

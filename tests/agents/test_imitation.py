@@ -203,10 +203,15 @@ def test_bc_run_trains_and_evaluates_through_the_cli(tiny_demos, tmp_path, capsy
         )
         == 0
     )
-    capsys.readouterr()
+    summary = capsys.readouterr().out
+    agreement = [line for line in summary.splitlines() if line.startswith("agreement:")]
+    assert len(agreement) == 1 and "fraction of held-out expert steps" in agreement[0]
+    assert 0.0 <= float(agreement[0].split()[1]) <= 1.0
+    assert "expert:      " in summary and "mean return in the demos" in summary
     assert main(["eval", str(run), "--episodes", "2", "--json"]) == 0
     out = capsys.readouterr().out
     assert "mean_reward" in out and "mean_ep_length: 20.0" in out  # played the real (tiny) env
+    assert "mean return in the demos (the clone's target" in out
 
 
 # ----------------------------------------------------------------------------- GAIL

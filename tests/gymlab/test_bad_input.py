@@ -69,6 +69,18 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         ),
         (["train", "ppo", "LunarLander-v3", "--env-kwargs", "gravity=5"], ["gravity", "must be between -12 and 0"]),
         (["train", "ppo", "CartPole-v1", "--env-kwargs", "max_episode_steps"], ["malformed --env-kwargs"]),
+        (
+            ["train", "ppo", "LunarLander-v3", "--env-kwargs", "enable_wind=yes"],
+            ["LunarLander-v3 takes enable_wind as true or false (default false), not the text 'yes'"],
+        ),
+        (
+            ["train", "ppo", "LunarLander-v3", "--env-kwargs", "wind_power=strong"],
+            ["takes wind_power as a number (default 15.0), not the text 'strong'"],
+        ),
+        (
+            ["train", "ppo", "Walker2d-v3"],
+            ["Walker2d-v3 cannot run here: the mujoco-py envs (v2, v3) moved to gymnasium-robotics; use the v5 ids"],
+        ),
         (["train", "ppo", "FrozenLake-v1", "--env-kwargs", "map_name=9x9"], ["cannot be made with map_name='9x9'"]),
         (
             ["train", "ppo", "gymlab/Digits-v0", "--env-kwargs", "split=test"],

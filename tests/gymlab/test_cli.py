@@ -121,7 +121,8 @@ def test_record_writes_a_real_mp4_and_a_tensorboard_video(tiny_run, tmp_path, ca
     events.Reload()
     assert "test/video" in events.Tags()["images"]
     gif = events.Images("test/video")[-1]
-    assert gif.encoded_image_string[:6] == b"GIF89a" and (gif.height, gif.width) == (height, width)
+    # TensorBoard's GIF: CartPole's 600 x 400 frames shrunk by 2 (agents.logger.GIF_WIDTH = 320)
+    assert gif.encoded_image_string[:6] == b"GIF89a" and (gif.height, gif.width) == (height // 2, width // 2)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +155,7 @@ def test_eval_and_record_play_an_sb3_model(sb3_model, tmp_path, capsys):
     out = tmp_path / "videos"
     assert main(["record", str(sb3_model), "--env", "CartPole-v1", "--out", str(out), "--seed", "7"]) == 0
     printed = capsys.readouterr().out
-    videos = sorted(out.glob("sb3-ppo-CartPole-v1-episode-*.mp4"))
+    videos = sorted(out.glob("sb3-ppo-CartPole-v1-ppo-cartpole-step256-episode-*.mp4"))
     assert len(videos) == 1 and videos[0].stat().st_size > 1000
     assert f"mean_reward: {returns[0]:.2f} over 1 episodes" in printed and "TensorBoard" not in printed
     assert not list(sb3_model.parent.glob("events.out.tfevents.*")), "nothing is logged beside a .zip"
@@ -245,6 +246,9 @@ def test_board_serves_tensorboard_on_the_runs(tiny_run):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    out = proc.stdout.read().decode()
+    assert f"TensorBoard on http://127.0.0.1:{port}/" in out  # the URL, first
+    assert "TensorFlow" not in out and "NOTE" not in out and "Traceback" not in out  # nothing alarming
 
 
 def test_board_rejects_missing_dir(tmp_path, capsys):
