@@ -305,7 +305,8 @@ class Agent:
         """Create the training vector env and reset it. A resumed run reseeds with the step
         count so it does not replay the episodes it already saw."""
         c = self.config
-        self.envs = envs.make_vec_env(self.env_id, c.n_envs, c.vectorization, self.env_kwargs, video_dir, video_every)
+        vectorization = "sync" if c.vectorization == "auto" and not c.fast else c.vectorization  # envs.native: fast
+        self.envs = envs.make_vec_env(self.env_id, c.n_envs, vectorization, self.env_kwargs, video_dir, video_every)
         reset_seed = self.seed + self.num_timesteps
         self.obs, _ = self.envs.reset(seed=reset_seed)
         self.envs.action_space.seed(reset_seed)
