@@ -327,18 +327,22 @@ def backward(policy: nn.Module, loss: torch.Tensor, params, values, saved) -> No
         else:
             grad_values = values.grad
         grads = fused_backward(policy.bodies_act, policy.n_layers, x, tensors, ys, grad_params, grad_values)
-        n_layers, bodies = policy.n_layers, body_linears(policy)
-        targets, sources = [], []
-        for i, name in enumerate(("weight", "bias")):  # stacked (K, ...) gradients -> each body's Linear
-            for layer, linears in enumerate(zip(*bodies)):
-                for k, linear in enumerate(linears):
-                    targets.append(getattr(linear, name))
-                    sources.append(grads[i * n_layers + layer][k])
+        # stacked (K, ...) gradients -> each body's Linear, in the order of grad_targets
+        sources = [g[k] for g in grads[: 2 * policy.n_layers] for k in range(len(g))]
+        add_grads(grad_targets(policy), sources + grads[2 * policy.n_layers :])
+
+
+def grad_targets(policy: nn.Module) -> list[torch.Tensor]:
+    """The parameters :func:`backward` adds gradients to, in the order of :func:`fused_backward`'s
+    results with each stacked ``(K, ...)`` gradient split into its K bodies (kept per network)."""
+    cached = policy.__dict__.get("_grad_targets")
+    if cached is None or cached[0] != id(policy):  # a deep copy builds its own
+        bodies = body_linears(policy)
+        targets = [getattr(linear, name) for name in ("weight", "bias") for layer in zip(*bodies) for linear in layer]
         heads = (policy.head.linear, policy.vf_head) if policy.has_critic else (policy.head.linear,)
-        for j, linear in enumerate(heads):
-            targets += (linear.weight, linear.bias)
-            sources += grads[2 * n_layers + 2 * j : 2 * n_layers + 2 * j + 2]
-        add_grads(targets, sources)
+        targets += [p for linear in heads for p in (linear.weight, linear.bias)]
+        cached = policy.__dict__["_grad_targets"] = (id(policy), targets)
+    return cached[1]
 
 
 # ----------------------------------------------------------------------------- acting in numpy

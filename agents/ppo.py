@@ -176,15 +176,19 @@ class PPO(Agent):
         clip = c.clip_range * schedule(c.clip_schedule)(self.progress())
         policy = self.policy
         terms = []  # per minibatch: policy, value, entropy, approx_kl, clip_fraction (read once, at the end)
+        single = c.batch_size >= self.buffer.n_steps * self.buffer.n_envs  # one minibatch: the whole rollout
+        normalized = None
         stopped_early = False
         for _ in range(c.n_epochs):
             for batch in self.buffer.minibatches(c.batch_size, self.rng):
                 params, values, saved = policy.forward_train(batch.obs)  # (B, n) logits or means, (B,)
                 log_prob, entropy = policy.head.log_prob_entropy(params, batch.actions)
-                advantages = batch.advantages
-                if c.normalize_advantage and len(advantages) > 1:
+                advantages = normalized if normalized is not None else batch.advantages
+                if normalized is None and c.normalize_advantage and len(advantages) > 1:
                     std, mean = torch.std_mean(advantages)
                     advantages = (advantages - mean) / (std + 1e-8)
+                    if single:  # the same batch every epoch: normalise once
+                        normalized = advantages
                 if c.target_kl > 0:
                     with torch.no_grad():
                         if approx_kl(log_prob - batch.old_log_prob).item() > 1.5 * c.target_kl:
@@ -194,7 +198,8 @@ class PPO(Agent):
                     log_prob, batch.old_log_prob, advantages, entropy, values, batch.old_values, batch.returns,
                     clip, c.ent_coef, c.vf_coef, c.clip_range_vf,
                 )  # fmt: skip
-                terms.append(torch.stack(loss[1:]).detach())
+                with torch.no_grad():
+                    terms.append(torch.stack(loss[1:]))
                 policy.backward(loss.total, params, values, saved)
                 flat_step(self.params, self.optimizer, c.max_grad_norm, c.fast)
             if stopped_early:
