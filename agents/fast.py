@@ -327,9 +327,44 @@ def backward(policy: nn.Module, loss: torch.Tensor, params, values, saved) -> No
         else:
             grad_values = values.grad
         grads = fused_backward(policy.bodies_act, policy.n_layers, x, tensors, ys, grad_params, grad_values)
-        # stacked (K, ...) gradients -> each body's Linear, in the order of grad_targets
-        sources = [g[k] for g in grads[: 2 * policy.n_layers] for k in range(len(g))]
-        add_grads(grad_targets(policy), sources + grads[2 * policy.n_layers :])
+        stacked = stacked_grads(policy)
+        if stacked is not None:  # the bodies' .grad lie stacked too (a flat gradient): add in place
+            add_grads(stacked, grads)
+        else:  # stacked (K, ...) gradients -> each body's Linear, in the order of grad_targets
+            sources = [g[k] for g in grads[: 2 * policy.n_layers] for k in range(len(g))]
+            add_grads(grad_targets(policy), sources + grads[2 * policy.n_layers :])
+
+
+class _GradHolder:
+    """Stands in for a parameter in :func:`add_grads`: ``.grad`` is a stacked view of the bodies' gradients."""
+
+    def __init__(self, grad: torch.Tensor):
+        self.grad = grad
+
+
+def stacked_grads(policy: nn.Module) -> list | None:
+    """Holders of ``(K, ...)`` views of the bodies' ``.grad`` (then the heads' parameters), in
+    :func:`fused_backward`'s order, when those gradients lie back to back (a flat optimizer's
+    gradient); else None."""
+    targets = grad_targets(policy)
+    key = tuple(None if p.grad is None else p.grad.data_ptr() for p in targets)
+    cached = policy.__dict__.get("_stacked_grads")
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    if None in key:
+        return None
+    holders, i = [], 0
+    n_bodies = len(body_linears(policy))
+    n_body_params = 2 * policy.n_layers * n_bodies
+    while i < n_body_params:
+        view = _stacked([p.grad for p in targets[i : i + n_bodies]])
+        if view is None:
+            return None
+        holders.append(_GradHolder(view))
+        i += n_bodies
+    holders += targets[n_body_params:]
+    policy.__dict__["_stacked_grads"] = (key, holders)
+    return holders
 
 
 def grad_targets(policy: nn.Module) -> list[torch.Tensor]:
