@@ -11,6 +11,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from agents.base import Agent
 from agents.config import OnPolicyConfig, in_unit_interval, one_of, positive
@@ -66,32 +67,36 @@ class PPOConfig(OnPolicyConfig):
 
 
 class PPOLoss(NamedTuple):
-    """The terms of one minibatch's PPO objective (scalars); ``total`` is what is minimised."""
+    """One minibatch's PPO objective; ``total`` is what is minimised."""
 
     total: torch.Tensor
     policy: torch.Tensor
     value: torch.Tensor
     entropy: torch.Tensor
-    approx_kl: torch.Tensor
-    clip_fraction: torch.Tensor
+    log_ratio: torch.Tensor
+    """log pi_new(a|s) - log pi_old(a|s) per sample ``(B,)``, for :func:`ratio_stats`"""
+
+
+def clipped_surrogate_loss(log_ratio: torch.Tensor, advantages: torch.Tensor, clip_range: float) -> torch.Tensor:
+    """PPO's clipped surrogate loss ``-mean(min(r A, clip(r, 1 - eps, 1 + eps) A))``, r = exp(log_ratio)."""
+    ratio = log_ratio.exp()
+    return -torch.min(advantages * ratio, advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)).mean()
+
+
+def ratio_stats(log_ratio: torch.Tensor, clip_range: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """(clip_fraction, approx_kl) of probability ratios given as ``log r``: the fraction with
+    ``|r - 1| > clip_range``, and Schulman's low-variance KL estimator ``E[(r - 1) - log r]``."""
+    with torch.no_grad():
+        ratio = log_ratio.exp()
+        return ((ratio - 1.0).abs() > clip_range).float().mean(), ((ratio - 1.0) - log_ratio).mean()
 
 
 def ppo_policy_loss(
     new_log_prob: torch.Tensor, old_log_prob: torch.Tensor, advantages: torch.Tensor, clip_range: float
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Clipped surrogate loss. Returns (loss, clip_fraction, approx_kl); all inputs ``(B,)``.
-
-    approx_kl is the low-variance estimator ``E[(r - 1) - log r]`` (Schulman's "approximating KL").
-    """
+    """Clipped surrogate loss. Returns (loss, clip_fraction, approx_kl); all inputs ``(B,)``."""
     log_ratio = new_log_prob - old_log_prob
-    ratio = log_ratio.exp()
-    surrogate = advantages * ratio
-    clipped = advantages * ratio.clamp(1.0 - clip_range, 1.0 + clip_range)
-    loss = -torch.min(surrogate, clipped).mean()
-    with torch.no_grad():
-        clip_fraction = ((ratio - 1.0).abs() > clip_range).float().mean()
-        approx_kl = ((ratio - 1.0) - log_ratio).mean()
-    return loss, clip_fraction, approx_kl
+    return clipped_surrogate_loss(log_ratio, advantages, clip_range), *ratio_stats(log_ratio, clip_range)
 
 
 def value_loss(
@@ -101,7 +106,7 @@ def value_loss(
     clipped to within that distance of the old one (as in SB3, not the max-of-two variant)."""
     if clip_range_vf > 0:
         values = old_values + (values - old_values).clamp(-clip_range_vf, clip_range_vf)
-    return (returns - values).pow(2).mean()
+    return F.mse_loss(values, returns)
 
 
 def ppo_loss(
@@ -118,12 +123,13 @@ def ppo_loss(
     clip_range_vf: float = 0.0,
 ) -> PPOLoss:
     """PPO's objective on a minibatch (every tensor ``(B,)``): the clipped surrogate
-    (:func:`ppo_policy_loss`) - ``ent_coef`` * mean entropy + ``vf_coef`` * :func:`value_loss`."""
-    policy, clip_fraction, kl = ppo_policy_loss(log_prob, old_log_prob, advantages, clip_range)
+    (:func:`clipped_surrogate_loss`) - ``ent_coef`` * mean entropy + ``vf_coef`` * :func:`value_loss`."""
+    log_ratio = log_prob - old_log_prob
+    policy = clipped_surrogate_loss(log_ratio, advantages, clip_range)
     value = value_loss(values, old_values, returns, clip_range_vf)
     mean_entropy = entropy.mean()
     total = policy - ent_coef * mean_entropy + vf_coef * value
-    return PPOLoss(total, policy, value, mean_entropy, kl, clip_fraction)
+    return PPOLoss(total, policy, value, mean_entropy, log_ratio)
 
 
 def approx_kl(log_ratio: torch.Tensor) -> torch.Tensor:
@@ -175,7 +181,7 @@ class PPO(Agent):
         set_lr(self.optimizer, lr)
         clip = c.clip_range * schedule(c.clip_schedule)(self.progress())
         policy = self.policy
-        terms = []  # per minibatch: policy, value, entropy, approx_kl, clip_fraction (read once, at the end)
+        terms, log_ratios = [], []  # per minibatch: policy, value and entropy; log ratios (read once, at the end)
         single = c.batch_size >= self.buffer.n_steps * self.buffer.n_envs  # one minibatch: the whole rollout
         normalized = None
         stopped_early = False
@@ -199,13 +205,15 @@ class PPO(Agent):
                     clip, c.ent_coef, c.vf_coef, c.clip_range_vf,
                 )  # fmt: skip
                 with torch.no_grad():
-                    terms.append(torch.stack(loss[1:]))
+                    terms.append(torch.stack(loss[1:4]))
+                    log_ratios.append(loss.log_ratio.detach())
                 policy.backward(loss.total, params, values, saved)
                 flat_step(self.params, self.optimizer, c.max_grad_norm, c.fast)
             if stopped_early:
                 break
-        if terms:
-            pg, vf, ent, kl, clipped = torch.stack(terms).mean(0).tolist()
+        if terms:  # minibatches are equal in size: the mean of their means is the mean over samples
+            clipped, kl = ratio_stats(torch.cat(log_ratios), clip)
+            pg, vf, ent, kl, clipped = torch.cat([torch.stack(terms).mean(0), torch.stack([kl, clipped])]).tolist()
         else:
             pg = vf = ent = kl = clipped = float("nan")
         metrics = {
