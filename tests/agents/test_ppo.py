@@ -1,4 +1,4 @@
-"""PPO: known-answer losses and their closed-form gradients, save/load, determinism, learning."""
+"""PPO: known-answer losses and their gradients, save/load, determinism, learning."""
 
 import math
 
