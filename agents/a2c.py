@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from agents.base import Agent
 from agents.config import OnPolicyConfig, in_unit_interval, positive
-from agents.networks import ActorCritic, actor_critic_backward
+from agents.networks import ActorCritic
 from agents.optim import flat_step, make_flat_optimizer, set_lr
 from agents.rollout import buffer_for, collect_rollout, explained_variance, reward_scaler_for
 
@@ -83,25 +83,6 @@ def a2c_loss(
     return A2CLoss(total, policy_loss, value_loss, entropy_loss)
 
 
-def a2c_loss_grad(
-    values: torch.Tensor,
-    advantages: torch.Tensor,
-    returns: torch.Tensor,
-    ent_coef: float = 0.0,
-    vf_coef: float = 0.5,
-) -> tuple[torch.Tensor, float, torch.Tensor]:
-    """Gradient of :func:`a2c_loss`'s total w.r.t. its differentiable inputs, in closed form:
-    ``(d/d log_prob (B,), d/d entropy (one float, the same for every sample), d/d values (B,))``.
-
-    With B transitions: d/d log_prob of -mean(A log_prob) = -A / B; d/d entropy of
-    ent_coef * -mean(H) = -ent_coef / B; d/d values of vf_coef * mean((R - V)^2) = vf_coef * 2 (V - R) / B.
-    """
-    n = len(values)
-    grad_log_prob = advantages.detach() * (-1.0 / n)
-    grad_values = (values.detach() - returns.detach()).mul_(2.0 * vf_coef / n)
-    return grad_log_prob, -ent_coef / n, grad_values
-
-
 class A2C(Agent):
     """A2C: short n-step rollouts from every env, GAE(lambda) advantages, one update per rollout."""
 
@@ -141,31 +122,20 @@ class A2C(Agent):
         lr = self.lr_now()
         set_lr(self.optimizer, lr)
         data = self.buffer.all()  # (n_steps * n_envs, ...) flattened time-major
-        # The network's forward and backward run without autograd (forward_update,
-        # actor_critic_backward) and the loss gradient w.r.t. its outputs is closed-form
-        # (a2c_loss_grad): the gradient of loss.total.backward(), in fewer ops.
-        with torch.inference_mode(self.policy.fused):  # no autograd below with the hand-written backward
-            params, values, saved = self.policy.forward_update(data.obs)
-            with torch.no_grad():
-                log_prob, entropy, head_saved = self.policy.head.log_prob_entropy_saved(params, data.actions)
-                advantages = data.advantages
-                if c.normalize_advantage:
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-                grad_log_prob, grad_entropy, grad_values = a2c_loss_grad(
-                    values, advantages, data.returns, c.ent_coef, c.vf_coef
-                )
-            actor_critic_backward(
-                self.policy, params, values, data.actions, grad_log_prob, grad_entropy, grad_values, saved, head_saved
-            )
-            flat_step(self.params, self.optimizer, c.max_grad_norm)
-            with torch.no_grad():  # a2c_loss's terms, from the tensors at hand, in one sync
-                error = values - data.returns
-                pg, vf, ent = torch.stack([advantages * log_prob, error * error, entropy]).mean(1).tolist()
+        params, values, saved = self.policy.forward_train(data.obs)  # (B, n) logits or means, (B,)
+        log_prob, entropy = self.policy.head.log_prob_entropy(params, data.actions)
+        advantages = data.advantages
+        if c.normalize_advantage:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        loss = a2c_loss(log_prob, entropy, values, advantages, data.returns, c.ent_coef, c.vf_coef)
+        self.policy.backward(loss.total, params, values, saved)
+        flat_step(self.params, self.optimizer, c.max_grad_norm, c.fast)
+        total, pg, vf, ent = torch.stack(loss).tolist()  # one sync for the four figures
         metrics = {
-            "train/loss": -pg - c.ent_coef * ent + c.vf_coef * vf,
-            "train/policy_loss": -pg,
+            "train/loss": total,
+            "train/policy_loss": pg,
             "train/value_loss": vf,
-            "train/entropy_loss": -ent,
+            "train/entropy_loss": ent,
         }
         metrics["train/explained_variance"] = explained_variance(self.buffer.values, self.buffer.returns)
         metrics["train/learning_rate"] = lr

@@ -40,16 +40,16 @@ def _malloc_trim() -> Callable[[int], int] | None:
         return None
 
 
-def release_free_heap() -> None:
+def release_free_heap() -> int | None:
     """Hand the C heap's free pages back to the OS (glibc's ``malloc_trim(0)``; a no-op elsewhere).
 
     A learner whose batches change size every update (REINFORCE's whole episodes) leaves the heap
     fragmented: freed blocks of ever new sizes stay resident. Peak RSS of REINFORCE on
     LunarLander-v3 (1e6 steps, seed 4) went from 325 to 579 MB over training; trimmed after every
-    update it ends at 345 MB, the same run to the step."""
+    update it ends at 345 MB, the same run to the step. Returns what ``malloc_trim`` returned (1 if
+    memory was handed back, else 0), None where there is none."""
     trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
+    return None if trim is None else int(trim(0))
 
 
 def seed_everything(seed: int) -> None:
@@ -305,7 +305,8 @@ class Agent:
         """Create the training vector env and reset it. A resumed run reseeds with the step
         count so it does not replay the episodes it already saw."""
         c = self.config
-        self.envs = envs.make_vec_env(self.env_id, c.n_envs, c.vectorization, self.env_kwargs, video_dir, video_every)
+        vectorization = "sync" if c.vectorization == "auto" and not c.fast else c.vectorization  # envs.native: fast
+        self.envs = envs.make_vec_env(self.env_id, c.n_envs, vectorization, self.env_kwargs, video_dir, video_every)
         reset_seed = self.seed + self.num_timesteps
         self.obs, _ = self.envs.reset(seed=reset_seed)
         self.envs.action_space.seed(reset_seed)

@@ -22,6 +22,9 @@ class TrainConfig:
     vectorization: str = "auto"
     """'auto' (gymlab's vector envs: the same episodes as 'sync' with less bookkeeping; CartPole-v1
     stepped as arrays), 'sync' (gymnasium's SyncVectorEnv) or 'async' (one subprocess per env)"""
+    fast: bool = True
+    """the speed machinery of agents/fast.py (stacked MLPs with a hand-written backward, numpy
+    acting, a direct fused-Adam step, CartPole as arrays); false runs the readable path only"""
     learning_rate: float = 3e-4
     """initial learning rate"""
     lr_schedule: str = "constant"

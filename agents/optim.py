@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from agents import fast as fast_path
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw", "radam")
 SCHEDULES = ("constant", "linear", "cosine", "inv_sqrt")
 
@@ -116,54 +118,18 @@ def clip_grad_norm(params: list[nn.Parameter], max_norm: float | None) -> torch.
     return nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer) -> None:
-    """``optimizer.step()``; for fused Adam or plain RMSprop (no momentum, centering or weight decay)
-    on one (flat) CPU tensor, the same kernels without the ~50 us of Python bookkeeping around
-    them (hooks, grouping by device) -- that bookkeeping costs more than the update itself for the
-    course's small networks. Anything else: ``step()``."""
-    if type(optimizer) is torch.optim.Adam and len(optimizer.param_groups) == 1 and hasattr(torch, "_fused_adam_"):
-        group = optimizer.param_groups[0]
-        params = group["params"]
-        state = optimizer.state.get(params[0]) if len(params) == 1 else None
-        plain = group["fused"] and not (
-            group["amsgrad"] or group["maximize"] or group["capturable"] or group["differentiable"]
-            or group.get("decoupled_weight_decay", False) or isinstance(group["lr"], torch.Tensor)
-        )  # fmt: skip
-        if plain and state and params[0].grad is not None and params[0].device.type == "cpu":
-            beta1, beta2 = group["betas"]
-            state["step"].add_(1)  # as torch.optim.Adam's fused path: step, then the kernel
-            torch._fused_adam_(
-                [params[0]], [params[0].grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [state["step"]],
-                amsgrad=False, lr=group["lr"], beta1=float(beta1), beta2=float(beta2),
-                weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
-            )  # fmt: skip
-            return
-    if type(optimizer) is torch.optim.RMSprop and len(optimizer.param_groups) == 1:
-        group = optimizer.param_groups[0]
-        params = group["params"]
-        state = optimizer.state.get(params[0]) if len(params) == 1 else None
-        plain = not (
-            group["momentum"] or group["centered"] or group["maximize"] or group["capturable"]
-            or group["differentiable"] or group["weight_decay"] or isinstance(group["lr"], torch.Tensor)
-        )  # fmt: skip
-        param = params[0]
-        if plain and state and param.grad is not None and param.device.type == "cpu" and not param.is_complex():
-            # torch.optim.RMSprop's single-tensor update, op for op (so bit-identical to step())
-            grad, square_avg, alpha = param.grad, state["square_avg"], group["alpha"]
-            state["step"] += 1
-            square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-            param.detach().addcdiv_(grad, square_avg.sqrt().add_(group["eps"]), value=-group["lr"])
-            return
-    with torch.inference_mode(False):  # state created here must outlive an update run in inference mode
-        optimizer.step()
-
-
-def flat_step(params: list[nn.Parameter], optimizer: torch.optim.Optimizer, max_grad_norm: float | None) -> None:
+def flat_step(
+    params: list[nn.Parameter], optimizer: torch.optim.Optimizer, max_grad_norm: float | None, fast: bool = True
+) -> None:
     """One update of an optimizer from :func:`make_flat_optimizer` (``params`` is its ``[flat]``):
-    clip the gradient's norm, step, and clear the flat gradient -- every weight's ``.grad`` is a
-    view of it -- for the next backward to accumulate into."""
+    clip the gradient's norm, step (with ``fast``, :func:`agents.fast.optimizer_step`), and clear
+    the flat gradient -- every weight's ``.grad`` is a view of it -- for the next backward."""
     clip_grad_norm(params, max_grad_norm)
-    optimizer_step(optimizer)
+    if fast:
+        fast_path.optimizer_step(optimizer)
+    else:
+        with torch.inference_mode(False):  # state created here must outlive an update run in inference mode
+            optimizer.step()
     params[0].grad.zero_()
 
 
@@ -230,5 +196,6 @@ def make_flat_optimizer(module: nn.Module, name: str, lr: float) -> tuple[list[n
     """Flatten ``module``'s weights into one tensor (see :func:`flatten_parameters`) and build the
     named optimizer on it: the optimizer step, clipping and zeroing are then a few kernels per
     update instead of a few per weight tensor. Returns ``([flat], optimizer)``."""
-    params = [flatten_parameters(module.parameters())]
+    order = module.flat_parameters() if hasattr(module, "flat_parameters") else module.parameters()
+    params = [flatten_parameters(order)]
     return params, make_optimizer(params, name, lr)

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from agents.base import Agent, release_free_heap
 from agents.config import OnPolicyConfig, in_unit_interval, positive
-from agents.networks import ActorCritic, actor_critic_backward
+from agents.networks import ActorCritic
 from agents.optim import flat_step, make_flat_optimizer, make_optimizer, set_lr
 from agents.rollout import discounted_returns, explained_variance, reward_scaler_for, sde_noise_due, value_of
 
@@ -88,15 +88,18 @@ def reinforce_loss(
     returns: torch.Tensor,
     baseline_values: torch.Tensor | None = None,
     normalize: bool = True,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """REINFORCE's loss on a batch of steps (every input ``(B,)``). Returns (policy_loss, value_loss).
 
     policy_loss = -mean(weight * log pi) with :func:`reinforce_weights` (no gradient through them);
-    value_loss = mean((G_t - V(s_t))^2), zero without a baseline.
+    value_loss = mean((G_t - V(s_t))^2), zero without a baseline. ``weights``, when given, are
+    used as they are (a batch trained in several passes takes them from the whole batch).
     """
     returns = returns.detach()
-    baseline = None if baseline_values is None else baseline_values.detach()
-    weights = reinforce_weights(returns, baseline, normalize)
+    if weights is None:
+        baseline = None if baseline_values is None else baseline_values.detach()
+        weights = reinforce_weights(returns, baseline, normalize)
     value_loss = returns.new_zeros(()) if baseline_values is None else F.mse_loss(baseline_values, returns)
     policy_loss = -(weights * log_prob).mean()
     return policy_loss, value_loss
@@ -201,19 +204,17 @@ class Reinforce(Agent):
         obs = torch.as_tensor(batch_obs, device=self.device)  # (B, *obs_shape)
         actions = torch.as_tensor(np.concatenate([e[1] for e in episodes]), device=self.device)  # (B, ...)
         returns = torch.as_tensor(np.concatenate([e[2] for e in episodes]), device=self.device)  # (B,)
-        # The gradient of reinforce_loss (+ entropy), accumulated over passes of UPDATE_ROWS rows,
-        # through the network's hand-written backward where it has one (as A2C and PPO train).
-        with torch.inference_mode(policy.fused):
-            with torch.no_grad():
-                values = None
-                if c.baseline:  # V(s_t) before the step, for the weights (a pass of its own)
-                    values = torch.cat([policy.value(obs[rows]) for rows in self._passes(len(returns))])
-                weights = reinforce_weights(returns, values, c.normalize_returns)
-            sums = self._accumulate_gradient(obs, actions, returns, weights)
-            flat_step(self.params, self.optimizer, c.max_grad_norm)
-            for _ in range(c.value_steps - 1 if c.baseline else 0):  # value-only: the actor stays put
-                self._accumulate_gradient(obs, actions, returns, None)
-                flat_step(self.params, self.value_optimizer, c.max_grad_norm)
+        # The gradient of reinforce_loss (+ entropy), accumulated over passes of UPDATE_ROWS rows.
+        with torch.no_grad():
+            values = None
+            if c.baseline:  # V(s_t) before the step, for the weights (a pass of its own)
+                values = torch.cat([policy.value(obs[rows]) for rows in self._passes(len(returns))])
+            weights = reinforce_weights(returns, values, c.normalize_returns)
+        sums = self._accumulate_gradient(obs, actions, returns, weights)
+        flat_step(self.params, self.optimizer, c.max_grad_norm, c.fast)
+        for _ in range(c.value_steps - 1 if c.baseline else 0):  # value-only: the actor stays put
+            self._accumulate_gradient(obs, actions, returns, None)
+            flat_step(self.params, self.value_optimizer, c.max_grad_norm, c.fast)
         weighted_log_prob, squared_error, entropy = (sums / len(returns)).tolist()
         metrics = {
             "train/loss": -weighted_log_prob - c.ent_coef * entropy + c.vf_coef * squared_error,
@@ -247,22 +248,19 @@ class Reinforce(Agent):
         c, policy, n = self.config, self.policy, len(returns)
         sums = torch.zeros(3, device=returns.device)
         for rows in self._passes(n):
-            params, values, saved = policy.forward_update(obs[rows])
-            with torch.no_grad():
-                grad_values = None
-                if values is not None:
-                    error = values.detach() - returns[rows]
-                    grad_values = error * (2.0 * c.vf_coef / n)  # d(vf_coef * mean(error^2)) / dV
-                    sums[1] += error.square().sum()
-                if weights is None:
-                    head_saved, grad_entropy = None, 0.0
-                    grad_log_prob = torch.zeros(len(params), dtype=params.dtype, device=params.device)
-                else:
-                    log_prob, entropy, head_saved = policy.head.log_prob_entropy_saved(params, actions[rows])
-                    grad_log_prob, grad_entropy = weights[rows] * (-1.0 / n), -c.ent_coef / n
-                    sums[0] += (weights[rows] * log_prob).sum()
+            params, values, saved = policy.forward_train(obs[rows])  # (m, n) logits or means, (m,) or None
+            log_prob, entropy = policy.head.log_prob_entropy(params, actions[rows])
+            pass_weights = torch.zeros_like(log_prob) if weights is None else weights[rows]
+            policy_loss, value_loss = reinforce_loss(log_prob, returns[rows], values, weights=pass_weights)
+            if weights is None:  # value-only: the actor's gradient is exactly zero
+                loss = c.vf_coef * value_loss
+            else:
+                loss = policy_loss - c.ent_coef * entropy.mean() + c.vf_coef * value_loss
+            share = len(log_prob) / n  # the passes' losses are means over their rows: weight by size
+            policy.backward(loss * share, params, values, saved)
+            with torch.no_grad():  # sums over the batch of (weight * log pi, (V - G)^2, entropy)
+                if weights is not None:
+                    sums[0] -= policy_loss * len(log_prob)
                     sums[2] += entropy.sum()
-            actor_critic_backward(
-                policy, params, values, actions[rows], grad_log_prob, grad_entropy, grad_values, saved, head_saved
-            )
+                sums[1] += value_loss * len(log_prob)
         return sums

@@ -189,12 +189,7 @@ def sb3_parameter_pairs(policy: ActorCritic, their_policy) -> list[tuple[torch.T
     critic bodies and of the SB3 ``ActorCriticPolicy`` (MlpPolicy) of the same layout: the
     bodies' layers, the actor head (``action_net``), the critic head (``value_net``) and a
     Gaussian head's ``log_std``. The two compute the same function when the pairs hold equal values."""
-    if policy.fused:
-        bodies = [policy.bodies.block(k) for k in range(policy.bodies.k)]
-    else:
-        bodies = [
-            [(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)] for net in (policy.pi_body, policy.vf_body)
-        ]
+    bodies = [[(m.weight, m.bias) for m in net if isinstance(m, nn.Linear)] for net in (policy.pi_body, policy.vf_body)]
     theirs = [their_policy.mlp_extractor.policy_net, their_policy.mlp_extractor.value_net]
     pairs = []
     for layers, net in zip(bodies, theirs, strict=True):
@@ -291,7 +286,7 @@ def check_sb3_layout(agent: Agent, what: str = "export") -> None:
         raise ValueError(f"SB3's MlpPolicy has no shared actor-critic body; {what} needs shared=false")
     if c.use_sde:
         raise ValueError(f"{what} does not carry gSDE exploration matrices; it needs use_sde=false")
-    if not c.hidden or (not policy.fused and not isinstance(policy.pi_body, torch.nn.Sequential)):
+    if not c.hidden or not isinstance(policy.pi_body, torch.nn.Sequential):
         raise ValueError(f"{what} needs MLP bodies with hidden layers (SB3's MlpPolicy); this run's are not")
 
 

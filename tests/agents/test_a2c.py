@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.a2c import A2C, A2CConfig, a2c_loss, a2c_loss_grad
-from agents.networks import ActorCritic, PolicyOutput, actor_critic_backward
+from agents.a2c import A2C, A2CConfig, a2c_loss
+from agents.networks import ActorCritic, PolicyOutput
 from agents.presets import build_config, preset
 from agents.rollout import collect_rollout
 from tests.agents.sb3_twin import assert_same_weights, copy_weights, fill_buffer, sb3_after_one_rollout
@@ -205,39 +205,29 @@ def test_a2c_solves_cartpole(seed):
     assert agent.evaluate(10, deterministic=True, seed=1000)["mean_reward"] >= 475
 
 
-def test_a2c_loss_grad_equals_autograd():
-    torch.manual_seed(0)
-    log_prob, entropy, values = (torch.randn(12, requires_grad=True) for _ in range(3))
-    advantages, returns = torch.randn(12), torch.randn(12)
-    loss = a2c_loss(log_prob, entropy, values, advantages, returns, ent_coef=0.03, vf_coef=0.7)
-    loss.total.backward()
-    grad_log_prob, grad_entropy, grad_values = a2c_loss_grad(values, advantages, returns, ent_coef=0.03, vf_coef=0.7)
-    torch.testing.assert_close(grad_log_prob, log_prob.grad)
-    torch.testing.assert_close(torch.full((12,), grad_entropy), entropy.grad)
-    torch.testing.assert_close(grad_values, values.grad)
-
-
-@pytest.mark.parametrize("hand_written", [False, True])
+@pytest.mark.parametrize("fast", [False, True])
 @pytest.mark.parametrize("action_space", [gym.spaces.Discrete(3), gym.spaces.Box(-1.0, 1.0, (2,))])
-def test_closed_form_update_gradient_equals_loss_backward(action_space, hand_written):
-    """a2c_loss_grad + actor_critic_backward give every weight the gradient of a2c_loss.backward()."""
+def test_update_gradient_equals_loss_backward(action_space, fast):
+    """forward_train + backward (fast: the hand-written network backward from autograd's d loss /
+    d outputs) give every weight the gradient of a2c_loss(...).total.backward() on the readable network."""
     torch.manual_seed(0)
     obs_space = gym.spaces.Box(-1.0, 1.0, (4,))
-    policy = ActorCritic(obs_space, action_space, [16, 16], log_std_init=-0.3)
+    policy = ActorCritic(obs_space, action_space, [16, 16], log_std_init=-0.3, fast=fast)
     obs = torch.randn(10, 4)
     actions = torch.stack([torch.as_tensor(action_space.sample()) for _ in range(10)])
     advantages, returns = torch.randn(10), torch.randn(10)
-    log_prob, entropy, values = policy.evaluate(obs, actions)
+    x = policy.features_in(obs)  # the readable network, layer by layer, whatever the switch
+    features = policy.pi_body(x)
+    params, values = policy.head(features), policy.vf_head(policy.vf_body(x)).squeeze(-1)
+    log_prob, entropy = policy.head.log_prob_entropy(params, actions)
     a2c_loss(log_prob, entropy, values, advantages, returns, ent_coef=0.05, vf_coef=0.5).total.backward()
     expected = [p.grad.clone() for p in policy.parameters()]
     policy.zero_grad(set_to_none=True)
-    if hand_written:  # the network's backward without autograd, as A2C trains
-        params, values, saved = policy.forward_update(obs)
-        assert saved is not None and not params.requires_grad
-    else:
-        (params, values), saved = policy(obs), None
-    grads = a2c_loss_grad(values, advantages, returns, 0.05, 0.5)
-    actor_critic_backward(policy, params, values, actions, *grads, saved)
+    params, values, saved = policy.forward_train(obs)
+    assert (saved is not None) == fast
+    log_prob, entropy = policy.head.log_prob_entropy(params, actions)
+    loss = a2c_loss(log_prob, entropy, values, advantages, returns, ent_coef=0.05, vf_coef=0.5)
+    policy.backward(loss.total, params, values, saved)
     for p, grad in zip(policy.parameters(), expected):
         torch.testing.assert_close(p.grad, grad)
 

@@ -1,7 +1,5 @@
-"""Known answers for the shared networks: head formulas vs torch.distributions, the fused
-actor-critic vs separate MLPs (outputs and gradients), closed-form head backward vs autograd."""
-
-import math
+"""Known answers for the shared networks: head formulas vs torch.distributions, actor-critic
+layouts, observation normalisation. The fast path's equality to this readable one: test_fast.py."""
 
 import gymnasium as gym
 import numpy as np
@@ -11,12 +9,9 @@ import torch
 from agents.networks import (
     ActorCritic,
     CategoricalHead,
-    FusedMLPBodies,
     GaussianHead,
     GSDEHead,
     RunningMeanStd,
-    actor_critic_backward,
-    mlp,
 )
 
 CARTPOLE_OBS = gym.spaces.Box(-np.inf, np.inf, (4,), np.float32)
@@ -55,189 +50,18 @@ def test_gaussian_head_matches_torch_distributions():
     assert torch.equal(head.mode(mean), mean)
 
 
-@pytest.mark.parametrize("head_kind", ["categorical", "gaussian"])
-def test_head_backward_equals_autograd(head_kind):
-    torch.manual_seed(1)
-    if head_kind == "categorical":
-        head, params, actions = CategoricalHead(8, 3), torch.randn(30, 3), torch.randint(0, 3, (30,))
-    else:
-        head, params, actions = GaussianHead(8, 2, log_std_init=0.3), torch.randn(30, 2), torch.randn(30, 2)
-    params.requires_grad_(True)
-    grad_log_prob, grad_entropy = torch.randn(30), -0.07
-    log_prob, entropy = head.log_prob_entropy(params, actions)
-    (grad_log_prob * log_prob + grad_entropy * entropy).sum().backward()
-    grad_params, grad_log_std = head.log_prob_entropy_backward(params.detach(), actions, grad_log_prob, grad_entropy)
-    torch.testing.assert_close(grad_params, params.grad)
-    if head_kind == "gaussian":
-        torch.testing.assert_close(grad_log_std, head.log_std.grad)
-    else:
-        assert grad_log_std is None
-
-
-def separate_mlps(policy: ActorCritic, hidden: list[int], act: str) -> list[torch.nn.Sequential]:
-    """Ordinary nn.Sequential MLPs holding copies of the fused bodies' blocks."""
-    bodies = []
-    for k in range(policy.bodies.k):
-        net = mlp([policy.bodies.weights[0].shape[2], *hidden], act, output_act=act)
-        linears = [m for m in net if isinstance(m, torch.nn.Linear)]
-        for linear, (weight, bias) in zip(linears, policy.bodies.block(k)):
-            linear.weight.data.copy_(weight)
-            linear.bias.data.copy_(bias)
-        bodies.append(net)
-    return bodies
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {},
-        {"shared": True},
-        {"critic": False},
-        {"act": "relu", "hidden": [32, 16, 8]},
-        {"hidden": [16]},
-        {"ortho_init": False},
-    ],
-)
-def test_fused_actor_critic_equals_separate_mlps(kwargs):
-    torch.manual_seed(2)
-    hidden, act = kwargs.get("hidden", [64, 64]), kwargs.get("act", "tanh")
-    policy = ActorCritic(CARTPOLE_OBS, TWO_ACTIONS, **kwargs)
-    assert policy.fused
-    bodies = separate_mlps(policy, hidden, act)
-    obs = torch.randn(37, 4)
-    logits, values = policy(obs)
-    ref_logits = policy.head.linear(bodies[0](obs))
-    torch.testing.assert_close(logits, ref_logits, atol=1e-6, rtol=1e-5)
-    weights = torch.randn_like(logits)
-    loss, ref_loss = (weights * logits).sum(), (weights * ref_logits).sum()
-    if policy.has_critic:
-        ref_values = policy.vf_head(bodies[-1](obs)).squeeze(-1)
-        torch.testing.assert_close(values, ref_values, atol=1e-6, rtol=1e-5)
-        loss, ref_loss = loss + 3 * values.sum(), ref_loss + 3 * ref_values.sum()
-    else:
-        assert values is None
-    fused_params = [*policy.bodies.weights, *policy.bodies.biases]
-    grads = torch.autograd.grad(loss, fused_params + list(policy.head.parameters()))
-    ref_grads = torch.autograd.grad(
-        ref_loss, [p for b in bodies for p in b.parameters()] + list(policy.head.parameters())
-    )
-    n_layers, n_bodies = len(hidden), len(bodies)
-    for layer in range(n_layers):
-        for k in range(n_bodies):
-            body_grads = ref_grads[2 * n_layers * k : 2 * n_layers * (k + 1)]
-            torch.testing.assert_close(grads[layer][k], body_grads[2 * layer], atol=1e-5, rtol=1e-4)
-            torch.testing.assert_close(grads[n_layers + layer][k], body_grads[2 * layer + 1], atol=1e-5, rtol=1e-4)
-    for grad, ref in zip(grads[2 * n_layers :], ref_grads[2 * n_layers * n_bodies :]):
-        torch.testing.assert_close(grad, ref, atol=1e-5, rtol=1e-4)
-
-
-@pytest.mark.parametrize(
-    "kwargs",
-    [{}, {"shared": True}, {"critic": False}, {"act": "relu", "hidden": [32, 16, 8]}, {"box": True},
-     {"box": True, "use_sde": True, "log_std_init": -1.0}],
-)  # fmt: skip
-def test_hand_written_backward_equals_autograd_and_accumulates(kwargs):
-    """forward_update + actor_critic_backward(saved): the outputs and the gradients of the autograd
-    path; a second call adds to .grad as autograd does."""
-    torch.manual_seed(4)
-    kwargs = dict(kwargs)
-    action_space = BOX_ACTIONS if kwargs.pop("box", False) else TWO_ACTIONS
-    policy = ActorCritic(CARTPOLE_OBS, action_space, **kwargs)
-    obs = torch.randn(23, 4)
-    actions = torch.stack([torch.as_tensor(action_space.sample()) for _ in range(23)])
-    grad_log_prob, grad_values = torch.randn(23), torch.randn(23)
-
-    def grads_of(hand_written: bool, times: int = 1) -> list[torch.Tensor]:
-        policy.zero_grad(set_to_none=True)
-        for _ in range(times):
-            if hand_written:
-                params, values, saved = policy.forward_update(obs)
-                head_saved = policy.head.log_prob_entropy_saved(params, actions)[2]
-            else:
-                (params, values), saved, head_saved = policy(obs), None, None
-            actor_critic_backward(policy, params, values, actions, grad_log_prob, -0.03,
-                                  grad_values if values is not None else None, saved, head_saved)  # fmt: skip
-        return [p.grad.clone() for p in policy.parameters()]
-
-    with torch.no_grad():
-        reference = policy(obs)
-    params, values, saved = policy.forward_update(obs)
-    assert saved is not None
-    torch.testing.assert_close(params, reference[0])
-    if policy.has_critic:
-        torch.testing.assert_close(values, reference[1])
-    expected = grads_of(hand_written=False)
-    for grad, ref in zip(grads_of(hand_written=True), expected):
-        torch.testing.assert_close(grad, ref, atol=1e-6, rtol=1e-5)
-    for grad, ref in zip(grads_of(hand_written=True, times=2), expected):
-        torch.testing.assert_close(grad, 2 * ref, atol=1e-6, rtol=1e-5)
-
-
-@pytest.mark.parametrize(
-    "kwargs", [{}, {"shared": True}, {"critic": False}, {"act": "relu", "hidden": [32, 16, 8]}, {"box": True}]
-)
-def test_numpy_acting_is_the_same_policy(kwargs):
-    """act_numpy / value_numpy: the torch forward's numbers, and samples from the same distribution."""
-    torch.manual_seed(5)
-    kwargs = dict(kwargs)
-    action_space = BOX_ACTIONS if kwargs.pop("box", False) else gym.spaces.Discrete(3)
-    policy = ActorCritic(CARTPOLE_OBS, action_space, ortho_init=False, **kwargs)
-    obs = np.random.default_rng(0).normal(size=(6, 4)).astype(np.float32)
-    assert policy.numpy_acting(obs)
-    assert not policy.numpy_acting(obs.astype(np.float64)) and not policy.numpy_acting(np.zeros((65, 4), np.float32))
-    with torch.no_grad():
-        out = policy.act(torch.as_tensor(obs), deterministic=True)
-    actions, log_prob, values = policy.act_numpy(obs, np.random.default_rng(1), deterministic=True)
-    np.testing.assert_allclose(actions, out.actions.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(log_prob, out.log_prob.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(values, out.values.numpy(), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(policy.value_numpy(obs), out.values.numpy(), rtol=1e-5, atol=1e-5)
-    rng = np.random.default_rng(2)
-    many = np.repeat(obs[:1], 64, axis=0)
-    sampled = [policy.act_numpy(many, rng) for _ in range(200)]  # 12,800 samples of one state
-    actions = np.concatenate([a for a, _, _ in sampled])
-    log_prob = np.concatenate([lp for _, lp, _ in sampled])
-    with torch.no_grad():
-        params, _ = policy(torch.as_tensor(many[:1]))
-        torch_log_prob = policy.head.log_prob(params.expand(len(actions), -1), torch.as_tensor(actions))
-    np.testing.assert_allclose(log_prob, torch_log_prob.numpy(), rtol=1e-4, atol=1e-4)  # log-probs of the samples
-    if isinstance(action_space, gym.spaces.Discrete):
-        freq = np.bincount(actions, minlength=3) / len(actions)
-        np.testing.assert_allclose(freq, torch.softmax(params[0], -1).numpy(), atol=0.015)
-    else:
-        np.testing.assert_allclose(actions.mean(0), params[0].numpy(), atol=0.03)
-        np.testing.assert_allclose(actions.std(0), policy.head.log_std.exp().detach().numpy(), rtol=0.03)
-
-
-def test_numpy_acting_sees_optimizer_steps():
-    """The numpy forward reads the weights in place: after a step on the flat parameter, it agrees
-    with the torch forward again."""
-    from agents.optim import make_flat_optimizer
-
-    torch.manual_seed(6)
-    policy = ActorCritic(CARTPOLE_OBS, TWO_ACTIONS)
-    params, optimizer = make_flat_optimizer(policy, "adam", 0.1)
-    obs = np.ones((3, 4), dtype=np.float32)
-    before = policy.value_numpy(obs).copy()
-    policy.value(torch.as_tensor(obs)).sum().backward()
-    optimizer.step()
-    after = policy.value_numpy(obs)
-    assert not np.allclose(before, after)
-    with torch.no_grad():
-        np.testing.assert_allclose(after, policy.value(torch.as_tensor(obs)).numpy(), rtol=1e-5, atol=1e-5)
-
-
-def test_fused_orthogonal_init_per_block():
+def test_orthogonal_init_per_body():
+    """Each body's layers are orthogonal with gain sqrt 2 and zero biases; actor and critic differ."""
     torch.manual_seed(3)
-    bodies = FusedMLPBodies(4, [64, 64], "tanh", k=2)
-    bodies.orthogonal_init(math.sqrt(2))
-    for k in range(2):
-        for weight, bias in bodies.block(k):
-            rows = weight.shape[0] if weight.shape[0] <= weight.shape[1] else weight.shape[1]
+    policy = ActorCritic(CARTPOLE_OBS, TWO_ACTIONS)
+    for net in (policy.pi_body, policy.vf_body):
+        for linear in [m for m in net if isinstance(m, torch.nn.Linear)]:
+            weight = linear.weight.detach()
+            rows = min(weight.shape)
             gram = weight @ weight.T if weight.shape[0] <= weight.shape[1] else weight.T @ weight
             torch.testing.assert_close(gram, 2.0 * torch.eye(rows), atol=1e-5, rtol=0)
-            assert torch.all(bias == 0)
-    assert not torch.equal(bodies.weights[1][0], bodies.weights[1][1])  # independent blocks
+            assert torch.all(linear.bias == 0)
+    assert not torch.equal(policy.pi_body[2].weight, policy.vf_body[2].weight)
 
 
 def test_act_and_evaluate_agree():
@@ -337,44 +161,6 @@ def test_gsde_head_equals_sb3_state_dependent_noise():
     head.exploration = sb3.exploration_matrices.clone()
     torch.testing.assert_close(head.sample(params) - mean, sb3.get_noise(phi), rtol=1e-5, atol=1e-6)
     assert torch.equal(head.mode(params), mean)
-
-
-def test_gsde_head_backward_equals_autograd_and_stops_at_phi():
-    torch.manual_seed(9)
-    head = GSDEHead(4, 3, log_std_init=-1.0)
-    params = torch.randn(6, 3 + 4)
-    actions = torch.randn(6, 3)
-    weights = torch.randn(6)
-    grad_params, grad_log_std = head.log_prob_entropy_backward(params, actions, weights, 0.25)
-    p = params.clone().requires_grad_(True)
-    log_prob, entropy = head.log_prob_entropy(p, actions)
-    ((weights * log_prob).sum() + 0.25 * entropy.sum()).backward()
-    torch.testing.assert_close(grad_params[:, :3], p.grad[:, :3])
-    assert torch.all(grad_params[:, 3:] == 0)  # phi is detached in forward: the body gets the mean's share
-    torch.testing.assert_close(grad_log_std, head.log_std.grad)
-
-
-@pytest.mark.parametrize("n_matrices", [3, 1])  # one per row; one for a batch of another size
-def test_gsde_actor_critic_numpy_and_torch_act_alike_and_resample_per_env(n_matrices):
-    torch.manual_seed(10)
-    policy = ActorCritic(CARTPOLE_OBS, BOX_ACTIONS, use_sde=True, log_std_init=-1.0)
-    obs = np.random.default_rng(3).normal(size=(3, 4)).astype(np.float32)
-    assert policy.fused and policy.numpy_acting(obs)
-    policy.reset_noise(n_matrices)
-    with torch.no_grad():
-        first, again = policy.act(torch.as_tensor(obs)), policy.act(torch.as_tensor(obs))
-    torch.testing.assert_close(first.actions, again.actions)  # the same matrices: the same action
-    for deterministic in (False, True):
-        with torch.no_grad():
-            out = policy.act(torch.as_tensor(obs), deterministic)
-        actions, log_prob, values = policy.act_numpy(obs, np.random.default_rng(0), deterministic)
-        np.testing.assert_allclose(actions, out.actions.numpy(), rtol=1e-5, atol=1e-5)
-        np.testing.assert_allclose(log_prob, out.log_prob.numpy(), rtol=1e-5, atol=1e-4)
-        np.testing.assert_allclose(values, out.values.numpy(), rtol=1e-5, atol=1e-5)
-    policy.reset_noise(n_matrices)
-    with torch.no_grad():
-        other = policy.act(torch.as_tensor(obs)).actions
-    assert not torch.allclose(first.actions, other)
 
 
 def test_gsde_refuses_discrete_actions():

@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
+from agents.fast import PATHS, optimizer_step
 from agents.optim import (
     OPTIMIZERS,
     clip_grad_norm,
     fit_optimizer_state,
     flatten_parameters,
     make_optimizer,
-    optimizer_step,
     schedule,
     set_lr,
 )
@@ -166,12 +166,14 @@ def test_optimizer_step_fast_path_equals_adam_step():
     flats = [nn.Parameter(torch.randn(50)) for _ in range(2)]
     flats[1].data.copy_(flats[0].data)
     optimizers = [make_optimizer([f], "adam", 1e-2) for f in flats]
-    for _ in range(4):
+    for i in range(4):
         grad = torch.randn(50)
         for flat in flats:
             flat.grad = grad.clone()
         optimizers[0].step()
+        PATHS.pop("adam", None)
         optimizer_step(optimizers[1])
+        assert PATHS["adam"] == ("private" if i else "public")  # the first step creates Adam's state
     torch.testing.assert_close(flats[0], flats[1], rtol=0, atol=0)
     torch.testing.assert_close(optimizers[0].state[flats[0]]["exp_avg_sq"], optimizers[1].state[flats[1]]["exp_avg_sq"])
     assert float(optimizers[1].state[flats[1]]["step"]) == 4

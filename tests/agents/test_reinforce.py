@@ -74,12 +74,11 @@ def test_update_gradient_equals_loss_backward(env_id, activation, baseline, monk
     policy_loss, value_loss = reinforce_loss(log_prob, returns, values, normalize=True)
     loss = policy_loss - 0.05 * entropy.mean() + 0.7 * value_loss
     expected = torch.cat(
-        [g.reshape(-1) for g in torch.autograd.grad(loss, list(policy.parameters()), retain_graph=True)]
+        [g.reshape(-1) for g in torch.autograd.grad(loss, policy.flat_parameters(), retain_graph=True)]
     )
     weights = reinforce_weights(returns, None if values is None else values.detach())
 
-    with torch.inference_mode(policy.fused):
-        sums = agent._accumulate_gradient(obs, actions, returns, weights)
+    sums = agent._accumulate_gradient(obs, actions, returns, weights)
     torch.testing.assert_close(agent.params[0].grad, expected)
     assert -sums[0].item() / 23 == pytest.approx(policy_loss.item(), abs=1e-5)
     assert sums[1].item() / 23 == pytest.approx(value_loss.item(), rel=1e-5)
@@ -87,11 +86,10 @@ def test_update_gradient_equals_loss_backward(env_id, activation, baseline, monk
 
     if baseline:  # a value-only step: the gradient of vf_coef * value_loss, zero for the actor
         agent.params[0].grad.zero_()
-        with torch.inference_mode(policy.fused):
-            agent._accumulate_gradient(obs, actions, returns, None)
-        expected = torch.autograd.grad(0.7 * value_loss, list(policy.parameters()), allow_unused=True)
+        agent._accumulate_gradient(obs, actions, returns, None)
+        expected = torch.autograd.grad(0.7 * value_loss, policy.flat_parameters(), allow_unused=True)
         expected = torch.cat([(torch.zeros_like(p) if g is None else g).reshape(-1)
-                              for p, g in zip(policy.parameters(), expected)])  # fmt: skip
+                              for p, g in zip(policy.flat_parameters(), expected)])  # fmt: skip
         torch.testing.assert_close(agent.params[0].grad, expected)
 
 
@@ -113,11 +111,7 @@ def test_value_only_steps_leave_the_actor_where_it_is(activation):
 
     def parts(agent: Reinforce) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         policy = agent.policy
-        if policy.fused:
-            actor = [t[0] for t in (*policy.bodies.weights, *policy.bodies.biases)]
-            critic = [t[1] for t in (*policy.bodies.weights, *policy.bodies.biases)]
-        else:
-            actor, critic = list(policy.pi_body.parameters()), list(policy.vf_body.parameters())
+        actor, critic = list(policy.pi_body.parameters()), list(policy.vf_body.parameters())
         return actor + list(policy.head.parameters()), critic + list(policy.vf_head.parameters())
 
     (actor_one, critic_one), (actor_many, critic_many) = parts(one), parts(many)
@@ -142,10 +136,21 @@ def test_vf_learning_rate_sets_the_value_only_steps_rate_on_the_same_schedule():
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
-def test_release_free_heap_reaches_glibc_malloc_trim():
-    """On glibc the heap trim after each update is a real call, not the no-op of other C libraries."""
-    assert agents.base._malloc_trim() is not None
-    agents.base.release_free_heap()
+def test_release_free_heap_reaches_glibc_malloc_trim(monkeypatch):
+    """On glibc the heap trim after each update is a real call that returns (1: memory was handed
+    back, 0: none could be), not the no-op (None) of other C libraries; and REINFORCE's update makes it."""
+    # a heap with free blocks to hand back: many small allocations, then most of them freed
+    blocks = [bytearray(4096) for _ in range(20_000)]
+    del blocks[::2], blocks[: len(blocks) // 2]
+    assert agents.base.release_free_heap() in (0, 1)
+    calls = []
+    real = agents.base._malloc_trim()
+    monkeypatch.setattr(agents.base, "_malloc_trim", lambda: lambda pad: calls.append(pad) or real(pad))
+    agent = Reinforce("CartPole-v1", ReinforceConfig(episodes_per_update=1, hidden=[8]), seed=0)
+    agent.open_envs()
+    agent.train_iteration()
+    agent.close()
+    assert calls == [0]
 
 
 # ----------------------------------------------------------------------------- collection
