@@ -28,9 +28,9 @@ import torch.nn.functional as F
 
 from agents.networks import mlp
 from agents.optim import make_optimizer
-from envs.single_step import cross_entropy_loss
 from lectures.runner import Lecture, Panel, Table, Trial, register
 from supervised.datasets import load_task
+from supervised.kinds import cross_entropy_loss
 
 GAP = 12.0
 """how far the wrong class's logit stands above the others"""

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from envs.single_step import cross_entropy_loss
 from lectures import discover, run_lecture
 from lectures.descent import walk
 from lectures.loss import GAP, confidently_wrong, logit_gradient_norms, softmax_squared_error
+from supervised.kinds import cross_entropy_loss
 
 
 def test_walk_is_gradient_descent_through_the_env():
