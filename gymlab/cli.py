@@ -124,9 +124,12 @@ def cmd_eval(args) -> int:
 
 def print_split_and_reward(player, split: str | None) -> None:
     """On a single-step env, say which split is played and what its reward means (eval: the
-    test split; record, ``split`` None: the env's own)."""
+    test split; record, ``split`` None: the env's own). A GAN plays no split: its figures compare
+    its samples with the training data, and each says so."""
     from agents.evaluation import describe_evaluation
 
+    if getattr(player, "name", None) == "gan":
+        return
     line = describe_evaluation(player.env_id, player.env_kwargs, split)
     if line is not None:
         print(line)
