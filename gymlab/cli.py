@@ -372,6 +372,22 @@ def cmd_list(args) -> int:
     return 0
 
 
+def lecture_seeds_map(args):
+    """With ``--seeds N`` (N > 1) and Ray installed, a lecture's seeds run as Ray tasks through the
+    sweep machinery, ``--workers`` at a time; otherwise one after another in this process."""
+    if not args.seeds or args.seeds < 2:
+        return None
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        return None
+    import functools
+
+    from gymlab.sweep import ray_map
+
+    return functools.partial(ray_map, workers=args.workers)
+
+
 def cmd_lecture(args) -> int:
     from lectures import discover, get_lecture, run_lecture
 
@@ -389,7 +405,7 @@ def cmd_lecture(args) -> int:
         out = None if args.out is None else (args.out / lecture.name if args.name == "all" else args.out)
         print(f"lecture:   {lecture.name} ({lecture.homework})")
         print(f"claim:     {lecture.claim}", flush=True)
-        result = run_lecture(lecture, quick=args.quick, seeds=args.seeds, out=out)
+        result = run_lecture(lecture, quick=args.quick, seeds=args.seeds, out=out, map_seeds=lecture_seeds_map(args))
         print(f"figures (mean ± std over {result.seeds} seeds):")
         print("  " + result.table.text().replace("\n", "\n  "))
         print(f"condition: {lecture.condition_text}")
@@ -527,7 +543,9 @@ def parser() -> argparse.ArgumentParser:
                          "whether the claim held; writes result.json, a plot and TensorBoard events.")  # fmt: skip
     lec.add_argument("name", metavar="NAME", help="a lecture (`gymlab lecture list`), `list`, or `all`")
     lec.add_argument("--quick", action="store_true", help="the short settings (under a minute per lecture)")
-    lec.add_argument("--seeds", type=count, help="run seeds 0 .. N-1 (default 3 with --quick, 5 without)")
+    lec.add_argument("--seeds", type=count,
+                     help="run seeds 0 .. N-1 (default 3 with --quick, 5 without); with N given, as Ray tasks")  # fmt: skip
+    lec.add_argument("--workers", type=count, help="with --seeds: seeds at once on this machine (default: its cores)")
     lec.add_argument("--out", type=Path, metavar="DIR",
                      help="where to write (default runs/lectures/NAME-<time>; with `all`, DIR/NAME each)")  # fmt: skip
     lec.set_defaults(func=cmd_lecture)

@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,6 +258,25 @@ def _progress(sweep_dir: Path, total: int):
             print(f"trial {trial.trial_id} failed after Ray's retries", file=sys.stderr, flush=True)
 
     return Progress()
+
+
+def _call(function: Callable[[Any], Any], item: Any) -> Any:
+    return function(item)
+
+
+def ray_map(
+    function: Callable[[Any], Any], items: list, workers: int | None = None, address: str | None = None
+) -> list:
+    """``[function(item) for item in items]`` as Ray tasks, ``workers`` at a time on this machine
+    (or on the cluster at ``address``); a task whose worker dies is retried. Results in order."""
+    import ray
+
+    _start_ray(workers, address)
+    try:
+        remote = ray.remote(num_cpus=1, max_retries=3)(_call)
+        return ray.get([remote.remote(function, item) for item in items])
+    finally:
+        ray.shutdown()
 
 
 def total_trials(spec: SweepSpec) -> int:

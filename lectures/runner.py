@@ -12,6 +12,7 @@ mean +/- spread per arm, decides whether the claim held, and writes into the out
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import pkgutil
@@ -252,18 +253,34 @@ def default_out(name: str, root: Path = Path("runs") / "lectures") -> Path:
     return path
 
 
+def run_seed(name: str, quick: bool, out: str, seed: int) -> Trial:
+    """One seed of the lecture called ``name`` (a plain function of plain values, so that another
+    process, e.g. a Ray worker, can run it)."""
+    return get_lecture(name).experiment(quick, seed, Path(out) / f"seed{seed}")
+
+
 def run_lecture(
-    lecture: Lecture, quick: bool = False, seeds: int | None = None, out: Path | None = None
+    lecture: Lecture,
+    quick: bool = False,
+    seeds: int | None = None,
+    out: Path | None = None,
+    map_seeds: Callable[[Callable[[int], Trial], list[int]], list[Trial]] | None = None,
 ) -> LectureResult:
     """Run ``lecture`` on seeds 0 .. seeds-1 and write result.json, lecture.png and TensorBoard
-    events into ``out``. Whether the claim held is in the result; it is never an error."""
+    events into ``out``. Whether the claim held is in the result; it is never an error.
+    ``map_seeds(function, seeds)`` runs the seeds (default: one after another in this process;
+    ``gymlab lecture --seeds N`` passes Ray's, from gymlab.sweep)."""
     seeds = (lecture.quick_seeds if quick else lecture.full_seeds) if seeds is None else seeds
     if seeds < 1:
         raise ValueError(f"--seeds must be at least 1, got {seeds}")
     out = default_out(lecture.name) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    trials = [lecture.experiment(quick, seed, out / f"seed{seed}") for seed in range(seeds)]
+    one_seed = functools.partial(run_seed, lecture.name, quick, str(out))
+    if map_seeds is None:
+        trials = [one_seed(seed) for seed in range(seeds)]
+    else:
+        trials = list(map_seeds(one_seed, list(range(seeds))))
     table = Table(trials)
     missing = [arm for arm in lecture.arms if arm not in table.values]
     if missing:

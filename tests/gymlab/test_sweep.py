@@ -129,3 +129,7 @@ def test_ctrl_c_keeps_finished_trials_and_resume_runs_the_rest(tmp_path):
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "3/3 trials finished" in resumed.stdout
     assert first.read_text() == kept
+
+
+def test_ray_map_runs_each_item_as_a_ray_task_in_order():
+    assert sweep.ray_map(abs, [-1, 2, -3], workers=2) == [1, 2, 3]
