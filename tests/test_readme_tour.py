@@ -23,7 +23,7 @@ from gymlab import cli
 README = Path(__file__).resolve().parents[1] / "README.md"
 SMALL = 4096  # steps per training command
 SKIP = {"board"}  # a server that runs until stopped
-DATED_RUN = re.compile(r"runs/([^/\s]+)/([a-z0-9]+)-s(\d+)-\d{8}-\d{6}")
+DATED_RUN = re.compile(r"runs/([^/\s]+)/([a-z0-9]+)-s(\d+)-(?:\d{8}-\d{6}|\.\.\.)")  # dated, or elided
 MODEL_ZIP = re.compile(r"([a-z0-9]+)-(.+)\.zip")
 
 
