@@ -372,10 +372,11 @@ def cmd_list(args) -> int:
     return 0
 
 
-def lecture_seeds_map(args):
+def lecture_seeds_map(args, lecture):
     """With ``--seeds N`` (N > 1) and Ray installed, a lecture's seeds run as Ray tasks through the
-    sweep machinery, ``--workers`` at a time; otherwise one after another in this process."""
-    if not args.seeds or args.seeds < 2:
+    sweep machinery, ``--workers`` at a time; otherwise (or for a lecture registered in this
+    session only, which a Ray worker cannot find) one after another in this process."""
+    if not args.seeds or args.seeds < 2 or not lecture.experiment.__module__.startswith("lectures."):
         return None
     try:
         import ray  # noqa: F401
@@ -405,7 +406,9 @@ def cmd_lecture(args) -> int:
         out = None if args.out is None else (args.out / lecture.name if args.name == "all" else args.out)
         print(f"lecture:   {lecture.name} ({lecture.homework})")
         print(f"claim:     {lecture.claim}", flush=True)
-        result = run_lecture(lecture, quick=args.quick, seeds=args.seeds, out=out, map_seeds=lecture_seeds_map(args))
+        result = run_lecture(
+            lecture, quick=args.quick, seeds=args.seeds, out=out, map_seeds=lecture_seeds_map(args, lecture)
+        )
         print(f"figures (mean ± std over {result.seeds} seeds):")
         print("  " + result.table.text().replace("\n", "\n  "))
         print(f"condition: {lecture.condition_text}")
