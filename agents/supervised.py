@@ -30,8 +30,9 @@ from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
 from supervised import Dataset
 
-NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention")
-"""Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise."""
+NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder")
+"""Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise; autoencoder
+(reconstruction tasks) = an MLP encoder down to ``bottleneck`` values and a mirrored decoder."""
 
 
 @dataclass
@@ -70,6 +71,11 @@ class SupervisedConfig(TrainConfig):
     """attention: encoder layers"""
     eval_batch_size: int = 1024
     """examples per forward pass when scoring a whole split"""
+    bottleneck: int = 16
+    """net=autoencoder: size of the code between encoder and decoder (the encoder's layers are `hidden`)"""
+    members: int = 1
+    """bagging: train this many networks, each on its own bootstrap resample of the train split, and
+    predict with their averaged probabilities (classification) or mean (regression, reconstruction)"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -77,7 +83,8 @@ class SupervisedConfig(TrainConfig):
             raise ValueError(f"total_steps must be >= 0 (0: epochs passes), got {self.total_steps}")
         # the shared checks, with total_steps=0 (meaning "epochs passes") let through
         TrainConfig.check(dataclasses.replace(self, total_steps=self.total_steps or 1))
-        positive(self, "batch_size", "epochs", "d_model", "n_heads", "n_layers", "eval_batch_size")
+        positive(self, "batch_size", "epochs", "d_model", "n_heads", "n_layers", "eval_batch_size", "bottleneck")
+        positive(self, "members")
         one_of(self, "net", NETS)
         if self.n_envs != 1:
             raise ValueError(
@@ -112,6 +119,54 @@ class Predictor(nn.Module):
         return out.reshape(len(obs), *self.out_shape) if self.out_shape else out  # (B, *prediction_shape)
 
 
+def average_probabilities(member_logits: torch.Tensor) -> torch.Tensor:
+    """log of the members' mean probabilities: (K, B, ..., C) logits -> (B, ..., C) log-probabilities.
+
+    They serve as the ensemble's logits (softmax leaves them unchanged), so its argmax is the
+    averaged-probability vote and its cross-entropy the NLL of the averaged probabilities."""
+    log_probabilities = torch.log_softmax(member_logits, dim=-1)  # (K, B, ..., C)
+    return torch.logsumexp(log_probabilities, dim=0) - math.log(len(member_logits))
+
+
+def bootstrap_counts(n: int, members: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """(members, n) float: how often each of ``n`` rows appears in each member's bootstrap resample
+    (``n`` draws with replacement; every row sums to ``n``, about 37% of the counts are 0)."""
+    draws = torch.randint(n, (members, n), generator=generator)  # (K, n) row numbers
+    return torch.stack([torch.bincount(row, minlength=n) for row in draws]).float()
+
+
+def bagging_loss(member_losses: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """Every member's loss on its own bootstrap resample: example i of the batch weighs
+    ``counts[k, i]`` (its multiplicity in member k's resample) in member k's mean loss; the members'
+    losses are summed, so each member's gradient is its own. (K, B), (K, B) -> ()."""
+    return (counts * member_losses).mean(dim=1).sum()
+
+
+class Ensemble(nn.Module):
+    """K networks answering as one (bagging): the members' mean probabilities for labelled kinds
+    (as log-probabilities, see :func:`average_probabilities`), their mean prediction otherwise.
+
+    ``counts`` (K, N) is each member's bootstrap multiplicity of every train row, kept as a buffer
+    so that a resumed run trains every member on the same resample."""
+
+    def __init__(self, members: list[nn.Module], labelled: bool, counts: torch.Tensor):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        self.labelled = labelled
+        self.register_buffer("counts", counts)
+
+    def member_outputs(self, obs: torch.Tensor) -> torch.Tensor:
+        """Every member's prediction: (K, B, *prediction_shape)."""
+        return torch.stack([member(obs) for member in self.members])
+
+    def combine(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The ensemble's prediction from the members' (K, B, *shape) -> (B, *shape)."""
+        return average_probabilities(outputs) if self.labelled else outputs.mean(dim=0)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.combine(self.member_outputs(obs))
+
+
 def predicts_per_position(dataset: Dataset) -> bool:
     """Whether inputs are (T, D) sequences and predictions (T, C), one per input position."""
     obs, out = dataset.obs_shape, dataset.prediction_shape
@@ -126,6 +181,11 @@ def resolve_net(net: str, dataset: Dataset) -> str:
     if net == "cnn" and not is_image:
         raise ValueError(
             f"net=cnn needs image observations; {dataset.name!r} inputs are {dataset.obs_shape}; use net=mlp"
+        )
+    if net == "autoencoder" and not dataset.kind.target_is_input:
+        raise ValueError(
+            f"net=autoencoder needs a reconstruction task (target = input); {dataset.name!r} is {dataset.kind}; "
+            "use net=mlp, or a reconstruction task such as gymlab/DigitsReconstruction-v0"
         )
     if net == "attention" and not predicts_per_position(dataset):
         raise ValueError(
@@ -148,6 +208,11 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
         seq_len, in_dim = dataset.obs_shape
         body = AttentionEncoder(in_dim, seq_len, c.d_model, c.n_heads, c.n_layers)
         model = Predictor(body, nn.Linear(body.out_dim, out_shape[-1]), flatten=False)  # per token
+    elif net == "autoencoder":  # body = encoder (B, D) -> (B, bottleneck), head = decoder back to (B, D)
+        in_dim = math.prod(dataset.obs_shape)
+        encoder = mlp([in_dim, *c.hidden, c.bottleneck], c.activation)
+        decoder = mlp([c.bottleneck, *reversed(c.hidden), in_dim], c.activation)
+        model = Predictor(encoder, decoder, flatten=True, out_shape=out_shape)
     elif dataset.kind.per_token:  # one MLP applied to every token on its own
         layers = [dataset.obs_shape[-1], *c.hidden, out_shape[-1]]
         model = Predictor(mlp(layers, c.activation), nn.Identity(), flatten=False)
@@ -201,7 +266,12 @@ class Supervised(Agent):
             )
         if c.total_steps == 0:
             self.config = c = dataclasses.replace(c, total_steps=c.epochs * n_train)
-        self.model = build_predictor(c.net, self.train_set, c).to(self.device)
+        if c.members == 1:
+            self.model = build_predictor(c.net, self.train_set, c).to(self.device)
+        else:
+            members = [build_predictor(c.net, self.train_set, c) for _ in range(c.members)]
+            counts = bootstrap_counts(n_train, c.members)  # (K, N), from the learner's seeded stream
+            self.model = Ensemble(members, self.train_set.kind.labelled, counts).to(self.device)
         self.best_model = copy.deepcopy(self.model)
         self.params = list(self.model.parameters())
         self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate, weight_decay=c.weight_decay)
@@ -250,9 +320,16 @@ class Supervised(Agent):
         for _ in range(steps):
             lr = self.lr_now()
             set_lr(self.optimizer, lr)
-            prediction = self.model(self.obs)  # the obs env_step stored is the batch to score
-            _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
-            loss = -reward.mean()
+            if c.members == 1:
+                prediction = self.model(self.obs)  # the obs env_step stored is the batch to score
+                _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
+                loss = -reward.mean()
+            else:  # bagging: each member learns from its own resample; the env scores the ensemble
+                outputs = self.model.member_outputs(self.obs)  # (K, B, *prediction_shape)
+                _, reward, _, _, info = self.env_step(self.model.combine(outputs))
+                targets = info["target"].expand(c.members, *info["target"].shape).flatten(0, 1)  # (K * B, ...)
+                member_losses = self.train_set.kind.loss(outputs.flatten(0, 1), targets).view(c.members, -1)
+                loss = bagging_loss(member_losses, self.model.counts[:, info["index"]])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             clip_grad_norm(self.params, c.max_grad_norm)

@@ -59,15 +59,23 @@ def prediction_reward(action: torch.Tensor, target: torch.Tensor, kind: str | Ki
 
 
 def fixed_dataset(
-    task: str, split: str = "train", family: str | None = None, task_id: int | None = None, **family_kwargs: Any
+    task: str,
+    split: str = "train",
+    family: str | None = None,
+    task_id: int | None = None,
+    classes: Any = None,
+    **family_kwargs: Any,
 ) -> Dataset:
-    """The one dataset a batched env serves: ``split`` of ``task``, or of task ``task_id`` of a
-    sequence family; ValueError for anything that changes task as it runs."""
+    """The one dataset a batched env serves: ``split`` of ``task`` (only the rows of ``classes``
+    when given), or of task ``task_id`` of a sequence family; ValueError for anything that changes
+    task as it runs."""
     chosen = build_family(task, family, family_kwargs)
+    if chosen is not None and classes is not None:
+        raise ValueError("classes= picks rows of a task; it does not combine with family=")
     if chosen is None:
         if task_id is not None:
             raise ValueError("task_id picks one task of a sequence family; pass family='permuted' or 'split' too")
-        return load_task(task, split)
+        return load_task(task, split, classes)
     if isinstance(chosen, TaskSequence) and task_id is not None:
         return chosen.dataset(int(task_id), split)
     raise ValueError(
@@ -119,6 +127,9 @@ class SingleStepEnv(gym.Env):
     a *distribution* (``few-shot``, ``sine``) draws a task, serves its query examples one per
     reset, then draws the next, and every reset's info carries the task's ``support_x`` and
     ``support_y``. ``info["task_id"]`` says which task (or the how-many-th draw) is served.
+
+    ``classes=0,1,2`` serves only the rows of those classes (labels unchanged); a reconstruction
+    task whose rows have classes takes it too (an anomaly detector trained on digits 0-4).
     """
 
     metadata: ClassVar[dict[str, Any]] = {
@@ -134,6 +145,7 @@ class SingleStepEnv(gym.Env):
         render_mode: str | None = None,
         family: str | None = None,
         task_id: int | None = None,
+        classes: Any = None,
         **family_kwargs: Any,
     ) -> None:
         get_task(task)  # unknown task: ValueError naming the known ones
@@ -152,7 +164,9 @@ class SingleStepEnv(gym.Env):
             self.dataset = self.family.template(split)
             self.task_id = -1  # no task drawn yet
         else:
-            self.dataset = load_task(task, split)
+            self.dataset = load_task(task, split, classes)
+        if classes is not None and self.family is not None:
+            raise ValueError("classes= picks rows of a task; it does not combine with family=")
         mode = default_mode(self.dataset) if mode is None else mode
         check_mode(mode, self.dataset)
         self.task, self.split, self.mode = task, split, mode
@@ -304,9 +318,10 @@ class SingleStepVectorEnv(gym.vector.VectorEnv):
         check_values: bool = True,
         family: str | None = None,
         task_id: int | None = None,
+        classes: Any = None,
         **family_kwargs: Any,
     ) -> None:
-        self.dataset = fixed_dataset(task, split, family, task_id, **family_kwargs)
+        self.dataset = fixed_dataset(task, split, family, task_id, classes, **family_kwargs)
         check_mode(mode, self.dataset)
         n = len(self.dataset)
         if not isinstance(num_envs, int) or not 1 <= num_envs <= n:

@@ -88,6 +88,8 @@ def cmd_eval(args) -> int:
     from gymlab import play
 
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
+    if args.anomaly:
+        return eval_anomaly(agent, run_dir, args.json)
     print_statistics_source(agent)
     print_split_and_reward(agent, "test")
     bar = tqdm(total=args.episodes, unit="ep", disable=None, file=sys.stderr, leave=False)
@@ -119,6 +121,39 @@ def cmd_eval(args) -> int:
             print(f"{key}: {value:.4f}")
     if args.json:
         print(json.dumps({"num_timesteps": agent.num_timesteps, **stats}))
+    return 0
+
+
+def eval_anomaly(agent, run_dir: Path | None, as_json: bool) -> int:
+    """``gymlab eval RUN --anomaly``: a reconstruction run trained on some classes scores every
+    test example by its reconstruction error; the other classes are the anomalies (ROC-AUC)."""
+    from agents.logger import RunLogger
+    from supervised.anomaly import anomaly_figures
+    from supervised.registry import get_task, parse_classes
+
+    task = getattr(agent, "task", None)
+    if task is None or not get_task(task).kind.target_is_input:
+        raise ValueError(
+            "--anomaly needs a reconstruction run, e.g. gymlab train supervised gymlab/DigitsReconstruction-v0 "
+            "--set net=autoencoder --env-kwargs classes=0,1,2,3,4"
+        )
+    classes = parse_classes(agent.env_kwargs.get("classes"))
+    if classes is None:
+        raise ValueError(
+            "--anomaly needs a run trained on some classes only (train it with --env-kwargs classes=0,1,...)"
+        )
+    figures = anomaly_figures(agent.model, task, classes, "test")
+    normal = ",".join(map(str, classes))
+    print(f"anomaly: test split of {task}; normal = classes {normal} ({figures['n_normal']:.0f} examples), "
+          f"anomalies = the other classes ({figures['n_anomaly']:.0f}); score = reconstruction error (MSE)")  # fmt: skip
+    print(f"roc_auc: {figures['roc_auc']:.4f}")
+    print(f"mean error: normal {figures['error_normal']:.5f}, anomalies {figures['error_anomaly']:.5f}")
+    if run_dir is not None:
+        logger = RunLogger(run_dir, start_step=0)
+        logger.scalars({f"test/anomaly_{k}": v for k, v in figures.items()}, agent.num_timesteps)
+        logger.close()
+    if as_json:
+        print(json.dumps({"num_timesteps": agent.num_timesteps, **figures}))
     return 0
 
 
@@ -479,6 +514,9 @@ def parser() -> argparse.ArgumentParser:
                        help="the best periodic evaluation's weights (train --eval-every) instead of the newest")  # fmt: skip
         if name == "eval":
             e.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
+            e.add_argument("--anomaly", action="store_true",
+                           help="a reconstruction run trained on some classes: ROC-AUC of its reconstruction errors "
+                           "for the other classes (anomalies) on the test split")  # fmt: skip
         else:
             e.add_argument("--out", help="folder for the mp4 files (default: RUN_DIR/videos; ./videos for a .zip)")
         e.set_defaults(func=fn)

@@ -46,6 +46,20 @@ class Panel:
     """logarithmic y axis"""
     surface: Callable[[Any], None] | None = None
     """draws a background on the axes (e.g. a loss surface's contours) before the lines"""
+    images: dict[str, np.ndarray] = field(default_factory=dict)
+    """label -> (N, H, W) or (N, 1, H, W) grayscale images, drawn as a grid: one row per label"""
+
+
+def image_grid(images: dict[str, np.ndarray], gap: int = 1) -> np.ndarray:
+    """One (rows * (H + gap), N * (W + gap)) array of ``images``' rows, NaN in the gaps."""
+    rows = []
+    for batch in images.values():
+        batch = np.asarray(batch, dtype=np.float64)
+        batch = batch.reshape(len(batch), *batch.shape[-2:])  # (N, H, W)
+        padded = np.pad(batch, ((0, 0), (0, gap), (0, gap)), constant_values=np.nan)  # (N, H + gap, W + gap)
+        rows.append(np.concatenate(list(padded), axis=1))
+    width = max(row.shape[1] for row in rows)
+    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1])), constant_values=np.nan) for r in rows])
 
 
 @dataclass
@@ -208,6 +222,12 @@ def plot(panels: Sequence[Panel], title: str, path: Path) -> np.ndarray:
         axes = figure.add_subplot(1, n, i + 1)
         if panel.surface is not None:
             panel.surface(axes)
+        if panel.images:
+            grid = image_grid(panel.images)
+            axes.imshow(grid, cmap="gray", interpolation="nearest")
+            row_height = grid.shape[0] / len(panel.images)
+            axes.set_yticks([(i + 0.5) * row_height for i in range(len(panel.images))], list(panel.images), fontsize=7)
+            axes.set_xticks([])
         for label, (xs, ys) in panel.lines.items():
             axes.plot(xs, ys, ".-" if panel.surface is not None else "-", label=label, markersize=3, linewidth=1.2)
         if panel.log_y:

@@ -195,6 +195,7 @@ class _Rows:
     x: np.ndarray  # (N, *obs_shape) float32
     y: np.ndarray  # as the kind says
     n_classes: int
+    classes: np.ndarray | None = None  # (N,) int64 class of each row: the labels, or a reconstruction loader's
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -205,9 +206,17 @@ def _read_only(array: np.ndarray) -> np.ndarray:
 def _load_rows(spec: TaskSpec) -> _Rows:
     """Call the spec's loader and check what it returns; ValueError with the fix otherwise."""
     data = spec.load(np.random.default_rng(spec.seed)) if spec.seed is not None else spec.load()
-    if spec.kind.target_is_input:
+    classes = None
+    if spec.kind.target_is_input:  # x alone, or (x, class of each row) to allow ``classes=``
         x = data[0] if isinstance(data, tuple) else data
         y = x
+        if isinstance(data, tuple) and len(data) == 2 and data[1] is not None:
+            classes = np.asarray(data[1])
+            if classes.shape != (len(x),) or not np.issubdtype(classes.dtype, np.integer):
+                raise ValueError(
+                    f"task {spec.name!r}: a reconstruction loader's (x, classes) needs one integer class per row; "
+                    f"got classes of shape {classes.shape} and dtype {classes.dtype}"
+                )
     elif isinstance(data, tuple) and len(data) == 2:
         x, y = data
     else:
@@ -229,7 +238,9 @@ def _load_rows(spec: TaskSpec) -> _Rows:
     y, n_classes = spec.kind.check_targets(x, np.asarray(y), spec.n_classes)
     if len(x) < 20:
         raise ValueError(f"task {spec.name!r} has {len(x)} examples; 70/15/15 splits need at least 20")
-    return _Rows(x, y, n_classes)
+    if classes is None and spec.kind.labelled and y.ndim == 1:
+        classes = y
+    return _Rows(x, y, n_classes, None if classes is None else classes.astype(np.int64))
 
 
 @cache
@@ -237,14 +248,55 @@ def _rows(name: str) -> _Rows:
     return _load_rows(get_task(name))
 
 
-@cache
-def load_task(name: str, split: str = "train") -> Dataset:
+def load_task(name: str, split: str = "train", classes: Any = None) -> Dataset:
     """One split of a task: ``load_task("digits", "test")``; see :data:`TASKS` and :data:`SPLITS`.
 
     Splits are disjoint, reproducible and fixed by :data:`SPLIT_SEED`. A task declared with
     ``standardise=True`` has its inputs (and regression targets) standardised with *train*
-    statistics in every split.
+    statistics in every split. ``classes`` (e.g. ``[0, 1, 2]`` or ``"0,1,2"``) keeps only the
+    rows of those classes (:func:`row_classes`); labels are not renumbered.
     """
+    wanted = parse_classes(classes)
+    dataset = _load_split(name, split)
+    if wanted is None:
+        return dataset
+    rows = np.flatnonzero(np.isin(row_classes(name, split), wanted))
+    return dataset.subset(rows)
+
+
+load_task.cache_clear = lambda: _load_split.cache_clear()  # type: ignore[attr-defined]  # as when it was cached
+
+
+def parse_classes(classes: Any) -> tuple[int, ...] | None:
+    """``classes=`` as sorted ints: ``"0,1,2"``, ``2``, ``[0, 1]`` -> tuples; None stays None."""
+    if classes is None:
+        return None
+    words = str(classes).strip("[]() ").split(",") if isinstance(classes, str) else np.atleast_1d(classes).tolist()
+    try:
+        values = tuple(sorted({int(str(word).strip()) for word in words}))
+    except ValueError:
+        raise ValueError(f"classes must be class numbers such as 0,1,2; got {classes!r}") from None
+    if not values:
+        raise ValueError("classes must name at least one class, e.g. classes=0,1,2")
+    return values
+
+
+def row_classes(name: str, split: str = "train") -> np.ndarray:
+    """(N,) int64 class of each row of ``split``: the label of a classification task, or the class
+    a reconstruction task's loader gave (``digits-reconstruction``: the digit). ValueError for a
+    task whose rows have no class."""
+    full = _rows(name)
+    if full.classes is None:
+        raise ValueError(
+            f"task {name!r} has no classes to choose from (classes= needs a classification task, or a "
+            "reconstruction task whose load() returns (x, class of each row))"
+        )
+    return full.classes[split_indices(len(full.x), split)]
+
+
+@cache
+def _load_split(name: str, split: str) -> Dataset:
+    """The whole ``split`` of task ``name`` (cached: every env of the task shares its arrays)."""
     spec = get_task(name)
     check_split(split)
     full = _rows(name)
@@ -282,7 +334,7 @@ def declare(spec: TaskSpec) -> TaskSpec:
     """Add a declaration as it is (no loading); :func:`register_task` is the checked entry."""
     TASKS[spec.name] = spec
     _rows.cache_clear()
-    load_task.cache_clear()
+    _load_split.cache_clear()
     for callback in _listeners:
         callback(spec)
     return spec

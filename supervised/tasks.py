@@ -93,8 +93,8 @@ def _sort(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.eye(SORT_VOCAB, dtype=np.float32)[tokens], np.sort(tokens, axis=1)  # (N, T, vocab), (N, T)
 
 
-def _digits_images() -> np.ndarray:
-    return _digits()[0]
+def _digits_images() -> tuple[np.ndarray, np.ndarray]:
+    return _digits()  # the images, and each one's digit (so that classes=0,1,2,3,4 can pick rows)
 
 
 def _sine(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +149,7 @@ declare(TaskSpec(
 declare(TaskSpec(
     "digits-reconstruction", _digits_images, KINDS["reconstruction"], "the 8×8 digits, reproduced (an autoencoder)",
     x_bounds=(0.0, 1.0), builtin=True,
-    presets={"supervised": {"net": "mlp", "hidden": [256, 16, 256], "learning_rate": 3.0e-3, "epochs": 30}},
+    presets={"supervised": {"net": "autoencoder", "hidden": [256], "bottleneck": 16, "learning_rate": 3.0e-3, "epochs": 30}},
 ))  # fmt: skip
 declare(TaskSpec(
     "sine", _sine, KINDS["regression"], "sin(x) on [-5, 5]; family sine draws amplitude and phase",
