@@ -192,6 +192,14 @@ class Trees(Supervised):
     Config = TreesConfig
     config: TreesConfig
 
+    @classmethod
+    def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> None:
+        """A classification task's labels (Discrete)."""
+        if not isinstance(action_space, gym.spaces.Discrete):
+            raise ValueError(
+                f"trees needs a classification task (one label per example); its actions are {action_space}"
+            )
+
     def build(self) -> None:
         """The train split (features flattened), the empty ensemble, and the example weights."""
         probe = envs.make_env(self.env_id, **self.env_kwargs)
