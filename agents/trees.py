@@ -129,11 +129,13 @@ def tree_leaves(x: torch.Tensor, feature, threshold, left, right, depth: int) ->
 class TreeEnsemble(nn.Module):
     """Up to ``members`` fitted trees as fixed-size buffers, and their votes. ``forward`` returns
     logits (B, n_classes): for AdaBoost scikit-learn's SAMME decision function divided by K - 1
-    (their softmax is its ``predict_proba``), for bagging the log of the averaged probabilities."""
+    (their softmax is its ``predict_proba``; K = ``classes_seen``, the classes the train split
+    holds), for bagging the log of the averaged probabilities."""
 
-    def __init__(self, members: int, nodes: int, n_classes: int, boosted: bool):
+    def __init__(self, members: int, nodes: int, n_classes: int, boosted: bool, classes_seen: int | None = None):
         super().__init__()
         self.boosted = boosted
+        self.classes_seen = classes_seen or n_classes
         self.register_buffer("feature", torch.full((members, nodes), -2, dtype=torch.long))
         self.register_buffer("threshold", torch.zeros(members, nodes, dtype=torch.float64))  # as scikit-learn's
         self.register_buffer("left", torch.full((members, nodes), -1, dtype=torch.long))
@@ -177,10 +179,11 @@ class TreeEnsemble(nn.Module):
         if not self.boosted:
             return probabilities.mean(dim=0).clamp_min(1e-6).log()  # (B, K)
         votes = self.vote[: int(self.fitted)]  # (M,)
-        chosen = nn.functional.one_hot(probabilities.argmax(dim=-1), n_classes).float()  # (M, B, K)
-        coded = chosen - (1 - chosen) / (n_classes - 1)  # +1 for the member's class, -1/(K-1) for the others
+        k = self.classes_seen
+        chosen = nn.functional.one_hot(probabilities.argmax(dim=-1), n_classes).float()  # (M, B, n_classes)
+        coded = chosen - (1 - chosen) / (k - 1)  # +1 for the member's class, -1/(K-1) for the others
         decision = torch.einsum("m,mbk->bk", votes, coded) / votes.sum().clamp_min(1e-12)
-        return decision / (n_classes - 1)
+        return decision / (k - 1)
 
 
 # ----------------------------------------------------------------------------- learner
@@ -216,7 +219,10 @@ class Trees(Supervised):
         if c.total_steps == 0:
             self.config = c = dataclasses.replace(c, total_steps=c.members * n_train)
         nodes = max_nodes(c.max_depth, n_train)
-        self.model = TreeEnsemble(c.members, nodes, self.train_set.n_classes, c.method == "adaboost")
+        self.n_boosting_classes = max(len(np.unique(self.train_set.y)), 2)  # SAMME's K: the classes in play
+        self.model = TreeEnsemble(
+            c.members, nodes, self.train_set.n_classes, c.method == "adaboost", self.n_boosting_classes
+        )
         self.weights = torch.full((n_train,), 1.0 / n_train, dtype=torch.float64)  # AdaBoost's example weights
         self.history: dict[str, list[float]] = {"error": [], "factor": [], "train_error": []}
         self._score_envs = {}
@@ -245,7 +251,7 @@ class Trees(Supervised):
             tree.fit(x, y, sample_weight=self.weights.numpy())
             wrong = tree.predict(x) != y
             error = float(self.weights[torch.as_tensor(wrong)].sum() / self.weights.sum())
-            n_classes = self.train_set.n_classes
+            n_classes = self.n_boosting_classes
             if error >= 1 - 1 / n_classes and int(self.model.fitted) > 0:  # no better than chance: stop here
                 self.config = dataclasses.replace(c, total_steps=self.num_timesteps)
                 return {"train/weighted_error": error}

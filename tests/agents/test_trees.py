@@ -108,3 +108,18 @@ def test_trees_refuse_what_they_cannot_fit(capsys):
         Trees("gymlab/Digits-v0", method="boosting")
     assert main(["train", "trees", "gymlab/Digits-v0", "--set", "max_depth=-1"]) == 2
     assert "max_depth must be >= 0" in capsys.readouterr().err
+
+
+def test_adaboost_on_some_classes_boosts_with_the_classes_it_sees():
+    # digits 0-2 only: SAMME's K is 3 (as scikit-learn sees it), not the task's 10 labels
+    agent = Trees("gymlab/Digits-v0", seed=0, members=5, max_depth=1, env_kwargs={"classes": [0, 1, 2]})
+    agent.learn()
+    train, test = load_task("digits", "train", [0, 1, 2]), load_task("digits", "test", [0, 1, 2])
+    reference = AdaBoostClassifier(DecisionTreeClassifier(max_depth=1), n_estimators=5, random_state=0)
+    reference.fit(train.x.reshape(len(train), -1), train.y)
+    with torch.no_grad():
+        ours = torch.softmax(agent.model(torch.tensor(test.x)), dim=-1)[
+            :, :3
+        ].numpy()  # the other classes are never voted
+    assert agent.n_boosting_classes == 3
+    np.testing.assert_array_equal(ours.argmax(-1), reference.predict(test.x.reshape(len(test), -1)))
