@@ -93,7 +93,7 @@ def experiment(quick: bool, seed: int, out: Path) -> Trial:
     first_k = [accuracy(tree_probabilities[:k].mean(dim=0), y) for k in range(1, TREES + 1)]
 
     mlps = Supervised(ENV_ID, seed=seed, net="mlp", hidden=[64], members=MLPS, batch_size=32, learning_rate=1e-3,
-                      epochs=15 if quick else 30, patience=8, weight_decay=1e-3)  # fmt: skip
+                      epochs=10 if quick else 30, patience=8, weight_decay=1e-3)  # fmt: skip
     mlps.learn(run_dir=out / "bagged-mlps")
     with torch.no_grad():
         member_logits, ensemble_logits = mlps.model.member_outputs(x), mlps.model(x)  # (K, N, 2), (N, 2)
