@@ -53,6 +53,7 @@ def experiment(quick: bool, seed: int, out: Path) -> Trial:
     """One seed: both arms trained, their gradient norms read back, the test split predicted both ways."""
     epochs = 10 if quick else 30
     test = load_task("digits", "test")
+    test_x = test.x.copy()  # (N, 1, 8, 8), writable (the cached split is read-only)
     figures, gradient_curves, accuracy_curves, runs = {}, {}, {}, []
     for arm, extra in ARMS.items():
         run_dir = out / arm.replace(" ", "-")
@@ -60,8 +61,8 @@ def experiment(quick: bool, seed: int, out: Path) -> Trial:
         agent.learn(run_dir=run_dir)
         runs.append(str(run_dir))
         norms = first_epoch_gradient_norms(run_dir)
-        one_at_a_time = predictions_in_batches(agent, test.x, 1)
-        in_batches = predictions_in_batches(agent, test.x, 256)
+        one_at_a_time = predictions_in_batches(agent, test_x, 1)
+        in_batches = predictions_in_batches(agent, test_x, 256)
         figures[arm] = {
             "test_acc": agent.evaluate()["accuracy"],
             "grad_first": float(norms[0]),
