@@ -87,7 +87,7 @@ class SupervisedConfig(TrainConfig):
     depth: int = 0
     """hidden layers of the MLP, each as wide as hidden[0] (0: the layers of `hidden` as listed)"""
     dropout: float = 0.0
-    """probability of zeroing a unit after each hidden activation (training only)"""
+    """probability of zeroing a unit after each hidden activation, in training only (attention: its own dropout)"""
     l1: float = 0.0
     """L1 penalty: l1 * (sum of |w| over every Linear/Conv weight) is added to the loss"""
     label_smoothing: float = 0.0

@@ -2,10 +2,10 @@
 
 Claim: trained on 10% of gymlab's digits (126 examples), an MLP fits its training set and leaves a
 gap to the test split; dropout and label smoothing each narrow that gap by >= 3 points, an L2
-penalty and shifted copies of the images by less (>= 1.5 points on average, on every seed). L1 drives most weights to zero (>= 50% below 1e-3) where L2
-keeps them small but non-zero (< 5%); averaging many dropout masks predicts what eval mode
-(no dropout, activations scaled by 1 / (1 - p) in training) predicts; early stopping keeps the
-weights of the best validation epoch.
+penalty and shifted copies of the images by less (>= 1.5 points on average, and on every seed).
+L1 drives most weights to zero (>= 50% below 1e-3) where L2 keeps them small but non-zero (< 5%);
+averaging many dropout masks predicts what eval mode (no dropout, activations scaled by 1 / (1 - p)
+in training) predicts; early stopping keeps the weights of the best validation epoch.
 
 Arms: the supervised learner (``agents.Supervised``) with ``net=mlp hidden=[128,128]
 activation=relu optimizer=momentum learning_rate=0.05 batch_size=32 train_fraction=0.1``, trained
@@ -160,8 +160,8 @@ LECTURE = register(
         name="regularization",
         homework="HW2/HW3 lectures: overfitting and regularization",
         claim="On 10% of digits, dropout and label smoothing each narrow the train-test accuracy gap by >= 3 "
-        "points, L2 and shift augmentation by >= 1.5; L1 zeroes most weights where L2 does not; averaging dropout masks matches "
-        "eval mode; early stopping keeps the best validation epoch.",
+        "points, L2 and shift augmentation by >= 1.5; L1 zeroes most weights where L2 does not; averaging "
+        "dropout masks matches eval mode; early stopping keeps the best validation epoch.",
         arms=tuple(ARMS),
         experiment=experiment,
         condition=condition,
