@@ -74,28 +74,40 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+CNN_LAYOUTS = ("auto", "nature", "small", "minatar")
+"""Values of ``cnn``: auto = nature for frames of 36 px and more, small below."""
+
+CONV_SHAPES = {
+    "nature": [(32, 8, 4, 0), (64, 4, 2, 0), (64, 3, 1, 0)],
+    "small": [(32, 3, 1, 1), (64, 3, 1, 1)],
+    "minatar": [(16, 3, 1, 0)],
+}
+"""Each layout's convolutions: (out channels, kernel, stride, padding)."""
+
+
 class CNN(nn.Module):
-    """Convolutional body for channel-first images; picks Nature-DQN sizes for large frames
-    (>= 36 px) and a small 3x3 stack for tiny ones (the 8x8 digits). With ``batch_norm`` each
-    convolution is followed by a BatchNorm2d and the feature layer by a BatchNorm1d; with
-    ``dropout`` each activation by a Dropout."""
+    """Convolutional body for channel-first images. ``layout``: ``nature`` (Mnih et al. 2015's three
+    layers, for Atari-size frames), ``small`` (two 3x3 layers of 32 and 64 and a 2x2 max-pool, for
+    the 8x8 digits), ``minatar`` (one 3x3 layer of 16, Young & Tian 2019's network for 10x10
+    MinAtar boards), or ``auto``: nature for frames of 36 px and more, small below. With
+    ``batch_norm`` each convolution is followed by a BatchNorm2d and the feature layer by a
+    BatchNorm1d; with ``dropout`` each activation by a Dropout."""
 
     def __init__(
-        self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu", batch_norm: bool = False,
-        dropout: float = 0.0,
+        self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu", layout: str = "auto",
+        batch_norm: bool = False, dropout: float = 0.0,
     ):  # fmt: skip
         super().__init__()
         c, h, w = obs_shape
-        if min(h, w) >= 36:
-            shapes = [(c, 32, 8, 4, 0), (32, 64, 4, 2, 0), (64, 64, 3, 1, 0)]  # (in, out, kernel, stride, padding)
-            pool = []
-        else:
-            shapes = [(c, 32, 3, 1, 1), (32, 64, 3, 1, 1)]
-            pool = [nn.MaxPool2d(2)]
+        if layout == "auto":
+            layout = "nature" if min(h, w) >= 36 else "small"
         convs: list[nn.Module] = []
-        for c_in, c_out, kernel, stride, padding in shapes:
+        c_in = c
+        for c_out, kernel, stride, padding in CONV_SHAPES[layout]:
             norm = nn.BatchNorm2d(c_out) if batch_norm else None
             convs += hidden_layer(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding), act, norm, dropout)
+            c_in = c_out
+        pool = [nn.MaxPool2d(2)] if layout == "small" else []
         self.convs = nn.Sequential(*convs, *pool, nn.Flatten())
         with torch.no_grad():
             n_flat = self.convs.eval()(torch.zeros(1, c, h, w)).shape[1]
@@ -333,8 +345,8 @@ def preprocess(obs: torch.Tensor, space: gym.Space) -> torch.Tensor:
         return nn.functional.one_hot(obs.long(), int(space.n)).float()
     if is_image(space):
         x = obs.float()
-        if space.dtype == np.uint8:
-            x = x / 255.0
+        if space.dtype == np.uint8:  # to [0, 1]: 255 for camera frames, 1 for MinAtar's 0/1 channels
+            x = x / float(np.max(space.high))
         if space.shape[-1] in (1, 3, 4) and space.shape[0] not in (1, 3, 4):
             x = x.permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
         return x
@@ -406,10 +418,11 @@ def image_shape(space: gym.Space) -> tuple[int, int, int]:
     return (s[2], s[0], s[1]) if s[-1] in (1, 3, 4) and s[0] not in (1, 3, 4) else tuple(s)
 
 
-def body(space: gym.Space, hidden: list[int], act: str) -> tuple[nn.Module, int]:
-    """A feature extractor for ``space``: a CNN for images, else an MLP. Returns (module, out_dim)."""
+def body(space: gym.Space, hidden: list[int], act: str, cnn: str = "auto") -> tuple[nn.Module, int]:
+    """A feature extractor for ``space``: a CNN (of layout ``cnn``) for images, else an MLP.
+    Returns (module, out_dim)."""
     if is_image(space):
-        net = CNN(image_shape(space), features=hidden[-1] if hidden else 256)
+        net = CNN(image_shape(space), features=hidden[-1] if hidden else 256, layout=cnn)
         return net, net.out_dim
     if not hidden:
         return nn.Identity(), obs_dim(space)
@@ -442,7 +455,7 @@ class ActorCritic(nn.Module):
         return cls(
             agent.observation_space, agent.action_space, c.hidden, c.activation, shared=c.shared,
             critic=critic, ortho_init=c.ortho_init, log_std_init=c.log_std_init, normalize_obs=c.normalize_obs,
-            use_sde=c.use_sde, fast=c.fast,
+            use_sde=c.use_sde, fast=c.fast, cnn=c.cnn,
         ).to(agent.device)  # fmt: skip
 
     def __init__(
@@ -458,6 +471,7 @@ class ActorCritic(nn.Module):
         normalize_obs: bool = False,
         use_sde: bool = False,
         fast: bool = True,
+        cnn: str = "auto",
     ):
         super().__init__()
         hidden = list(hidden)
@@ -470,9 +484,9 @@ class ActorCritic(nn.Module):
         self.action_space = action_space
         self.shared = shared
         self.has_critic = critic
-        self.pi_body, pi_dim = body(obs_space, hidden, act)
+        self.pi_body, pi_dim = body(obs_space, hidden, act, cnn)
         if critic:
-            self.vf_body = self.pi_body if shared else body(obs_space, hidden, act)[0]
+            self.vf_body = self.pi_body if shared else body(obs_space, hidden, act, cnn)[0]
         self.head = actor_head(action_space, pi_dim, log_std_init, use_sde)
         self.sde = isinstance(self.head, GSDEHead)  # its parameters end with the actor's last hidden features
         self.discrete = isinstance(self.head, CategoricalHead)

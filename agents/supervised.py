@@ -206,7 +206,7 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
     out_dim = math.prod(out_shape)
     if net == "cnn":
         features = hidden[-1] if hidden else 256
-        body = CNN(dataset.obs_shape, features, c.activation, c.batch_norm, c.dropout)
+        body = CNN(dataset.obs_shape, features, c.activation, batch_norm=c.batch_norm, dropout=c.dropout)
         model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False, out_shape=out_shape)
     elif net == "attention":
         seq_len, in_dim = dataset.obs_shape
