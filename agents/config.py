@@ -38,7 +38,7 @@ class TrainConfig:
     hidden: list[int] = field(default_factory=lambda: [64, 64])
     """hidden layer sizes of the actor and of the critic"""
     activation: str = "tanh"
-    """tanh | relu | gelu | elu | leaky_relu"""
+    """tanh | relu | gelu | elu | leaky_relu | sigmoid"""
     ortho_init: bool = True
     """orthogonal initialisation (gain sqrt 2 for bodies, 0.01 for the policy head)"""
     checkpoint_every: int = 0

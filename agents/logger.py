@@ -222,3 +222,18 @@ def gif_bytes(frames: np.ndarray, fps: int) -> tuple[bytes, tuple[int, int]]:
         out, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 * stride / fps), loop=0
     )
     return out.getvalue(), frames.shape[1:3]
+
+
+def read_scalars(run_dir: Path, prefix: str = "") -> dict[str, tuple[list[int], list[float]]]:
+    """The scalars a run logged to TensorBoard whose tag starts with ``prefix``: tag -> (steps,
+    values), in step order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    scalars = {}
+    for tag in events.Tags()["scalars"]:
+        if tag.startswith(prefix):
+            points = sorted(events.Scalars(tag), key=lambda event: event.step)
+            scalars[tag] = ([event.step for event in points], [event.value for event in points])
+    return scalars

@@ -7,6 +7,7 @@ few formulas needed (log-prob, entropy, sample, mode) are short enough to read a
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "elu": nn.ELU,
     "leaky_relu": nn.LeakyReLU,
+    "sigmoid": nn.Sigmoid,
 }
 
 
@@ -38,73 +40,115 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
 
 
 def activation(name: str) -> type[nn.Module]:
-    """Look up an activation class by name (tanh, relu, gelu, elu, leaky_relu)."""
+    """Look up an activation class by name (tanh, relu, gelu, elu, leaky_relu, sigmoid)."""
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
     return ACTIVATIONS[name]
 
 
-def mlp(sizes: list[int], act: str = "tanh", output_act: str | None = None) -> nn.Sequential:
-    """A multi-layer perceptron: Linear layers of ``sizes`` with ``act`` between them."""
+def hidden_layer(layer: nn.Module, act: str, norm: nn.Module | None = None, dropout: float = 0.0) -> list[nn.Module]:
+    """One hidden layer as a list of modules: ``layer`` (a Linear or Conv2d), then ``norm`` (a
+    batch norm) when given, the activation, and a Dropout when ``dropout`` > 0."""
+    modules = [layer] if norm is None else [layer, norm]
+    modules.append(activation(act)())
+    if dropout > 0:
+        modules.append(nn.Dropout(dropout))
+    return modules
+
+
+def mlp(
+    sizes: list[int], act: str = "tanh", output_act: str | None = None, batch_norm: bool = False, dropout: float = 0.0
+) -> nn.Sequential:
+    """A multi-layer perceptron: Linear layers of ``sizes`` with ``act`` between them. With
+    ``batch_norm`` each hidden Linear is followed by a BatchNorm1d (before its activation); with
+    ``dropout`` each hidden activation by a Dropout of that probability."""
     layers: list[nn.Module] = []
     for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        linear = nn.Linear(sizes[i], sizes[i + 1])
         if i < len(sizes) - 2:
-            layers.append(activation(act)())
-        elif output_act is not None:
-            layers.append(activation(output_act)())
+            layers += hidden_layer(linear, act, nn.BatchNorm1d(sizes[i + 1]) if batch_norm else None, dropout)
+        else:
+            layers.append(linear)
+            if output_act is not None:
+                layers.append(activation(output_act)())
     return nn.Sequential(*layers)
 
 
 CNN_LAYOUTS = ("auto", "nature", "small", "minatar")
 """Values of ``cnn``: auto = nature for frames of 36 px and more, small below."""
 
+CONV_SHAPES = {
+    "nature": [(32, 8, 4, 0), (64, 4, 2, 0), (64, 3, 1, 0)],
+    "small": [(32, 3, 1, 1), (64, 3, 1, 1)],
+    "minatar": [(16, 3, 1, 0)],
+}
+"""Each layout's convolutions: (out channels, kernel, stride, padding)."""
+
 
 class CNN(nn.Module):
     """Convolutional body for channel-first images. ``layout``: ``nature`` (Mnih et al. 2015's three
     layers, for Atari-size frames), ``small`` (two 3x3 layers of 32 and 64 and a 2x2 max-pool, for
     the 8x8 digits), ``minatar`` (one 3x3 layer of 16, Young & Tian 2019's network for 10x10
-    MinAtar boards), or ``auto``: nature for frames of 36 px and more, small below."""
+    MinAtar boards), or ``auto``: nature for frames of 36 px and more, small below. With
+    ``batch_norm`` each convolution is followed by a BatchNorm2d and the feature layer by a
+    BatchNorm1d; with ``dropout`` each activation by a Dropout."""
 
-    def __init__(self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu", layout: str = "auto"):
+    def __init__(
+        self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu", layout: str = "auto",
+        batch_norm: bool = False, dropout: float = 0.0,
+    ):  # fmt: skip
         super().__init__()
         c, h, w = obs_shape
-        a = activation(act)
         if layout == "auto":
             layout = "nature" if min(h, w) >= 36 else "small"
-        if layout == "nature":
-            convs = [
-                nn.Conv2d(c, 32, 8, stride=4), a(),
-                nn.Conv2d(32, 64, 4, stride=2), a(),
-                nn.Conv2d(64, 64, 3, stride=1), a(),
-            ]  # fmt: skip
-        elif layout == "minatar":
-            convs = [nn.Conv2d(c, 16, 3, stride=1), a()]
-        else:
-            convs = [
-                nn.Conv2d(c, 32, 3, padding=1), a(),
-                nn.Conv2d(32, 64, 3, padding=1), a(),
-                nn.MaxPool2d(2),
-            ]  # fmt: skip
-        self.convs = nn.Sequential(*convs, nn.Flatten())
+        convs: list[nn.Module] = []
+        c_in = c
+        for c_out, kernel, stride, padding in CONV_SHAPES[layout]:
+            norm = nn.BatchNorm2d(c_out) if batch_norm else None
+            convs += hidden_layer(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding), act, norm, dropout)
+            c_in = c_out
+        pool = [nn.MaxPool2d(2)] if layout == "small" else []
+        self.convs = nn.Sequential(*convs, *pool, nn.Flatten())
         with torch.no_grad():
-            n_flat = self.convs(torch.zeros(1, c, h, w)).shape[1]
-        self.head = nn.Sequential(nn.Linear(n_flat, features), a())
+            n_flat = self.convs.eval()(torch.zeros(1, c, h, w)).shape[1]
+        self.convs.train()
+        norm = nn.BatchNorm1d(features) if batch_norm else None
+        self.head = nn.Sequential(*hidden_layer(nn.Linear(n_flat, features), act, norm, dropout))
         self.out_dim = features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B, features)
         return self.head(self.convs(x))
 
 
+def layer_weights(module: nn.Module) -> list[nn.Parameter]:
+    """The weight of every Linear and Conv2d layer in ``module``, in the order they were added
+    (input side first for the builders above)."""
+    return [m.weight for m in module.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module):
+    """Run the block with ``module`` in eval mode (dropout off, batch norm on its running
+    statistics), and give it its previous mode back afterwards."""
+    was_training = module.training
+    module.eval()
+    try:
+        yield module
+    finally:
+        module.train(was_training)
+
+
 class AttentionEncoder(nn.Module):
     """Self-attention over a sequence of tokens: (B, T, D_in) -> (B, T, d_model)."""
 
-    def __init__(self, in_dim: int, seq_len: int, d_model: int = 64, heads: int = 4, layers: int = 2):
+    def __init__(
+        self, in_dim: int, seq_len: int, d_model: int = 64, heads: int = 4, layers: int = 2, dropout: float = 0.0
+    ):
         super().__init__()
         self.embed = nn.Linear(in_dim, d_model)
         self.position = nn.Parameter(torch.zeros(1, seq_len, d_model))
         layer = nn.TransformerEncoderLayer(
-            d_model, heads, dim_feedforward=4 * d_model, dropout=0.0, batch_first=True, norm_first=True
+            d_model, heads, dim_feedforward=4 * d_model, dropout=dropout, batch_first=True, norm_first=True
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.out_dim = d_model

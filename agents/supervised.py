@@ -19,13 +19,22 @@ import math
 from dataclasses import dataclass, field
 
 import gymnasium as gym
+import numpy as np
 import torch
 from torch import nn
 
 import envs
 from agents.base import Agent
 from agents.config import TrainConfig, one_of, positive
-from agents.networks import CNN, AttentionEncoder, CategoricalHead, mlp, orthogonal_init
+from agents.networks import (
+    CNN,
+    AttentionEncoder,
+    CategoricalHead,
+    eval_mode,
+    layer_weights,
+    mlp,
+    orthogonal_init,
+)
 from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
 from supervised import Dataset
@@ -33,6 +42,9 @@ from supervised import Dataset
 NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder")
 """Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise; autoencoder
 (reconstruction tasks) = an MLP encoder down to ``bottleneck`` values and a mirrored decoder."""
+
+AUGMENTATIONS: tuple[str, ...] = ("none", "shift")
+"""Values of ``augment``: none, or shift (:func:`random_shift`, image tasks only)."""
 
 
 @dataclass
@@ -50,7 +62,7 @@ class SupervisedConfig(TrainConfig):
     hidden: list[int] = field(default_factory=lambda: [256, 256])
     """hidden layer sizes of the MLP (the last one is the CNN's feature size)"""
     activation: str = "relu"
-    """tanh | relu | gelu | elu | leaky_relu"""
+    """tanh | relu | gelu | elu | leaky_relu | sigmoid"""
     ortho_init: bool = False
     """orthogonal initialisation of the MLP/CNN layers (PyTorch's default init otherwise)"""
     net: str = "auto"
@@ -76,6 +88,20 @@ class SupervisedConfig(TrainConfig):
     members: int = 1
     """bagging: train this many networks, each on its own bootstrap resample of the train split, and
     predict with their averaged probabilities (classification) or mean (regression, reconstruction)"""
+    batch_norm: bool = False
+    """a BatchNorm1d after each hidden Linear of the MLP (before its activation); BatchNorm2d in the CNN"""
+    depth: int = 0
+    """hidden layers of the MLP, each as wide as hidden[0] (0: the layers of `hidden` as listed)"""
+    dropout: float = 0.0
+    """probability of zeroing a unit after each hidden activation, in training only (attention: its own dropout)"""
+    l1: float = 0.0
+    """L1 penalty: l1 * (sum of |w| over every Linear/Conv weight) is added to the loss"""
+    label_smoothing: float = 0.0
+    """classification: train against (1 - s) one_hot(y) + s / n_classes instead of one_hot(y)"""
+    augment: str = "none"
+    """none | shift (image tasks: move each training image by up to one pixel each way)"""
+    train_fraction: float = 1.0
+    """train on this fraction of the train split: a fixed subset drawn from the seed"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -93,6 +119,16 @@ class SupervisedConfig(TrainConfig):
             )
         if self.patience < 0 or self.weight_decay < 0:
             raise ValueError(f"patience and weight_decay must be >= 0 (got {self.patience} and {self.weight_decay})")
+        if self.depth < 0 or self.l1 < 0:
+            raise ValueError(f"depth and l1 must be >= 0 (got {self.depth} and {self.l1})")
+        if self.depth and not self.hidden:
+            raise ValueError("depth repeats hidden[0], but hidden is empty; set e.g. hidden=[64]")
+        for name in ("dropout", "label_smoothing"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        one_of(self, "augment", AUGMENTATIONS)
+        if not 0.0 < self.train_fraction <= 1.0:
+            raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model must be a multiple of n_heads (got {self.d_model} and {self.n_heads})")
 
@@ -195,18 +231,46 @@ def resolve_net(net: str, dataset: Dataset) -> str:
     return net
 
 
+def hidden_sizes(config: SupervisedConfig) -> list[int]:
+    """The MLP's hidden layer sizes: ``depth`` layers as wide as ``hidden[0]``, or ``hidden`` itself."""
+    return [config.hidden[0]] * config.depth if config.depth else list(config.hidden)
+
+
+def check_task_settings(config: SupervisedConfig, net: str, dataset: Dataset) -> None:
+    """ValueError, with the fix, for a setting that does not apply to ``dataset`` or to the
+    concrete network ``net``."""
+    c = config
+    if c.label_smoothing and dataset.kind.name != "classification":
+        raise ValueError(
+            f"label_smoothing applies to classification tasks; {dataset.name!r} is {dataset.kind}: "
+            "set label_smoothing=0"
+        )
+    if c.augment == "shift" and len(dataset.obs_shape) != 3:
+        raise ValueError(
+            f"augment=shift moves images; {dataset.name!r} inputs are {dataset.obs_shape}: set augment=none"
+        )
+    if c.batch_norm and (net == "attention" or dataset.kind.per_token):
+        raise ValueError(
+            f"batch_norm normalises an MLP's or a CNN's features, not tokens ({dataset.name!r} with net={net}): "
+            "set batch_norm=false"
+        )
+
+
 def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Predictor:
     """The network ``net`` (mlp | cnn | attention) for ``dataset``, built from the shared modules."""
     c = config
     net = resolve_net(net, dataset)
+    check_task_settings(c, net, dataset)
+    hidden = hidden_sizes(c)
     out_shape = dataset.prediction_shape
     out_dim = math.prod(out_shape)
     if net == "cnn":
-        body = CNN(dataset.obs_shape, features=c.hidden[-1] if c.hidden else 256, act=c.activation)
+        features = hidden[-1] if hidden else 256
+        body = CNN(dataset.obs_shape, features, c.activation, batch_norm=c.batch_norm, dropout=c.dropout)
         model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False, out_shape=out_shape)
     elif net == "attention":
         seq_len, in_dim = dataset.obs_shape
-        body = AttentionEncoder(in_dim, seq_len, c.d_model, c.n_heads, c.n_layers)
+        body = AttentionEncoder(in_dim, seq_len, c.d_model, c.n_heads, c.n_layers, c.dropout)
         model = Predictor(body, nn.Linear(body.out_dim, out_shape[-1]), flatten=False)  # per token
     elif net == "autoencoder":  # body = encoder (B, D) -> (B, bottleneck), head = decoder back to (B, D)
         in_dim = math.prod(dataset.obs_shape)
@@ -214,14 +278,65 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
         decoder = mlp([c.bottleneck, *reversed(c.hidden), in_dim], c.activation)
         model = Predictor(encoder, decoder, flatten=True, out_shape=out_shape)
     elif dataset.kind.per_token:  # one MLP applied to every token on its own
-        layers = [dataset.obs_shape[-1], *c.hidden, out_shape[-1]]
-        model = Predictor(mlp(layers, c.activation), nn.Identity(), flatten=False)
+        layers = [dataset.obs_shape[-1], *hidden, out_shape[-1]]
+        model = Predictor(mlp(layers, c.activation, dropout=c.dropout), nn.Identity(), flatten=False)
     else:
         in_dim = math.prod(dataset.obs_shape)
-        model = Predictor(mlp([in_dim, *c.hidden, out_dim], c.activation), nn.Identity(), True, out_shape)
+        body = mlp([in_dim, *hidden, out_dim], c.activation, batch_norm=c.batch_norm, dropout=c.dropout)
+        model = Predictor(body, nn.Identity(), True, out_shape)
     if c.ortho_init and net != "attention":
         orthogonal_init(model, math.sqrt(2))
-    return model
+    return model.eval()  # eval mode except during gradient steps (dropout off, batch norm's running stats)
+
+
+# ----------------------------------------------------------------------------- training extras
+def smoothed_cross_entropy(logits: torch.Tensor, cross_entropy: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Label smoothing (Szegedy et al. 2016): the cross-entropy against (1 - s) one_hot(y) + s / C,
+    which is (1 - s) * CE(y) + s * mean over classes of -log softmax(logits).
+
+    ``logits`` (B, C); ``cross_entropy`` (B,) is the env's -reward, CE(y). Returns (B,)."""
+    uniform_cross_entropy = -torch.log_softmax(logits, dim=-1).mean(dim=-1)  # (B,)
+    return (1.0 - smoothing) * cross_entropy + smoothing * uniform_cross_entropy
+
+
+def supervised_loss(
+    prediction: torch.Tensor, reward: torch.Tensor, weights: list[torch.Tensor], config: SupervisedConfig
+) -> torch.Tensor:
+    """The loss one gradient step minimises: the mean of the env's -reward (the task's loss),
+    label-smoothed when ``config.label_smoothing`` > 0, plus ``config.l1`` times the L1 norm of
+    ``weights``. ``prediction`` (B, ...) and ``reward`` (B,) carry the graph."""
+    losses = -reward  # (B,)
+    if config.label_smoothing:
+        losses = smoothed_cross_entropy(prediction, losses, config.label_smoothing)
+    loss = losses.mean()
+    if config.l1:
+        loss = loss + config.l1 * l1_penalty(weights)
+    return loss
+
+
+def l1_penalty(weights: list[torch.Tensor]) -> torch.Tensor:
+    """sum of |w| over every weight: its gradient is sign(w) (0 at w = 0)."""
+    return torch.stack([w.abs().sum() for w in weights]).sum()
+
+
+def random_shift(images: torch.Tensor, max_shift: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image of a (B, C, H, W) batch moved by its own random (dy, dx), each drawn uniformly
+    from -max_shift .. max_shift; pixels shifted in from outside are 0. Returns (B, C, H, W)."""
+    b, c, h, w = images.shape
+    m, device = max_shift, images.device
+    dy, dx = torch.randint(-m, m + 1, (2, b), generator=generator).to(device)  # (B,) each, drawn on the CPU
+    padded = nn.functional.pad(images, (m, m, m, m))  # (B, C, H + 2m, W + 2m); pixel (y, x) at (y + m, x + m)
+    rows = torch.arange(h, device=device) + m - dy[:, None]  # (B, H): output row y reads input row y - dy
+    cols = torch.arange(w, device=device) + m - dx[:, None]  # (B, W)
+    moved = padded.gather(2, rows[:, None, :, None].expand(b, c, h, w + 2 * m))  # (B, C, H, W + 2m)
+    return moved.gather(3, cols[:, None, None, :].expand(b, c, h, w))  # (B, C, H, W)
+
+
+def train_subset(n: int, fraction: float, seed: int) -> np.ndarray:
+    """The rows (sorted) of an ``n``-example train split kept by ``train_fraction``: a fixed
+    random ``round(fraction * n)`` of them (at least one), drawn from ``seed``."""
+    keep = max(1, round(fraction * n))
+    return np.sort(np.random.default_rng(seed).permutation(n)[:keep])
 
 
 # ----------------------------------------------------------------------------- learner
@@ -258,11 +373,15 @@ class Supervised(Agent):
         self.task_kwargs = {k: v for k, v in self.env_kwargs.items() if k not in ("task", "mode", "render_mode")}
         self.train_set = fixed_dataset(self.task, "train", **self.task_kwargs)
         c = self.config
+        self.train_rows = None  # rows of the train split trained on (None: all of them)
+        if c.train_fraction < 1:
+            self.train_rows = train_subset(len(self.train_set), c.train_fraction, self.seed)
+            self.train_set = self.train_set.subset(self.train_rows)
         n_train = len(self.train_set)
         if c.batch_size > n_train:
             raise ValueError(
-                f"batch_size {c.batch_size} is larger than the {n_train}-example train split of "
-                f"{self.task!r}; use batch_size <= {n_train}"
+                f"batch_size {c.batch_size} is larger than the {n_train}-example train set of "
+                f"{self.task!r} (train_fraction={c.train_fraction}); use batch_size <= {n_train}"
             )
         if c.total_steps == 0:
             self.config = c = dataclasses.replace(c, total_steps=c.epochs * n_train)
@@ -274,6 +393,7 @@ class Supervised(Agent):
             self.model = Ensemble(members, self.train_set.kind.labelled, counts).to(self.device)
         self.best_model = copy.deepcopy(self.model)
         self.params = list(self.model.parameters())
+        self.weights = layer_weights(self.model)  # what l1 penalises; grad_norm/layer{i} is weights[i]'s
         self.optimizer = make_optimizer(self.params, c.optimizer, c.learning_rate, weight_decay=c.weight_decay)
         self.epoch = 0
         """completed passes over the train split"""
@@ -288,8 +408,10 @@ class Supervised(Agent):
         return {"model": self.model, "best_model": self.best_model, "optimizer": self.optimizer}
 
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
-        """Labels (argmax, or sampled from the softmax) for label-mode envs, raw predictions otherwise."""
-        prediction = self.model(obs)  # (B, n_classes), (B, D) or (B, T, n_classes)
+        """Labels (argmax, or sampled from the softmax) for label-mode envs, raw predictions otherwise
+        (the network in eval mode)."""
+        with eval_mode(self.model):
+            prediction = self.model(obs)  # (B, n_classes), (B, D) or (B, T, n_classes)
         if self.mode == "prediction":
             return prediction
         return CategoricalHead.mode(prediction) if deterministic else CategoricalHead.sample(prediction)
@@ -301,7 +423,7 @@ class Supervised(Agent):
         # the finite-value check syncs the device every step: keep it on the CPU only
         self.envs = SingleStepVectorEnv(
             self.task, c.batch_size, "train", "prediction", self.device,
-            check_values=self.device.type == "cpu", **self.task_kwargs,
+            check_values=self.device.type == "cpu", rows=self.train_rows, **self.task_kwargs,
         )  # fmt: skip
         self.obs, _ = self.envs.reset(seed=self.seed + self.num_timesteps)
         self.stream_position = 0
@@ -317,24 +439,29 @@ class Supervised(Agent):
         steps = min(-(-(pass_end - self.stream_position) // batch), -(-(c.total_steps - self.num_timesteps) // batch))
         steps = max(steps, 1)
         loss_sum = torch.zeros((), device=self.device)
+        grad_norm_sum = torch.zeros(len(self.weights), device=self.device)  # (layers,)
+        self.model.train()  # dropout on, batch norm on batch statistics
         for _ in range(steps):
             lr = self.lr_now()
             set_lr(self.optimizer, lr)
+            inputs = random_shift(self.obs) if c.augment == "shift" else self.obs  # the batch env_step scores
             if c.members == 1:
-                prediction = self.model(self.obs)  # the obs env_step stored is the batch to score
+                prediction = self.model(inputs)
                 _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
-                loss = -reward.mean()
+                loss = supervised_loss(prediction, reward, self.weights, c)
             else:  # bagging: each member learns from its own resample; the env scores the ensemble
-                outputs = self.model.member_outputs(self.obs)  # (K, B, *prediction_shape)
+                outputs = self.model.member_outputs(inputs)  # (K, B, *prediction_shape)
                 _, reward, _, _, info = self.env_step(self.model.combine(outputs))
                 targets = info["target"].expand(c.members, *info["target"].shape).flatten(0, 1)  # (K * B, ...)
                 member_losses = self.train_set.kind.loss(outputs.flatten(0, 1), targets).view(c.members, -1)
                 loss = bagging_loss(member_losses, self.model.counts[:, info["index"]])
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            grad_norm_sum += torch.stack([torch.linalg.vector_norm(w.grad) for w in self.weights])
             clip_grad_norm(self.params, c.max_grad_norm)
             self.optimizer.step()
             loss_sum += loss.detach()
+        self.model.eval()
         self.stream_position += steps * batch
         if self.stream_position >= pass_end:
             self.epoch += 1
@@ -358,6 +485,8 @@ class Supervised(Agent):
         }
         metric = self.train_set.kind.metric  # accuracy, mse, ...
         metrics[f"eval/{metric}"] = float(val[metric])
+        for i, norm in enumerate((grad_norm_sum / steps).tolist()):  # mean over the iteration's steps
+            metrics[f"grad_norm/layer{i}"] = norm
         return metrics
 
     def _record_episodes(self, rewards: torch.Tensor) -> None:
@@ -381,16 +510,21 @@ class Supervised(Agent):
 
     @torch.no_grad()
     def score_split(self, split: str) -> dict[str, torch.Tensor]:
-        """Every example of ``split`` scored once: per-example ``reward`` (N,) (= -loss), mean
+        """Every example of ``split`` scored once (the train split: the examples trained on, a
+        subset with ``train_fraction``) in eval mode: per-example ``reward`` (N,) (= -loss), mean
         ``loss``, and the kind's metric (``accuracy`` or ``mse``) over the split."""
         env = self._score_envs.get(split)
         if env is None:
-            n = len(fixed_dataset(self.task, split, **self.task_kwargs))
+            rows = self.train_rows if split == "train" else None  # the examples trained on
+            n = len(fixed_dataset(self.task, split, **self.task_kwargs)) if rows is None else len(rows)
             batch = min(self.config.eval_batch_size, n)
-            env = SingleStepVectorEnv(self.task, batch, split, "prediction", self.device, **self.task_kwargs)
+            env = SingleStepVectorEnv(
+                self.task, batch, split, "prediction", self.device, rows=rows, **self.task_kwargs
+            )  # fmt: skip
             self._score_envs[split] = env
         obs, _ = env.reset(seed=0)
         kind = env.dataset.kind
+        self.model.eval()
         rewards, scores = [], []  # per example: -loss, and the kind's metric (accuracy: 1 if right)
         for _ in range(env.steps_per_epoch):
             prediction = self.model(obs)

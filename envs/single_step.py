@@ -302,6 +302,7 @@ class SingleStepVectorEnv(gym.vector.VectorEnv):
     logits / values and returns -loss with its graph attached; ``mode="label"`` expects integer
     labels and returns 0/1 correctness (fraction correct for sequences). Prediction actions
     are not clipped to the ±PREDICTION_BOUND box, which exists for SB3's sake only.
+    ``rows`` (indices into the split) serves only those examples (a training subset).
     With ``check_values=True`` labels are range-checked and predictions checked for NaN/inf,
     which costs one device sync per step; turn it off for speed on a GPU.
     """
@@ -319,9 +320,12 @@ class SingleStepVectorEnv(gym.vector.VectorEnv):
         family: str | None = None,
         task_id: int | None = None,
         classes: Any = None,
+        rows: np.ndarray | None = None,
         **family_kwargs: Any,
     ) -> None:
         self.dataset = fixed_dataset(task, split, family, task_id, classes, **family_kwargs)
+        if rows is not None:  # serve only these rows of the split
+            self.dataset = self.dataset.subset(np.asarray(rows))
         check_mode(mode, self.dataset)
         n = len(self.dataset)
         if not isinstance(num_envs, int) or not 1 <= num_envs <= n:
