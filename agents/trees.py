@@ -213,6 +213,7 @@ class Trees(Supervised):
         self.task, self.mode = single.task, single.mode
         self.task_kwargs = {k: v for k, v in self.env_kwargs.items() if k not in ("task", "mode", "render_mode")}
         self.train_set = fixed_dataset(self.task, "train", **self.task_kwargs)
+        self.train_rows = None  # trees train on the whole train split
         if self.train_set.kind.name != "classification":
             raise ValueError(f"trees needs a classification task; {self.task!r} is {self.train_set.kind}")
         c, n_train = self.config, len(self.train_set)
