@@ -303,9 +303,10 @@ class Supervised(Agent):
         return True
 
     @torch.no_grad()
-    def score_split(self, split: str) -> dict[str, torch.Tensor]:
+    def score_split(self, split: str, report: bool = False) -> dict[str, torch.Tensor]:
         """Every example of ``split`` scored once: per-example ``reward`` (N,) (= -loss), mean
-        ``loss``, and the kind's metric (``accuracy`` or ``mse``) over the split."""
+        ``loss``, and the kind's metric (``accuracy`` or ``mse``) over the split; with ``report``,
+        the kind's further figures too (precision, recall, F1, ROC-AUC for classification)."""
         env = self._score_envs.get(split)
         if env is None:
             n = len(fixed_dataset(self.task, split, **self.task_kwargs))
@@ -315,15 +316,22 @@ class Supervised(Agent):
         obs, _ = env.reset(seed=0)
         kind = env.dataset.kind
         rewards, scores = [], []  # per example: -loss, and the kind's metric (accuracy: 1 if right)
+        predictions, targets = [], []
         for _ in range(env.steps_per_epoch):
             prediction = self.model(obs)
             obs, reward, _, _, info = env.step(prediction)
             first_pass = info["epoch"] == 0  # the last batch is topped up from a second pass
             rewards.append(reward[first_pass])
             scores.append(kind.score(prediction, info["target"])[first_pass])
+            if report:
+                predictions.append(prediction[first_pass])
+                targets.append(info["target"][first_pass])
         reward = torch.cat(rewards)  # (N,)
         score = torch.cat(scores)  # (N,)
-        return {"reward": reward, "score": score, "loss": -reward.mean(), kind.metric: score.mean()}
+        result = {"reward": reward, "score": score, "loss": -reward.mean(), kind.metric: score.mean()}
+        if report:
+            result.update(kind.report(torch.cat(predictions), torch.cat(targets)))
+        return result
 
     def evaluate(
         self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split: str = "test"
@@ -336,7 +344,7 @@ class Supervised(Agent):
         plays that env instead."""
         if env is not None:
             return super().evaluate(episodes, deterministic, seed, env, on_episode)
-        scores = self.score_split(split)
+        scores = self.score_split(split, report=True)
         rewards, score = scores.pop("reward"), scores.pop("score")
         if self.mode == "label":  # the env's reward for a label: 1 when right (fraction right for a sequence)
             rewards = score
@@ -353,9 +361,10 @@ class Supervised(Agent):
 
     def summary(self, metrics: dict[str, float]) -> dict[str, float]:
         """The figure a finished run is judged by: the validation split's metric (``val/accuracy``,
-        ``val/mse``) of the weights kept."""
+        ``val/mse``) of the weights kept; for classification also ``val/f1_macro`` and ``val/roc_auc``."""
         metric = self.train_set.kind.metric
-        return {f"val/{metric}": float(self.score_split("val")[metric])}
+        scores = self.score_split("val", report=True)
+        return {f"val/{name}": float(scores[name]) for name in (metric, "f1_macro", "roc_auc") if name in scores}
 
     def state_dict(self) -> dict:
         """The base state plus the early-stopping bookkeeping."""
