@@ -60,3 +60,14 @@ def test_add_your_own_task_registers_trains_and_serves_moons(tmp_path, monkeypat
     expected = (raw_x[test] - raw_x[train].mean(0)) / raw_x[train].std(0)
     np.testing.assert_allclose(X.numpy(), expected, rtol=1e-4, atol=1e-4)
     assert namespace["model"].num_timesteps >= 512
+
+
+def test_cross_validation_example_trains_five_folds(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(python_block("Cross-validation"), "README.md", "exec"), namespace)
+    result = namespace["result"]
+    assert len(result.scores) == 5 and result.runs[0] == "runs/wine-cv/fold-0"
+    assert (tmp_path / "runs" / "wine-cv" / "fold-4" / "config.json").is_file()
+    assert result.mean() > 0.85  # chance is 0.40 (the largest cultivar)
+    assert capsys.readouterr().out.startswith("accuracy 0.")
