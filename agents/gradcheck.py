@@ -68,7 +68,7 @@ def as_check(name: str, module: nn.Module, inputs: tuple[torch.Tensor, ...], inp
 
 
 def network_checks(seed: int = 0) -> list[NetworkCheck]:
-    """Every network gymlab builds, small, in float64: the ``mlp``, both ``CNN`` stacks, the
+    """Every network gymlab builds, small, in float64: the ``mlp``, the three ``CNN`` layouts, the
     attention encoder, the three actor heads (with their log-prob and entropy), the supervised
     ``Predictor`` for each net, the GAN's generators and the discriminators. (An ``ActorCritic``
     is bodies and heads from this list; its input is cast to float32, so it is not checked whole.)"""
@@ -86,6 +86,7 @@ def network_checks(seed: int = 0) -> list[NetworkCheck]:
         as_check("mlp relu", mlp([4, 8, 8, 3], "relu"), (randn(batch, 4),)),
         as_check("CNN 8x8", CNN((1, 8, 8), features=4), (randn(2, 1, 8, 8),)),
         as_check("CNN 36x36", CNN((1, 36, 36), features=4), (randn(1, 1, 36, 36),)),
+        as_check("CNN minatar", CNN((4, 10, 10), features=4, layout="minatar"), (randn(2, 4, 10, 10),)),
         as_check("attention", AttentionEncoder(5, 6, d_model=8, heads=2, layers=1), (randn(2, 6, 5),)),
         as_check("categorical head", HeadLoss(CategoricalHead(6, 3), torch.tensor([0, 2, 1])), (randn(batch, 6),)),
         as_check("gaussian head", HeadLoss(GaussianHead(6, 2), randn(batch, 2)), (randn(batch, 6),)),

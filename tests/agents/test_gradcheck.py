@@ -19,7 +19,7 @@ def checked_entries(check: NetworkCheck) -> int:
 
 
 def test_every_network_is_checked():
-    assert {"mlp", "CNN 8x8", "CNN 36x36", "attention", "categorical head", "gaussian head", "gSDE head",
+    assert {"mlp", "CNN 8x8", "CNN 36x36", "CNN minatar", "attention", "categorical head", "gaussian head", "gSDE head",
             "predictor mlp", "predictor cnn", "predictor attention"} <= set(CHECKS)  # fmt: skip
     assert all(check.inputs[-1].requires_grad for check in CHECKS.values())  # the weights are inputs too
 
