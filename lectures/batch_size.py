@@ -19,6 +19,11 @@ scored on the test split, and its sharpness measured on the train split:
 
 (noise relative to each tensor's size, so that both minima are perturbed alike whatever the scale
 of their weights).
+
+On --quick (seeds 0-2) both arms choose a learning rate of 1.0, the top of the grid (2.0 makes
+full-batch descent diverge); the full batch stops at a training loss about 10x the small
+batch's after its 400 steps, and the two test accuracies are equal on average (0.979), so "at
+least as well" holds as a tie there; the sharpness differs by about 4x.
 """
 
 from __future__ import annotations
