@@ -138,7 +138,7 @@ def max_relative_error(check: NetworkCheck, directions: int = 5, eps: float = EP
         analytic = sum(float((g * steps[i]).sum()) for i, g in zip(moved, gradients) if g is not None)
         h = eps
         numeric, finer = central_difference(steps, h), central_difference(steps, h / 10)
-        while abs(numeric - finer) > 1e-4 * max(abs(numeric), abs(finer), 1e-12) and h > eps / 1000:
+        while abs(numeric - finer) > 1e-6 * max(abs(numeric), abs(finer), 1e-12) and h > eps / 1000:
             h /= 10  # the step crosses a kink: no derivative to compare with at this scale
             numeric, finer = finer, central_difference(steps, h / 10)
         worst = max(worst, abs(analytic - numeric) / max(abs(analytic), abs(numeric), 1e-12))

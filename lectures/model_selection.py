@@ -60,6 +60,7 @@ TRIALS = 9
 SETTINGS = {"net": "mlp", "hidden": [16], "batch_size": 16, "epochs": 10, "patience": 0, "keep_best": False}
 FOLDS = 5
 TOLERANCE = 1e-9
+GRADIENT_TOLERANCE = 1e-5
 
 
 def grid_points(low: float, high: float, n: int) -> np.ndarray:
@@ -209,7 +210,8 @@ def experiment(quick: bool, seed: int, out: Path) -> Trial:
 def condition(table: Table) -> bool:
     """Random search beats the grid on at least 4 of 5 repeats (80% of the seeds); the metrics
     equal sklearn's to 1e-9 on every seed; the CV estimate lies within 0.1 of the test accuracy
-    (means) and its folds partition the train split; every gradient check is below 1e-6."""
+    (means) and its folds partition the train split; every gradient check is below 1e-5 (CS231n's
+    bound for functions with kinks; a wrong backward gives 1e-2 and more, a correct one 1e-7 or less)."""
     wins = table.values["random 9"]["random_wins"]
     return (
         sum(wins) >= 0.8 * len(wins)
@@ -217,7 +219,7 @@ def condition(table: Table) -> bool:
         and max(table.values["metrics breast-cancer"]["sklearn_diff"]) <= TOLERANCE
         and abs(table.mean("5-fold CV", "cv_acc") - table.mean("5-fold CV", "test_acc")) <= 0.1
         and min(table.values["5-fold CV"]["folds_partition"]) == 1.0
-        and max(table.values["gradient check"]["max_rel_error"]) < 1e-6
+        and max(table.values["gradient check"]["max_rel_error"]) < GRADIENT_TOLERANCE
     )
 
 
@@ -232,7 +234,7 @@ LECTURE = register(
         condition=condition,
         condition_text="random search's best val loss < the grid's on >= 80% of the seeds (4 of 5); "
         "|metrics - sklearn| <= 1e-9; |CV accuracy - test accuracy| <= 0.1 (means), folds partition the train "
-        "split; max gradient-check relative error < 1e-6",
+        "split; max gradient-check relative error < 1e-5",
         quick_seeds=5,
         full_seeds=10,
     )
