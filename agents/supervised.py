@@ -166,7 +166,8 @@ class Supervised(Agent):
     """Backpropagation through a single-step env's reward, with validation early stopping.
 
     Trains on the ``train`` split, chooses the weights by the ``val`` split (accuracy, ties
-    broken by loss; MSE for regression) and reports ``evaluate()`` on the ``test`` split.
+    broken by loss; MSE for regression; ``keep_best=false`` keeps the last ones) and reports
+    ``evaluate()`` on the ``test`` split, with precision, recall, F1 and ROC-AUC for classification.
     """
 
     name = "supervised"
