@@ -102,6 +102,8 @@ class SupervisedConfig(TrainConfig):
     """none | shift (image tasks: move each training image by up to one pixel each way)"""
     train_fraction: float = 1.0
     """train on this fraction of the train split: a fixed subset drawn from the seed"""
+    keep_best: bool = True
+    """end with the weights of the best validation score (false: the last weights, as a fixed-epoch fit)"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -344,7 +346,8 @@ class Supervised(Agent):
     """Backpropagation through a single-step env's reward, with validation early stopping.
 
     Trains on the ``train`` split, chooses the weights by the ``val`` split (accuracy, ties
-    broken by loss; MSE for regression) and reports ``evaluate()`` on the ``test`` split.
+    broken by loss; MSE for regression; ``keep_best=false`` keeps the last ones) and reports
+    ``evaluate()`` on the ``test`` split, with precision, recall, F1 and ROC-AUC for classification.
     """
 
     name = "supervised"
@@ -474,7 +477,7 @@ class Supervised(Agent):
             self.stopped_early = finished = True
             # the run's budget ends here; resuming with a larger --steps trains on
             self.config = dataclasses.replace(c, total_steps=self.num_timesteps)
-        if finished:
+        if finished and c.keep_best:
             self.model.load_state_dict(self.best_model.state_dict())
         metrics = {
             "train/loss": float(loss_sum / steps),
@@ -509,10 +512,11 @@ class Supervised(Agent):
         return True
 
     @torch.no_grad()
-    def score_split(self, split: str) -> dict[str, torch.Tensor]:
+    def score_split(self, split: str, report: bool = False) -> dict[str, torch.Tensor]:
         """Every example of ``split`` scored once (the train split: the examples trained on, a
         subset with ``train_fraction``) in eval mode: per-example ``reward`` (N,) (= -loss), mean
-        ``loss``, and the kind's metric (``accuracy`` or ``mse``) over the split."""
+        ``loss``, and the kind's metric (``accuracy`` or ``mse``) over the split; with ``report``,
+        the kind's further figures too (precision, recall, F1, ROC-AUC for classification)."""
         env = self._score_envs.get(split)
         if env is None:
             rows = self.train_rows if split == "train" else None  # the examples trained on
@@ -526,15 +530,22 @@ class Supervised(Agent):
         kind = env.dataset.kind
         self.model.eval()
         rewards, scores = [], []  # per example: -loss, and the kind's metric (accuracy: 1 if right)
+        predictions, targets = [], []
         for _ in range(env.steps_per_epoch):
             prediction = self.model(obs)
             obs, reward, _, _, info = env.step(prediction)
             first_pass = info["epoch"] == 0  # the last batch is topped up from a second pass
             rewards.append(reward[first_pass])
             scores.append(kind.score(prediction, info["target"])[first_pass])
+            if report:
+                predictions.append(prediction[first_pass])
+                targets.append(info["target"][first_pass])
         reward = torch.cat(rewards)  # (N,)
         score = torch.cat(scores)  # (N,)
-        return {"reward": reward, "score": score, "loss": -reward.mean(), kind.metric: score.mean()}
+        result = {"reward": reward, "score": score, "loss": -reward.mean(), kind.metric: score.mean()}
+        if report:
+            result.update(kind.report(torch.cat(predictions), torch.cat(targets)))
+        return result
 
     def evaluate(
         self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split: str = "test"
@@ -547,7 +558,7 @@ class Supervised(Agent):
         plays that env instead."""
         if env is not None:
             return super().evaluate(episodes, deterministic, seed, env, on_episode)
-        scores = self.score_split(split)
+        scores = self.score_split(split, report=True)
         rewards, score = scores.pop("reward"), scores.pop("score")
         if self.mode == "label":  # the env's reward for a label: 1 when right (fraction right for a sequence)
             rewards = score
@@ -564,9 +575,10 @@ class Supervised(Agent):
 
     def summary(self, metrics: dict[str, float]) -> dict[str, float]:
         """The figure a finished run is judged by: the validation split's metric (``val/accuracy``,
-        ``val/mse``) of the weights kept."""
+        ``val/mse``) of the weights kept; for classification also ``val/f1_macro`` and ``val/roc_auc``."""
         metric = self.train_set.kind.metric
-        return {f"val/{metric}": float(self.score_split("val")[metric])}
+        scores = self.score_split("val", report=True)
+        return {f"val/{name}": float(scores[name]) for name in (metric, "f1_macro", "roc_auc") if name in scores}
 
     def state_dict(self) -> dict:
         """The base state plus the early-stopping bookkeeping."""

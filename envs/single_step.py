@@ -29,6 +29,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from supervised.crossval import FoldTask
 from supervised.families import TaskDistribution, TaskSequence, build_family
 from supervised.kinds import Kind, get_kind, label_reward
 from supervised.registry import TASKS, Dataset, TaskSpec, get_task, load_task, on_register
@@ -72,10 +73,10 @@ def fixed_dataset(
     chosen = build_family(task, family, family_kwargs)
     if chosen is not None and classes is not None:
         raise ValueError("classes= picks rows of a task; it does not combine with family=")
-    if chosen is None:
+    if chosen is None or isinstance(chosen, FoldTask):
         if task_id is not None:
             raise ValueError("task_id picks one task of a sequence family; pass family='permuted' or 'split' too")
-        return load_task(task, split, classes)
+        return load_task(task, split, classes) if chosen is None else chosen.dataset(split)
     if isinstance(chosen, TaskSequence) and task_id is not None:
         return chosen.dataset(int(task_id), split)
     raise ValueError(
@@ -163,6 +164,9 @@ class SingleStepEnv(gym.Env):
         elif isinstance(self.family, TaskDistribution):
             self.dataset = self.family.template(split)
             self.task_id = -1  # no task drawn yet
+        elif isinstance(self.family, FoldTask):
+            self.dataset = self.family.dataset(split)
+            self.task_id = self.family.fold
         else:
             self.dataset = load_task(task, split, classes)
         if classes is not None and self.family is not None:

@@ -1,4 +1,4 @@
-"""The ``gymlab`` command: train, eval, record, demos, export, board, sweep, list, lecture."""
+"""The ``gymlab`` command: train, eval, record, demos, export, board, sweep, cv, list, lecture."""
 
 from __future__ import annotations
 
@@ -363,6 +363,42 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_cv(args) -> int:
+    """K-fold cross-validation of the supervised learner (agents.crossval): one run per fold, each
+    scored on its held-out fold; the figures per fold, then the mean ± std."""
+    from agents.crossval import cross_validate
+    from agents.runs import default_run_dir
+    from gymlab.config import parse_set
+
+    run_dir = args.run_dir or default_run_dir(args.env_id, "supervised-cv", args.seed)
+    result = cross_validate(
+        args.env_id, args.folds, args.seed, run_dir, args.steps, fold_seed=args.fold_seed,
+        env_kwargs=parse_env_kwargs(args.env_kwargs) or None, **parse_set(args.set),
+    )  # fmt: skip
+    for fold, (scores, run) in enumerate(zip(result.scores, result.runs)):
+        extra = "".join(f"  {k} {scores[k]:.4f}" for k in ("f1_macro", "roc_auc") if k in scores)
+        print(f"fold {fold}: {result.metric} {scores[result.metric]:.4f}{extra}  ({run})")
+    print(result)
+    return 0
+
+
+def add_cv(sub) -> None:
+    """The ``cv`` subcommand's parser."""
+    cv = sub.add_parser("cv", help="K-fold cross-validation of the supervised learner (a run per fold)",
+                        description="Train the supervised learner on K folds of ENV_ID's train split, each for a "
+                        "fixed number of epochs, and score each on its held-out fold (stratified for "
+                        "classification); prints the folds' scores and their mean ± std.")  # fmt: skip
+    cv.add_argument("env_id", metavar="ENV_ID", help="a supervised env id, e.g. gymlab/Wine-v0")
+    cv.add_argument("--folds", type=count, default=5, help="number of folds K (default 5)")
+    cv.add_argument("--seed", type=count, default=0, help="seed of every fold's learner")
+    cv.add_argument("--fold-seed", type=count, default=0, help="seed of the shuffle that deals rows into folds")
+    cv.add_argument("--steps", type=count, help="examples per fold (default: the config's epochs)")
+    cv.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a hyperparameter")
+    cv.add_argument("--run-dir", type=Path, metavar="DIR", help="where the folds' runs go (DIR/fold-<k>)")
+    add_env_kwargs(cv)
+    cv.set_defaults(func=cmd_cv)
+
+
 def gym_entry_point(env_id: str) -> str:
     """The registered entry point of ``env_id`` as text."""
     import gymnasium as gym
@@ -607,6 +643,8 @@ def parser() -> argparse.ArgumentParser:
     lec.add_argument("--out", type=Path, metavar="DIR",
                      help="where to write (default runs/lectures/NAME-<time>; with `all`, DIR/NAME each)")  # fmt: skip
     lec.set_defaults(func=cmd_lecture)
+
+    add_cv(sub)
     return p
 
 

@@ -9,6 +9,9 @@
   waves of random amplitude and phase) and :func:`few_shot` (N-way K-shot classification, the
   drawn classes relabelled 0..N-1 every time).
 
+- A :class:`~supervised.crossval.FoldTask` (family ``kfold``, which every task has) holds one
+  fold of the train split out as the val split, for K-fold cross-validation.
+
 A task declares its families (``TaskSpec.families``); the env selects one with the kwarg
 ``family=NAME`` plus the family's own kwargs, e.g.
 ``gym.make("gymlab/Digits-v0", family="permuted", n_tasks=3, switch_every=5000)``.
@@ -20,10 +23,12 @@ import bisect
 import inspect
 import math
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 
+from supervised.crossval import FoldTask, fold_task
 from supervised.registry import Dataset, get_task, load_task
 
 
@@ -203,21 +208,27 @@ def few_shot(base: str, n_way: int = 5, k_shot: int = 1, n_query: int = 5) -> Ta
     return TaskDistribution(base, "few-shot", k_shot, n_query, n_way=n_way)
 
 
-def build_family(task: str, family: str | None, kwargs: dict[str, Any]) -> TaskSequence | TaskDistribution | None:
+COMMON_FAMILIES: dict[str, Any] = {"kfold": fold_task}
+"""Families every task has, beside its own: ``kfold`` (:mod:`supervised.crossval`)."""
+
+
+def build_family(
+    task: str, family: str | None, kwargs: dict[str, Any]
+) -> TaskSequence | TaskDistribution | FoldTask | None:
     """The family ``family`` of ``task`` built with ``kwargs`` (None when ``family`` is None);
     ValueError naming the task's families, or the family's parameters, when they do not fit."""
     spec = get_task(task)
+    families = {**spec.families, **{name: partial(f, task) for name, f in COMMON_FAMILIES.items()}}
     if family is None:
         if kwargs:
             raise ValueError(
                 f"unexpected env kwargs {', '.join(sorted(kwargs))} for task {task!r}; family kwargs need "
-                f"family=NAME ({', '.join(spec.families) or 'this task has no families'})"
+                f"family=NAME ({', '.join(families)})"
             )
         return None
-    if family not in spec.families:
-        known = ", ".join(spec.families) or "none"
-        raise ValueError(f"task {task!r} has no family {family!r}; its families: {known}")
-    factory = spec.families[family]
+    if family not in families:
+        raise ValueError(f"task {task!r} has no family {family!r}; its families: {', '.join(families)}")
+    factory = families[family]
     accepted = [name for name in inspect.signature(factory).parameters if name != "base"]
     unknown = sorted(set(kwargs) - set(accepted))
     if unknown:

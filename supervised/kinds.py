@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from gymnasium import spaces
 
+from supervised.metrics import classification_report
+
 RENDER_MIN_SIDE = 64
 """Rendered frames are at least this many pixels on their shorter side."""
 
@@ -117,6 +119,11 @@ class Kind:
         """The kind's :attr:`metric` per example (B,): here the squared error."""
         return squared_error(prediction, target)
 
+    def report(self, prediction: torch.Tensor, target: torch.Tensor) -> dict[str, float]:
+        """Figures beyond :attr:`metric` for a whole split's predictions (N, ...) and targets
+        (:func:`supervised.metrics.classification_report` for classification); none here."""
+        return {}
+
     def target_info(self, target: np.ndarray) -> Any:
         """One example's target as ``info["target"]`` shows it (a fresh object every step)."""
         return target.copy() if target.ndim else float(target)
@@ -201,6 +208,11 @@ class Classification(Kind):
         """1.0 where the argmax logit is the label."""
         return label_reward(prediction.argmax(dim=-1), target)
 
+    def report(self, prediction, target):
+        """Precision, recall and F1 (macro; binary too for two classes) and ROC-AUC of the logits
+        (N, n_classes) against the labels (N,)."""
+        return classification_report(prediction, target)
+
     def target_info(self, target):
         """The label as an int."""
         return int(target)
@@ -226,6 +238,10 @@ class SequenceLabelling(Classification):
     def prediction_shape(self, obs_shape, target_shape, n_classes):
         """Logits per position (T, n_classes)."""
         return (*target_shape, n_classes)
+
+    def report(self, prediction, target):
+        """None (the figures of :class:`Classification` are for one label per example)."""
+        return {}
 
     def label_space(self, target_shape, n_classes):
         """MultiDiscrete: one label per position."""

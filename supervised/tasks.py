@@ -59,6 +59,27 @@ def _diabetes() -> tuple[np.ndarray, np.ndarray]:
     return bunch.data.astype(np.float32), bunch.target.astype(np.float32)  # (442, 10), (442,)
 
 
+def _breast_cancer() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)  # raw units; the registry standardises with train statistics
+    return x.astype(np.float32), y.astype(np.int64)  # (569, 30), (569,): 0 malignant, 1 benign
+
+
+def _wine() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_wine
+
+    x, y = load_wine(return_X_y=True)
+    return x.astype(np.float32), y.astype(np.int64)  # (178, 13), (178,): 3 cultivars
+
+
+def _iris() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_iris
+
+    x, y = load_iris(return_X_y=True)
+    return x.astype(np.float32), y.astype(np.int64)  # (150, 4), (150,): 3 species
+
+
 def piecewise_curve(x: np.ndarray) -> np.ndarray:
     """Noise-free lecture-1 curve ``b + sum_i c_i * sigmoid(b_i + w_i * x)`` used by ``piecewise``."""
     x = np.asarray(x, dtype=np.float64)[..., None]  # (..., 1) against (n_sigmoids,)
@@ -156,4 +177,21 @@ declare(TaskSpec(
     seed=SINE_SEED, x_bounds=SINE_X_RANGE, builtin=True,
     presets={"supervised": {"net": "mlp", "hidden": [40, 40], "learning_rate": 3.0e-3, "epochs": 30}},
     families={"sine": partial(families.sine, "sine")},
+))  # fmt: skip
+
+# Small tabular classification (scikit-learn's bundled data, standardised with train statistics):
+# a one-hidden-layer MLP, small batches for a few hundred rows.
+TABULAR_PRESET = {"net": "mlp", "hidden": [32], "learning_rate": 3.0e-3, "batch_size": 16, "epochs": 60, "patience": 15}
+declare(TaskSpec(
+    "breast-cancer", _breast_cancer, KINDS["classification"],
+    "scikit-learn's 569 breast tumours, malignant (0) or benign (1), standardised",
+    n_classes=2, standardise=True, builtin=True, presets={"supervised": TABULAR_PRESET},
+))  # fmt: skip
+declare(TaskSpec(
+    "wine", _wine, KINDS["classification"], "scikit-learn's 178 wines of 3 cultivars, standardised",
+    n_classes=3, standardise=True, builtin=True, presets={"supervised": TABULAR_PRESET},
+))  # fmt: skip
+declare(TaskSpec(
+    "iris", _iris, KINDS["classification"], "scikit-learn's 150 irises of 3 species, standardised",
+    n_classes=3, standardise=True, builtin=True, presets={"supervised": TABULAR_PRESET},
 ))  # fmt: skip

@@ -246,3 +246,23 @@ def test_every_kind_and_a_family_task_train_and_report_their_metric(env_id, env_
     assert set(stats) >= {"mean_reward", "loss", metric}
     if env_kwargs:  # split digits, task 4: only 8s and 9s are served, so chance is 0.5 and not 0.1
         assert set(np.unique(agent.train_set.y)) == {8, 9} and stats["accuracy"] > 0.5
+
+
+def test_evaluation_and_summary_report_sklearns_classification_metrics():
+    from sklearn import metrics as sk
+
+    agent = Supervised("gymlab/BreastCancer-v0", seed=0, device="cpu", epochs=3, patience=0)
+    agent.learn()
+    stats, summary = agent.evaluate(), agent.summary({})
+    test = load_task("breast-cancer", "test")
+    with torch.no_grad():
+        logits = agent.model(torch.tensor(test.x)).double()  # (N, 2)
+    predicted, probability = logits.argmax(1).numpy(), torch.softmax(logits, 1)[:, 1].numpy()
+    assert abs(stats["f1"] - sk.f1_score(test.y, predicted)) < 1e-9
+    assert abs(stats["f1_macro"] - sk.f1_score(test.y, predicted, average="macro")) < 1e-9
+    assert abs(stats["precision"] - sk.precision_score(test.y, predicted)) < 1e-9
+    assert abs(stats["recall_macro"] - sk.recall_score(test.y, predicted, average="macro")) < 1e-9
+    assert abs(stats["roc_auc"] - sk.roc_auc_score(test.y, probability)) < 1e-6  # float32 logits: near ties
+    assert stats["roc_auc"] > 0.95  # standardised breast cancer is nearly linearly separable
+    assert set(summary) == {"val/accuracy", "val/f1_macro", "val/roc_auc"}
+    assert "f1_macro" not in Supervised("gymlab/Diabetes-v0", device="cpu", epochs=1).evaluate()  # regression: none

@@ -105,8 +105,8 @@ def test_sine_tasks_draw_amplitude_and_phase():
 @pytest.mark.parametrize(
     ("task", "kwargs", "message"),
     [
-        ("digits", {"family": "rotated"}, "task 'digits' has no family 'rotated'; its families: permuted, split, few-shot"),
-        ("diabetes", {"family": "permuted"}, "task 'diabetes' has no family 'permuted'; its families: none"),
+        ("digits", {"family": "rotated"}, "task 'digits' has no family 'rotated'; its families: permuted, split, few-shot, kfold"),
+        ("diabetes", {"family": "permuted"}, "task 'diabetes' has no family 'permuted'; its families: kfold"),
         ("digits", {"family": "permuted", "n_way": 3}, "family 'permuted' takes n_tasks, switch_every, switch_steps, seed; got n_way"),
         ("digits", {"n_tasks": 3}, "unexpected env kwargs n_tasks for task 'digits'; family kwargs need family=NAME"),
         ("digits", {"family": "split", "n_tasks": 11}, r"n_tasks must be in \[1, 10\]"),

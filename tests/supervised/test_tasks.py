@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_diabetes, load_digits
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits, load_iris, load_wine
 
 from supervised import SPLITS, TASKS, load_task, registry
 from supervised.registry import split_indices
@@ -16,6 +16,9 @@ EXPECTED = {  # task -> (kind, obs_shape, y trailing shape, y dtype, n_classes, 
     "sort": ("seq2seq", (8, 8), (8,), np.int64, 8, 4000),
     "digits-reconstruction": ("reconstruction", (1, 8, 8), (1, 8, 8), np.float32, 0, 1797),
     "sine": ("regression", (1,), (), np.float32, 0, 1000),
+    "breast-cancer": ("classification", (30,), (), np.int64, 2, 569),
+    "wine": ("classification", (13,), (), np.int64, 3, 178),
+    "iris": ("classification", (4,), (), np.int64, 3, 150),
 }
 BUILTIN = [name for name, spec in TASKS.items() if spec.builtin]
 
@@ -122,3 +125,16 @@ def test_unknown_task_or_split_lists_the_choices():
         load_task("mnist", "train")
     with pytest.raises(ValueError, match=r"unknown split 'dev'; choose one of: train, val, test"):
         load_task("digits", "dev")
+
+
+@pytest.mark.parametrize(
+    ("name", "loader"), [("breast-cancer", load_breast_cancer), ("wine", load_wine), ("iris", load_iris)]
+)
+def test_tabular_tasks_are_sklearns_rows_standardised_with_train_statistics(name, loader):
+    raw_x, raw_y = loader(return_X_y=True)
+    train = split_indices(len(raw_y), "train")
+    mean, std = raw_x[train].mean(axis=0), raw_x[train].std(axis=0)
+    for split in SPLITS:
+        data = load_task(name, split)
+        np.testing.assert_array_equal(data.y, raw_y[data.indices])
+        np.testing.assert_allclose(data.x, (raw_x[data.indices] - mean) / std, rtol=1e-4, atol=1e-4)
