@@ -70,6 +70,8 @@ class SupervisedConfig(TrainConfig):
     """attention: encoder layers"""
     eval_batch_size: int = 1024
     """examples per forward pass when scoring a whole split"""
+    keep_best: bool = True
+    """end with the weights of the best validation score (false: the last weights, to watch overfitting)"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -270,7 +272,7 @@ class Supervised(Agent):
             self.stopped_early = finished = True
             # the run's budget ends here; resuming with a larger --steps trains on
             self.config = dataclasses.replace(c, total_steps=self.num_timesteps)
-        if finished:
+        if finished and c.keep_best:
             self.model.load_state_dict(self.best_model.state_dict())
         metrics = {
             "train/loss": float(loss_sum / steps),
