@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lectures.runner import Lecture, Table, Trial, register
-from lectures.supervised_runs import parameter_count, split_scores, train_run
+from lectures.runner import Lecture, Panel, Table, Trial, register
+from lectures.supervised_runs import parameter_count, run_curve, split_scores, train_run
 
 CNN_FEATURES = 64
 """the CNN's dense layer (its parameters: 320 + 18,496 convolution, 65,600 dense, 650 output)"""
@@ -52,7 +52,9 @@ def experiment(quick: bool, seed: int, out: Path) -> Trial:
         for arm, agent in (("CNN", cnn), ("MLP", mlp))
     }
     figures["MLP"]["width"] = width
-    return Trial(figures, [], [str(out / "CNN"), str(out / "MLP")])
+    curves = {arm: run_curve(out / arm, "eval/accuracy") for arm in ("CNN", "MLP")}
+    panels = [Panel("digits: validation accuracy per epoch", curves, "examples", "val accuracy")]
+    return Trial(figures, panels, [str(out / "CNN"), str(out / "MLP")])
 
 
 def condition(table: Table) -> bool:

@@ -34,7 +34,7 @@ from agents.imitation import BC, GAIL
 from agents.ppo import PPO
 from agents.runs import EPISODES
 from envs.demos import record_demos, save_demos
-from lectures.runner import Lecture, Table, Trial, register
+from lectures.runner import Lecture, Panel, Table, Trial, register
 
 ENV_ID = "CartPole-v1"
 DEMO_EPISODES = 10
@@ -67,7 +67,11 @@ def experiment(quick: bool, seed: int, out: Path) -> Trial:
     episodes = np.loadtxt(out / "gail" / EPISODES, delimiter=",", skiprows=1, ndmin=2)  # (E, 3): step, return, length
     figures["GAIL"]["first_train_return"] = float(episodes[:WINDOW, 1].mean())
     figures["GAIL"]["last_train_return"] = float(episodes[-WINDOW:, 1].mean())
-    return Trial(figures, [], [str(out / name) for name in ("expert", "bc", "gail")])
+    steps = episodes[:, 0]
+    lines = {"GAIL training episodes": (steps, episodes[:, 1]),
+             "expert (demos)": ([steps[0], steps[-1]], [demos.expert_return] * 2)}  # fmt: skip
+    panels = [Panel("CartPole-v1: the env's return of GAIL's training episodes", lines, "step", "return")]
+    return Trial(figures, panels, [str(out / name) for name in ("expert", "bc", "gail")])
 
 
 def condition(table: Table) -> bool:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lectures.runner import Lecture, Table, Trial, register
-from lectures.supervised_runs import parameter_count, split_scores, train_run
+from lectures.runner import Lecture, Panel, Table, Trial, register
+from lectures.supervised_runs import parameter_count, run_curve, split_scores, train_run
 from supervised.datasets import load_task
 
 ARMS = {"attention": {"net": "attention"}, "per-token MLP": {"net": "mlp", "hidden": [256, 256]}}
@@ -45,7 +45,10 @@ def experiment(quick: bool, seed: int, out: Path) -> Trial:
         agent = train_run("gymlab/Sequence-v0", seed, run_dir, epochs=3 if quick else 10, **settings, **SETTINGS)
         figures[arm] = {**split_scores(agent, ("test",)), "majority": majority, "parameters": parameter_count(agent)}
         runs.append(str(run_dir))
-    return Trial(figures, [], runs)
+    curves = {arm: run_curve(Path(run), "eval/accuracy") for arm, run in zip(ARMS, runs)}
+    curves["majority class"] = ([0, curves["attention"][0][-1]], [majority, majority])
+    panels = [Panel("sequence: validation accuracy per epoch", curves, "examples", "val accuracy per token")]
+    return Trial(figures, panels, runs)
 
 
 def condition(table: Table) -> bool:

@@ -36,3 +36,13 @@ def split_scores(agent: Supervised, splits: tuple[str, ...] = ("train", "val", "
 def parameter_count(agent: Supervised) -> int:
     """Trainable parameters of the learner's network."""
     return sum(p.numel() for p in agent.model.parameters() if p.requires_grad)
+
+
+def run_curve(run_dir: Path, tag: str) -> tuple[list[int], list[float]]:
+    """A scalar a run logged to TensorBoard (e.g. ``eval/accuracy``, once per epoch): (steps, values)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    events.Reload()
+    scalars = events.Scalars(tag)
+    return [s.step for s in scalars], [s.value for s in scalars]

@@ -12,7 +12,7 @@ from lectures.cnn import mlp_parameters, mlp_width_matching
 from lectures.policy_gradient import TIERS, tiers_reached
 from lectures.regression import piecewise_arm
 from lectures.self_attention import majority_accuracy
-from lectures.supervised_runs import parameter_count, split_scores, train_run
+from lectures.supervised_runs import parameter_count, run_curve, split_scores, train_run
 from supervised.datasets import load_task
 
 COURSE = ("regression", "classification", "cnn", "self-attention", "gan", "policy-gradient", "imitation")
@@ -69,3 +69,13 @@ def test_train_run_writes_a_run_and_split_scores_match_the_learner(tmp_path):
     assert parameter_count(agent) == 64 * 8 + 8 + 8 * 10 + 10
     regression = train_run("gymlab/Piecewise-v0", 0, tmp_path / "reg", hidden=[2], epochs=1, patience=0)
     assert set(split_scores(regression, ("val",))) == {"val_mse"}
+
+
+def test_run_curve_reads_what_the_run_logged(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    writer = SummaryWriter(str(tmp_path))
+    for step, value in ((10, 0.5), (20, 0.75)):
+        writer.add_scalar("eval/accuracy", value, step)
+    writer.close()
+    assert run_curve(tmp_path, "eval/accuracy") == ([10, 20], [0.5, 0.75])
