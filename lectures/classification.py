@@ -24,7 +24,7 @@ from lectures.supervised_runs import split_scores, train_run
 
 ARMS = {"linear": [], "MLP 256-256": [256, 256]}
 """arm -> hidden layer sizes"""
-LEARNING_RATES = (0.003, 0.01, 0.03, 0.1)
+LEARNING_RATES = (0.003, 0.01, 0.03, 0.1, 0.3)
 SETTINGS = {"net": "mlp", "activation": "relu", "lr_schedule": "cosine", "batch_size": 64, "patience": 0}
 
 
