@@ -107,6 +107,19 @@ def test_early_stopping_restores_the_best_weights():
     assert float(agent.score_split("val")["mse"]) == pytest.approx(best, rel=1e-6)
 
 
+def test_keep_best_false_ends_with_the_last_weights():
+    # the same overfitting run as above, without early stopping: the last epoch is not the best
+    config = SupervisedConfig(hidden=[256, 256], learning_rate=1e-2, epochs=20, patience=0, batch_size=16,
+                              keep_best=False)  # fmt: skip
+    agent = Supervised("gymlab/Diabetes-v0", config, seed=0, device="cpu")
+    val_mse: list[float] = []
+    agent.learn(callback=lambda a, m: val_mse.append(m["eval/mse"]))
+    assert min(val_mse) < val_mse[-1]
+    assert float(agent.score_split("val")["mse"]) == pytest.approx(val_mse[-1], rel=1e-6)  # the last weights
+    best = dict(agent.best_model.named_parameters())
+    assert any(not torch.equal(p, best[name]) for name, p in agent.model.named_parameters())
+
+
 # ----------------------------------------------------------------------------- RL learners on the same env
 def test_any_learner_is_evaluated_on_the_whole_test_split():
     agent = PPO("gymlab/Digits-v0", PPOConfig(n_envs=2, n_steps=8, batch_size=16), device="cpu")
