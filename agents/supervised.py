@@ -28,10 +28,13 @@ from agents.config import TrainConfig, one_of, positive
 from agents.networks import CNN, AttentionEncoder, CategoricalHead, mlp, orthogonal_init
 from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
-from supervised import Dataset
+from supervised import Dataset, attacks
 
 NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention")
 """Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise."""
+
+ADV_TRAIN: tuple[str, ...] = ("none", "fgsm", "pgd")
+"""Values of ``adv_train``: no adversarial training, or the attack each batch is trained under."""
 
 
 @dataclass
@@ -70,6 +73,12 @@ class SupervisedConfig(TrainConfig):
     """attention: encoder layers"""
     eval_batch_size: int = 1024
     """examples per forward pass when scoring a whole split"""
+    adv_train: str = "none"
+    """adversarial training (HW10's defence): none | fgsm | pgd; each batch is attacked within adv_eps first"""
+    adv_eps: float = 0.1
+    """adversarial training: L-inf radius of the attack, in the input's units (digits: [0, 1] pixels)"""
+    adv_steps: int = 5
+    """adversarial training with pgd: attack steps per batch"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -86,6 +95,9 @@ class SupervisedConfig(TrainConfig):
             )
         if self.patience < 0 or self.weight_decay < 0:
             raise ValueError(f"patience and weight_decay must be >= 0 (got {self.patience} and {self.weight_decay})")
+        one_of(self, "adv_train", ADV_TRAIN)
+        if not 0 <= self.adv_eps < math.inf or self.adv_steps < 1:
+            raise ValueError(f"adv_eps must be >= 0 and adv_steps >= 1 (got {self.adv_eps} and {self.adv_steps})")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model must be a multiple of n_heads (got {self.d_model} and {self.n_heads})")
 
@@ -157,6 +169,16 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
     if c.ortho_init and net != "attention":
         orthogonal_init(model, math.sqrt(2))
     return model
+
+
+def adversarial_batch(model: nn.Module, obs: torch.Tensor, target: torch.Tensor, dataset: Dataset, c) -> torch.Tensor:
+    """``obs`` attacked by ``c.adv_train`` (fgsm | pgd) within ``c.adv_eps`` against the loss of the
+    task's kind (-reward) on the true ``target``, kept inside the task's input bounds."""
+    bounds = (dataset.x_low, dataset.x_high) if math.isfinite(dataset.x_low) and math.isfinite(dataset.x_high) else None
+    loss_fn = dataset.kind.loss
+    if c.adv_train == "fgsm":
+        return attacks.fgsm(model, obs, c.adv_eps, target, bounds=bounds, loss_fn=loss_fn)
+    return attacks.pgd(model, obs, c.adv_eps, target, bounds=bounds, loss_fn=loss_fn, steps=c.adv_steps)
 
 
 # ----------------------------------------------------------------------------- learner
@@ -250,7 +272,10 @@ class Supervised(Agent):
         for _ in range(steps):
             lr = self.lr_now()
             set_lr(self.optimizer, lr)
-            prediction = self.model(self.obs)  # the obs env_step stored is the batch to score
+            obs = self.obs  # the batch env_step stored is the one to score
+            if c.adv_train != "none":  # train on the batch as the attack would show it (Madry et al. 2018)
+                obs = adversarial_batch(self.model, obs, self.envs.pending_targets(), self.train_set, c)
+            prediction = self.model(obs)
             _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
             loss = -reward.mean()
             self.optimizer.zero_grad(set_to_none=True)
