@@ -246,3 +246,42 @@ def test_every_kind_and_a_family_task_train_and_report_their_metric(env_id, env_
     assert set(stats) >= {"mean_reward", "loss", metric}
     if env_kwargs:  # split digits, task 4: only 8s and 9s are served, so chance is 0.5 and not 0.1
         assert set(np.unique(agent.train_set.y)) == {8, 9} and stats["accuracy"] > 0.5
+
+
+def test_adversarial_training_trains_on_the_attacked_batch_of_the_true_labels(monkeypatch):
+    import agents.supervised as supervised_module
+    from supervised import attacks
+
+    seen = []
+    real_fgsm = attacks.fgsm
+
+    def spy(model, obs, eps, target, **kwargs):
+        seen.append((obs.clone(), target.clone(), eps, kwargs["bounds"]))
+        return real_fgsm(model, obs, eps, target, **kwargs)
+
+    monkeypatch.setattr(supervised_module.attacks, "fgsm", spy)
+    agent = Supervised("gymlab/Digits-v0", net="mlp", hidden=[16], adv_train="fgsm", adv_eps=0.25, batch_size=32)
+    agent.learn(64)
+    assert len(seen) == 2 and seen[0][2] == 0.25 and seen[0][3] == (0.0, 1.0)
+    # the labels attacked are the ones the env scores next: its dataset's rows for that batch
+    obs, target, _, _ = seen[0]
+    rows = [int(np.flatnonzero((agent.train_set.x.reshape(len(agent.train_set), -1) == o.numpy().ravel()).all(1))[0])
+            for o in obs[:4]]  # fmt: skip
+    assert target[:4].tolist() == agent.train_set.y[rows].tolist()
+
+
+def test_pending_targets_are_what_the_next_step_scores():
+    env = envs.SingleStepVectorEnv("digits", 8, "train", "prediction")
+    env.reset(seed=0)
+    pending = env.pending_targets().clone()
+    _, _, _, _, info = env.step(torch.zeros(8, 10))
+    assert torch.equal(pending, info["target"])
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [({"adv_train": "cw"}, "adv_train"), ({"adv_eps": -0.1}, "adv_eps must be >= 0"), ({"adv_steps": 0}, "adv_steps")],
+)
+def test_adversarial_training_settings_are_checked(settings, message):
+    with pytest.raises(ValueError, match=message):
+        SupervisedConfig(**settings).check()
