@@ -37,7 +37,7 @@ from agents.networks import (
 )
 from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
-from supervised import Dataset
+from supervised import Dataset, attacks
 
 NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder")
 """Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise; autoencoder
@@ -45,6 +45,9 @@ NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder")
 
 AUGMENTATIONS: tuple[str, ...] = ("none", "shift")
 """Values of ``augment``: none, or shift (:func:`random_shift`, image tasks only)."""
+
+ADV_TRAIN: tuple[str, ...] = ("none", "fgsm", "pgd")
+"""Values of ``adv_train``: no adversarial training, or the attack each batch is trained under."""
 
 
 @dataclass
@@ -104,6 +107,12 @@ class SupervisedConfig(TrainConfig):
     """train on this fraction of the train split: a fixed subset drawn from the seed"""
     keep_best: bool = True
     """end with the weights of the best validation score (false: the last weights, as a fixed-epoch fit)"""
+    adv_train: str = "none"
+    """adversarial training (HW10's defence): none | fgsm | pgd; each batch is attacked within adv_eps first"""
+    adv_eps: float = 0.1
+    """adversarial training: L-inf radius of the attack, in the input's units (digits: [0, 1] pixels)"""
+    adv_steps: int = 5
+    """adversarial training with pgd: attack steps per batch"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -131,6 +140,9 @@ class SupervisedConfig(TrainConfig):
         one_of(self, "augment", AUGMENTATIONS)
         if not 0.0 < self.train_fraction <= 1.0:
             raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        one_of(self, "adv_train", ADV_TRAIN)
+        if not 0 <= self.adv_eps < math.inf or self.adv_steps < 1:
+            raise ValueError(f"adv_eps must be >= 0 and adv_steps >= 1 (got {self.adv_eps} and {self.adv_steps})")
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model must be a multiple of n_heads (got {self.d_model} and {self.n_heads})")
 
@@ -341,6 +353,16 @@ def train_subset(n: int, fraction: float, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).permutation(n)[:keep])
 
 
+def adversarial_batch(model: nn.Module, obs: torch.Tensor, target: torch.Tensor, dataset: Dataset, c) -> torch.Tensor:
+    """``obs`` attacked by ``c.adv_train`` (fgsm | pgd) within ``c.adv_eps`` against the loss of the
+    task's kind (-reward) on the true ``target``, kept inside the task's input bounds."""
+    bounds = (dataset.x_low, dataset.x_high) if math.isfinite(dataset.x_low) and math.isfinite(dataset.x_high) else None
+    loss_fn = dataset.kind.loss
+    if c.adv_train == "fgsm":
+        return attacks.fgsm(model, obs, c.adv_eps, target, bounds=bounds, loss_fn=loss_fn)
+    return attacks.pgd(model, obs, c.adv_eps, target, bounds=bounds, loss_fn=loss_fn, steps=c.adv_steps)
+
+
 # ----------------------------------------------------------------------------- learner
 class Supervised(Agent):
     """Backpropagation through a single-step env's reward, with validation early stopping.
@@ -448,6 +470,8 @@ class Supervised(Agent):
             lr = self.lr_now()
             set_lr(self.optimizer, lr)
             inputs = random_shift(self.obs) if c.augment == "shift" else self.obs  # the batch env_step scores
+            if c.adv_train != "none":  # train on the batch as the attack would show it (Madry et al. 2018)
+                inputs = adversarial_batch(self.model, inputs, self.envs.pending_targets(), self.train_set, c)
             if c.members == 1:
                 prediction = self.model(inputs)
                 _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph

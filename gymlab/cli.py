@@ -1,4 +1,4 @@
-"""The ``gymlab`` command: train, eval, record, demos, export, board, sweep, cv, list, lecture."""
+"""The ``gymlab`` command: train, eval, record, explain, demos, export, board, sweep, cv, list, lecture."""
 
 from __future__ import annotations
 
@@ -87,9 +87,12 @@ def cmd_eval(args) -> int:
     from agents.logger import RunLogger
     from gymlab import play
 
+    check_attack_args(args)
     agent, run_dir = play.load_player(args.run_dir, args.env, args.device, args.best, parse_env_kwargs(args.env_kwargs))
     if args.anomaly:
         return eval_anomaly(agent, run_dir, args.json)
+    if args.attack is not None:
+        return eval_under_attack(args, agent, run_dir)
     print_statistics_source(agent)
     print_split_and_reward(agent, "test")
     bar = tqdm(total=args.episodes, unit="ep", disable=None, file=sys.stderr, leave=False)
@@ -157,6 +160,53 @@ def eval_anomaly(agent, run_dir: Path | None, as_json: bool) -> int:
     return 0
 
 
+def check_attack_args(args) -> None:
+    """``--eps`` and ``--proxy`` go with ``--attack``; eps is a number >= 0."""
+    if args.attack is None:
+        if args.eps is not None or args.proxy is not None:
+            raise ValueError("--eps and --proxy set up an attack; add --attack fgsm|ifgsm|pgd|noise")
+        return
+    if args.eps is None:
+        raise ValueError("--attack needs --eps E, the L-inf radius in the input's units (e.g. 0.2 for digits pixels)")
+    if not 0 <= args.eps < float("inf"):
+        raise ValueError(f"--eps must be a finite number >= 0, got {args.eps}")
+
+
+def eval_under_attack(args, agent, run_dir) -> int:
+    """``gymlab eval RUN --attack NAME --eps E [--proxy RUN2]``: the clean figures, then the same
+    episodes with every observation attacked (gradients from RUN2's network when given)."""
+    from agents import runs
+    from agents.logger import RunLogger
+    from agents.robustness import attackable_model, evaluate_under_attack
+
+    attackable_model(agent)
+    proxy = None
+    if args.proxy is not None:
+        if not Path(args.proxy).is_dir():
+            raise ValueError(f"--proxy {args.proxy} is not a run directory; pass one made by gymlab train")
+        _, proxy = runs.load_run(args.proxy, args.device)
+    print_split_and_reward(agent, "test")
+    clean = agent.evaluate(args.episodes, args.deterministic, seed=args.seed)
+    attacked = evaluate_under_attack(agent, args.attack, args.eps, proxy, args.episodes, args.seed)
+    source = f"transfer from {args.proxy}" if proxy is not None else "white box"
+    whose = "the proxy's" if proxy is not None else "the run's"
+    print(
+        f"attack:      {args.attack}, eps {args.eps:g} (L-inf, {source}; raises the loss of {whose} own greedy action)"
+    )
+    figure = "accuracy" if "accuracy" in clean else "mean_reward"
+    print(f"clean:       {figure} {clean[figure]:.4f}")
+    print(f"attacked:    {figure} {attacked[figure]:.4f} (mean_ep_length {attacked['mean_ep_length']:.1f})")
+    if run_dir is not None:
+        logger = RunLogger(run_dir, start_step=0)
+        tag = f"attack/{args.attack}-eps{args.eps:g}" + ("-transfer" if proxy is not None else "")
+        logger.scalars({f"{tag}/{k}": v for k, v in attacked.items()}, agent.num_timesteps)
+        logger.close()
+    if args.json:
+        print(json.dumps({"num_timesteps": agent.num_timesteps, "attack": args.attack, "eps": args.eps,
+                          "clean": clean, "attacked": attacked}))  # fmt: skip
+    return 0
+
+
 def print_split_and_reward(player, split: str | None) -> None:
     """On a single-step env, say which split is played and what its reward means (eval: the
     test split; record, ``split`` None: the env's own). A GAN plays no split: its figures compare
@@ -205,6 +255,16 @@ def cmd_record(args) -> int:
         logger.close()
     where = "; the first also in TensorBoard (IMAGES tab, test/video)" if run_dir is not None else ""
     print(f"mean_reward: {stats['mean_reward']:.2f} over {args.episodes} episodes{where}")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from gymlab.explain import explain_run
+
+    png, accuracy = explain_run(args.run_dir, args.method, args.n, args.out, args.device)
+    shown = "" if accuracy is None else f" (predictions right: {accuracy:.0%})"
+    print(f"explain:     {args.method} maps of {args.n} observations{shown}")
+    print(f"wrote:       {png}; TensorBoard images under explain/{args.method} (gymlab board {args.run_dir})")
     return 0
 
 
@@ -568,11 +628,27 @@ def parser() -> argparse.ArgumentParser:
             e.add_argument("--anomaly", action="store_true",
                            help="a reconstruction run trained on some classes: ROC-AUC of its reconstruction errors "
                            "for the other classes (anomalies) on the test split")  # fmt: skip
+            e.add_argument("--attack", choices=["fgsm", "ifgsm", "pgd", "noise"],
+                           help="perturb every observation adversarially (noise: the random baseline)")  # fmt: skip
+            e.add_argument("--eps", type=float, help="with --attack: L-inf radius in the input's units")
+            e.add_argument(
+                "--proxy", metavar="RUN_DIR", help="with --attack: take the gradients from this run (transfer)"
+            )
         else:
             e.add_argument("--out", help="folder for the mp4 files (default: RUN_DIR/videos; ./videos for a .zip)")
             e.add_argument("--network-view", action="store_true",
                            help="pixel games: what the network sees (its newest input frame) beside the game")  # fmt: skip
         e.set_defaults(func=fn)
+
+    xp = sub.add_parser("explain", help="attribution maps of a trained run's predictions (HW9)",
+                        description="Explain a run's predictions: each input beside its attribution map "
+                        "(saliency, SmoothGrad or integrated gradients), as a PNG and TensorBoard images.")  # fmt: skip
+    xp.add_argument("run_dir", metavar="RUN_DIR", help="a run directory (a classifier or a discrete-action policy)")
+    xp.add_argument("--method", choices=["saliency", "smoothgrad", "ig"], default="saliency", help="default saliency")
+    xp.add_argument("--n", type=count, default=16, help="observations to explain (default 16)")
+    xp.add_argument("--out", help="the PNG to write (default RUN_DIR/explain-METHOD.png)")
+    xp.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+    xp.set_defaults(func=cmd_explain)
 
     d = sub.add_parser("demos", help="record expert demonstrations for bc / gail",
                        description="Record the expert at RUN_DIR (a gymlab run or an SB3 .zip) playing whole episodes into an .npz file.")  # fmt: skip

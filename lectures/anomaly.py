@@ -83,7 +83,12 @@ def experiment(quick: bool, seed: int, out: Path) -> Trial:
         ),  # fmt: skip
         Panel(
             f"originals and auto-encoder reconstructions (bottleneck {BOTTLENECK})",
-            images={"0-4": normal, "rebuilt": rebuilt["normal"], "5-9": anomalous, "rebuilt ": rebuilt["anomalous"]},
+            image_rows={
+                "0-4": normal,
+                "rebuilt": rebuilt["normal"],
+                "5-9": anomalous,
+                "rebuilt ": rebuilt["anomalous"],
+            },
             xlabel="",
             ylabel="",
         ),  # fmt: skip

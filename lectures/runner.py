@@ -6,7 +6,7 @@ and registers it; :func:`run_lecture` runs the experiment over seeds, builds the
 mean +/- spread per arm, decides whether the claim held, and writes into the output folder:
 
     result.json        lecture, claim, held, figures (the table), runs (run directories), ...
-    lecture.png        the curves and surfaces of the first seed (matplotlib)
+    lecture.png        the curves, surfaces and images of the first seed (matplotlib)
     events.out.tfevents.*  TensorBoard: every figure per arm, every curve, the plot as an image
 """
 
@@ -46,7 +46,12 @@ class Panel:
     """logarithmic y axis"""
     surface: Callable[[Any], None] | None = None
     """draws a background on the axes (e.g. a loss surface's contours) before the lines"""
-    images: dict[str, np.ndarray] = field(default_factory=dict)
+    images: list[tuple[str, np.ndarray]] = field(default_factory=list)
+    """caption -> image, drawn as a grid instead of axes: (H, W) values in grey (each scaled to
+    its own range) or (H, W, 3) RGB in [0, 1] (see :func:`heatmap`)"""
+    image_columns: int = 8
+    """images per row of the grid"""
+    image_rows: dict[str, np.ndarray] = field(default_factory=dict)
     """label -> (N, H, W) or (N, 1, H, W) grayscale images, drawn as a grid: one row per label"""
 
 
@@ -209,24 +214,62 @@ def get_lecture(name: str) -> Lecture:
     return known[name]
 
 
-def plot(panels: Sequence[Panel], title: str, path: Path) -> np.ndarray:
-    """Draw ``panels`` side by side into ``path`` (PNG); return the image as (H, W, 3) uint8."""
+def heatmap(values: np.ndarray, colormap: str = "inferno") -> np.ndarray:
+    """A (H, W) map as an (H, W, 3) RGB image in [0, 1], its largest magnitude the brightest."""
+    from matplotlib import colormaps
+
+    magnitude = np.abs(np.asarray(values, dtype=np.float64))
+    scaled = magnitude / magnitude.max() if magnitude.max() > 0 else magnitude
+    return colormaps[colormap](scaled)[..., :3]
+
+
+def grey_unit(image: np.ndarray) -> np.ndarray:
+    """An image's values scaled to [0, 1] (a constant image becomes 0); RGB passes unchanged."""
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 3:
+        return np.clip(image, 0.0, 1.0)
+    span = image.max() - image.min()
+    return (image - image.min()) / span if span > 0 else np.zeros_like(image)
+
+
+def draw_images(axes, panel: Panel) -> None:
+    """The panel's images as a grid of small axes inside ``axes``, each captioned."""
+    axes.axis("off")
+    columns = max(1, min(panel.image_columns, len(panel.images)))
+    rows = -(-len(panel.images) // columns)
+    for i, (caption, image) in enumerate(panel.images):
+        row, column = divmod(i, columns)
+        inset = axes.inset_axes([column / columns, 1 - (row + 1) / rows, 0.92 / columns, 0.8 / rows])
+        inset.imshow(grey_unit(image), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        inset.set_title(caption, fontsize=5, pad=1)
+        inset.axis("off")
+
+
+def plot(panels: Sequence[Panel], title: str, path: Path, panel_size: tuple[float, float] = (4.2, 3.6)) -> np.ndarray:
+    """Draw ``panels`` side by side into ``path`` (PNG), each ``panel_size`` inches (width,
+    height); return the image as (H, W, 3) uint8."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     n = max(len(panels), 1)
     lines = textwrap.wrap(title, width=int(45 * n))
-    figure = Figure(figsize=(4.2 * n, 3.6 + 0.2 * len(lines)), dpi=90)
+    figure = Figure(figsize=(panel_size[0] * n, panel_size[1] + 0.2 * len(lines)), dpi=90)
     canvas = FigureCanvasAgg(figure)
     for i, panel in enumerate(panels):
         axes = figure.add_subplot(1, n, i + 1)
+        if panel.images:
+            axes.set_title(panel.title, fontsize=9)
+            draw_images(axes, panel)
+            continue
         if panel.surface is not None:
             panel.surface(axes)
-        if panel.images:
-            grid = image_grid(panel.images)
+        if panel.image_rows:
+            grid = image_grid(panel.image_rows)
             axes.imshow(grid, cmap="gray", interpolation="nearest")
-            row_height = grid.shape[0] / len(panel.images)
-            axes.set_yticks([(i + 0.5) * row_height for i in range(len(panel.images))], list(panel.images), fontsize=7)
+            row_height = grid.shape[0] / len(panel.image_rows)
+            axes.set_yticks(
+                [(i + 0.5) * row_height for i in range(len(panel.image_rows))], list(panel.image_rows), fontsize=7
+            )
             axes.set_xticks([])
         for label, (xs, ys) in panel.lines.items():
             axes.plot(xs, ys, ".-" if panel.surface is not None else "-", label=label, markersize=3, linewidth=1.2)
@@ -246,7 +289,8 @@ def plot(panels: Sequence[Panel], title: str, path: Path) -> np.ndarray:
 
 def write_events(out: Path, result_table: Table, panels: Sequence[Panel], image: np.ndarray) -> None:
     """TensorBoard events: ``figures/<arm>/<figure>`` (mean over seeds), every curve of the first
-    seed under ``curves/<panel>/<label>``, and the plot under ``lecture/plot`` (IMAGES tab)."""
+    seed under ``curves/<panel>/<label>``, every panel image under ``images/<panel>/<i caption>``
+    and the plot under ``lecture/plot`` (IMAGES tab)."""
     from torch.utils.tensorboard import SummaryWriter
 
     writer = SummaryWriter(str(out))
@@ -260,6 +304,11 @@ def write_events(out: Path, result_table: Table, panels: Sequence[Panel], image:
             for x, y in zip(xs, ys):
                 if np.isfinite(y):
                     writer.add_scalar(f"curves/{panel.title}/{label}", float(y), int(x))
+    for panel in panels:
+        for i, (caption, picture) in enumerate(panel.images):
+            picture = grey_unit(picture)
+            writer.add_image(f"images/{panel.title}/{i:02d} {caption}", picture, 0,
+                             dataformats="HWC" if picture.ndim == 3 else "HW")  # fmt: skip
     writer.add_image("lecture/plot", image, 0, dataformats="HWC")
     writer.close()
 

@@ -279,3 +279,42 @@ def test_evaluation_and_summary_report_sklearns_classification_metrics():
     assert stats["roc_auc"] > 0.95  # standardised breast cancer is nearly linearly separable
     assert set(summary) == {"val/accuracy", "val/f1_macro", "val/roc_auc"}
     assert "f1_macro" not in Supervised("gymlab/Diabetes-v0", device="cpu", epochs=1).evaluate()  # regression: none
+
+
+def test_adversarial_training_trains_on_the_attacked_batch_of_the_true_labels(monkeypatch):
+    import agents.supervised as supervised_module
+    from supervised import attacks
+
+    seen = []
+    real_fgsm = attacks.fgsm
+
+    def spy(model, obs, eps, target, **kwargs):
+        seen.append((obs.clone(), target.clone(), eps, kwargs["bounds"]))
+        return real_fgsm(model, obs, eps, target, **kwargs)
+
+    monkeypatch.setattr(supervised_module.attacks, "fgsm", spy)
+    agent = Supervised("gymlab/Digits-v0", net="mlp", hidden=[16], adv_train="fgsm", adv_eps=0.25, batch_size=32)
+    agent.learn(64)
+    assert len(seen) == 2 and seen[0][2] == 0.25 and seen[0][3] == (0.0, 1.0)
+    # the labels attacked are the ones the env scores next: its dataset's rows for that batch
+    obs, target, _, _ = seen[0]
+    rows = [int(np.flatnonzero((agent.train_set.x.reshape(len(agent.train_set), -1) == o.numpy().ravel()).all(1))[0])
+            for o in obs[:4]]  # fmt: skip
+    assert target[:4].tolist() == agent.train_set.y[rows].tolist()
+
+
+def test_pending_targets_are_what_the_next_step_scores():
+    env = envs.SingleStepVectorEnv("digits", 8, "train", "prediction")
+    env.reset(seed=0)
+    pending = env.pending_targets().clone()
+    _, _, _, _, info = env.step(torch.zeros(8, 10))
+    assert torch.equal(pending, info["target"])
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [({"adv_train": "cw"}, "adv_train"), ({"adv_eps": -0.1}, "adv_eps must be >= 0"), ({"adv_steps": 0}, "adv_steps")],
+)
+def test_adversarial_training_settings_are_checked(settings, message):
+    with pytest.raises(ValueError, match=message):
+        SupervisedConfig(**settings).check()

@@ -134,3 +134,17 @@ def test_lecture_has_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["lecture", "--help"])
     assert exit_info.value.code == 0 and "usage: gymlab lecture" in capsys.readouterr().out
+
+
+def test_a_panel_of_images_is_drawn_and_sent_to_tensorboard(tmp_path):
+    import numpy as np
+
+    grey, rgb = np.arange(16.0).reshape(4, 4), runner.heatmap(-np.eye(4))
+    assert rgb.shape == (4, 4, 3) and rgb.max() <= 1 and (rgb[0, 0] != rgb[0, 1]).any()
+    panels = [Panel("grid", images=[("grey", grey), ("heat", rgb)]), Panel("curve", {"a": ([0, 1], [1.0, 0.5])})]
+    image = runner.plot(panels, "images", tmp_path / "p.png")
+    assert image.shape[2] == 3 and (tmp_path / "p.png").read_bytes()[:4] == b"\x89PNG"
+    runner.write_events(tmp_path, Table([Trial({"a": {"x": 1.0}})]), panels, image)
+    events = [e for path in tmp_path.glob("events.out.tfevents.*") for e in EventFileLoader(str(path)).Load()]
+    tags = {v.tag for e in events for v in e.summary.value}
+    assert {"images/grid/00 grey", "images/grid/01 heat", "lecture/plot", "curves/curve/a"} <= tags
