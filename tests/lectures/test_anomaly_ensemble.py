@@ -37,6 +37,6 @@ def test_image_grid_puts_one_label_per_row_with_gaps():
 
 
 def test_plot_draws_an_image_panel_beside_curves(tmp_path):
-    panels = [Panel("curve", {"a": ([0, 1], [1.0, 0.5])}), Panel("digits", images={"x": np.random.rand(4, 8, 8)})]
+    panels = [Panel("curve", {"a": ([0, 1], [1.0, 0.5])}), Panel("digits", image_rows={"x": np.random.rand(4, 8, 8)})]
     image = plot(panels, "title", tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 0 and image.ndim == 3
