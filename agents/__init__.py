@@ -17,6 +17,8 @@ AGENTS: dict[str, str] = {
     "bc": "agents.imitation:BC",
     "gail": "agents.imitation:GAIL",
     "gan": "agents.gan:GAN",
+    "distill": "agents.distillation:Distill",
+    "compressed": "agents.compression:Compressed",
 }
 
 

@@ -56,24 +56,41 @@ def mlp(sizes: list[int], act: str = "tanh", output_act: str | None = None) -> n
     return nn.Sequential(*layers)
 
 
+class SeparableConv2d(nn.Module):
+    """Depthwise-separable convolution (MobileNet's): a per-channel ``k x k`` convolution
+    (``groups=in_channels``) followed by a 1x1 convolution that mixes the channels. Its
+    ``in * k * k + in * out`` weights replace a full convolution's ``in * out * k * k``: for 32 -> 64
+    channels and 3x3 kernels, 2,432 parameters instead of 18,496 (7.6x fewer, biases included)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0):
+        super().__init__()
+        self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size, stride, padding, groups=in_channels)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, H, W) -> (B, C_out, H', W')
+        return self.pointwise(self.depthwise(x))
+
+
 class CNN(nn.Module):
     """Convolutional body for channel-first images; picks Nature-DQN sizes for large frames
-    (>= 36 px) and a small 3x3 stack for tiny ones (the 8x8 digits)."""
+    (>= 36 px) and a small 3x3 stack for tiny ones (the 8x8 digits). With ``separable``, every
+    convolution after the first is depthwise-separable (:class:`SeparableConv2d`)."""
 
-    def __init__(self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu"):
+    def __init__(self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu", separable: bool = False):
         super().__init__()
         c, h, w = obs_shape
         a = activation(act)
+        conv = SeparableConv2d if separable else nn.Conv2d  # the layers after the first
         if min(h, w) >= 36:
             convs = [
                 nn.Conv2d(c, 32, 8, stride=4), a(),
-                nn.Conv2d(32, 64, 4, stride=2), a(),
-                nn.Conv2d(64, 64, 3, stride=1), a(),
+                conv(32, 64, 4, stride=2), a(),
+                conv(64, 64, 3, stride=1), a(),
             ]  # fmt: skip
         else:
             convs = [
                 nn.Conv2d(c, 32, 3, padding=1), a(),
-                nn.Conv2d(32, 64, 3, padding=1), a(),
+                conv(32, 64, 3, padding=1), a(),
                 nn.MaxPool2d(2),
             ]  # fmt: skip
         self.convs = nn.Sequential(*convs, nn.Flatten())
