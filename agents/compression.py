@@ -106,19 +106,25 @@ def cluster(values: torch.Tensor, clusters: int, iterations: int = 30) -> tuple[
     """Weight sharing by 1-D k-means: ``(centroids (k,), assignment)`` where ``assignment`` (the
     shape of ``values``, int64) indexes the centroid that replaces each value. Centroids start
     evenly spaced between the minimum and the maximum (Deep Compression's linear initialisation,
-    which keeps the rare large weights represented); a centroid left without values stays put."""
+    which keeps the rare large weights represented); a centroid left without values stays put.
+    In one dimension each centroid's values are an interval, so the centroids stay sorted."""
     flat = values.detach().flatten().float()  # (N,)
-    centroids = torch.linspace(float(flat.min()), float(flat.max()), clusters)  # (k,)
+    centroids = torch.linspace(float(flat.min()), float(flat.max()), clusters)  # (k,), sorted
     for _ in range(iterations):
-        assignment = (flat[:, None] - centroids[None, :]).abs().argmin(dim=1)  # (N,)
+        assignment = nearest(flat, centroids)  # (N,)
         sums = torch.zeros(clusters).index_add_(0, assignment, flat)
         counts = torch.bincount(assignment, minlength=clusters).float()
         updated = torch.where(counts > 0, sums / counts.clamp(min=1), centroids)
         if torch.equal(updated, centroids):
             break
         centroids = updated
-    assignment = (flat[:, None] - centroids[None, :]).abs().argmin(dim=1)
-    return centroids, assignment.view_as(values)
+    return centroids, nearest(flat, centroids).view_as(values)
+
+
+def nearest(values: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
+    """Index of the nearest of the sorted 1-D ``centroids`` (k,) for each of ``values`` (N,):
+    a binary search among the midpoints between neighbours, O(N log k) (ties: the lower one)."""
+    return torch.bucketize(values, (centroids[1:] + centroids[:-1]) / 2)
 
 
 def compress_values(values: torch.Tensor, bits: int = FLOAT_BITS, clusters: int = 0) -> torch.Tensor:

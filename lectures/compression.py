@@ -41,7 +41,6 @@ from torch import nn
 
 from agents.compression import (
     compress_run,
-    compressible_weights,
     model_bytes,
     parameter_count,
     project,
