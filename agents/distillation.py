@@ -155,7 +155,9 @@ class Distill(BC):
                 raise ValueError(f"distill needs a classification task; {self.env_id} is {self.learner.train_set.kind}")
         else:
             if not (isinstance(self.observation_space, gym.spaces.Box) and len(self.observation_space.shape) == 1):
-                raise ValueError(f"distill on a gymnasium env needs flat Box observations, not {self.observation_space}")
+                raise ValueError(
+                    f"distill on a gymnasium env needs flat Box observations, not {self.observation_space}"
+                )
             x = teacher_states(self.teacher, self.env_id, self.env_kwargs, c.teacher_steps, self.seed)  # (N, D)
             y = self.teacher.predict(x, deterministic=True).astype(np.int64) - int(self.action_space.start)  # (N,)
             task = "teacher-" + hashlib.sha1(x.tobytes()).hexdigest()[:12]

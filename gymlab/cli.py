@@ -219,7 +219,10 @@ def cmd_compress(args) -> int:
     stats = agent.evaluate(split="val")
     metric = next((k for k in ("accuracy", "mse") if k in stats), "mean_reward")
     print(f"run:         {args.out} (compressed from {args.run_dir})")
-    print(f"val {metric + ':':<8} {stats[metric]:.4f}" + (f" after {args.finetune} fine-tuning steps" if args.finetune else ""))
+    print(
+        f"val {metric + ':':<8} {stats[metric]:.4f}"
+        + (f" after {args.finetune} fine-tuning steps" if args.finetune else "")
+    )
     print("\n".join(size_lines(agent)))
     print(f"next:        gymlab eval {args.out}")
     return 0

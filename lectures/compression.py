@@ -85,7 +85,7 @@ def latency_us(model: nn.Module, example: torch.Tensor, repeats: int = 200) -> f
 
 
 @torch.no_grad()
-def test_accuracy(model: nn.Module) -> float:
+def accuracy_on_test(model: nn.Module) -> float:
     """Accuracy of ``model``'s argmax on the digits test split."""
     test = load_task("digits", "test")
     logits = model(torch.as_tensor(np.array(test.x)))  # (N, 10)
@@ -104,13 +104,13 @@ def compression_curves(model: nn.Module) -> tuple[dict, dict]:
                 continue
             project(model, dense, **settings)
             bits_curves[label][0].append(bits)
-            bits_curves[label][1].append(test_accuracy(model))
+            bits_curves[label][1].append(accuracy_on_test(model))
             model.load_state_dict(original)
     pruned = ([], [])
     for amount in PRUNE_CURVE:
         project(model, prune_masks(model, amount))
         pruned[0].append(amount)
-        pruned[1].append(test_accuracy(model))
+        pruned[1].append(accuracy_on_test(model))
         model.load_state_dict(original)
     return bits_curves, {"no fine-tuning": pruned}
 
