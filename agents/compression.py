@@ -281,9 +281,11 @@ class CompressedConfig(TrainConfig):
         if self.source_agent not in agents.AGENTS or self.source_agent == "compressed":
             raise ValueError(f"source_agent must be a learner of a run ({', '.join(agents.AGENTS)})")
         try:
-            json.loads(self.source_config)
+            source = json.loads(self.source_config)
         except json.JSONDecodeError as e:
             raise ValueError(f"source_config must be JSON ({e})") from None
+        if not source:
+            raise ValueError("a compressed run is made from a trained one: gymlab compress RUN_DIR --out DIR")
 
 
 def check_compression(prune: float, bits: int, clusters: int) -> None:

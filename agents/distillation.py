@@ -132,6 +132,7 @@ class Distill(BC):
     name = "distill"
     Config = DistillConfig
     config: DistillConfig
+    action_spaces = (gym.spaces.Discrete,)
 
     @classmethod
     def check_spaces(cls, observation_space: gym.Space, action_space: gym.Space) -> None:

@@ -182,3 +182,8 @@ def test_cli_compress_refuses_a_missing_run_and_a_taken_out(digits_run, tmp_path
     assert "is not a gymlab run" in capsys.readouterr().err
     assert main(["compress", str(digits_run), "--out", str(digits_run)]) == 2
     assert "already holds a run" in capsys.readouterr().err
+
+
+def test_train_refuses_a_compressed_run_from_scratch(tmp_path, capsys):
+    assert main(["train", "compressed", "CartPole-v1", "--run-dir", str(tmp_path / "run"), "--quiet"]) == 2
+    assert "gymlab compress RUN_DIR --out DIR" in capsys.readouterr().err
