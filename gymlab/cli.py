@@ -1,4 +1,4 @@
-"""The ``gymlab`` command: train, eval, record, demos, export, board, sweep, list, lecture."""
+"""The ``gymlab`` command: train, eval, record, demos, export, compress, board, sweep, list, lecture."""
 
 from __future__ import annotations
 
