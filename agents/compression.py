@@ -8,7 +8,9 @@ parameter with two or more dimensions); biases and other vectors stay float32.
   all weights with the largest magnitude is kept (unstructured, one threshold for every layer),
   or each weight tensor keeps that fraction of its output units (rows of a matrix, filters of a
   kernel) with the largest L2 norm (structured; the model's output layer keeps every unit, since
-  removing one would remove a class).
+  removing one would remove a class). One global threshold prunes layers of small weights
+  hardest: a PPO policy head initialised at gain 0.01 can lose all its weights early in training,
+  where structured pruning or a smaller fraction keeps it.
 - **Quantisation** (:func:`quantize`, :func:`dequantize`): ``bits``-bit symmetric uniform codes,
   ``w ~ code * scale`` with ``scale = max |w| / (2**(bits-1) - 1)`` per tensor (zero is a level).
 - **Weight clustering** (:func:`cluster`): weight sharing as in Han et al. 2016 ("Deep
