@@ -18,6 +18,8 @@ AGENTS: dict[str, str] = {
     "gail": "agents.imitation:GAIL",
     "gan": "agents.gan:GAN",
     "trees": "agents.trees:Trees",
+    "distill": "agents.distillation:Distill",
+    "compressed": "agents.compression:Compressed",
 }
 
 

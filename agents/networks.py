@@ -74,6 +74,21 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+class SeparableConv2d(nn.Module):
+    """Depthwise-separable convolution (MobileNet's): a per-channel ``k x k`` convolution
+    (``groups=in_channels``) followed by a 1x1 convolution that mixes the channels. Its
+    ``in * k * k + in * out`` weights replace a full convolution's ``in * out * k * k``: for 32 -> 64
+    channels and 3x3 kernels, 2,432 parameters instead of 18,496 (7.6x fewer, biases included)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0):
+        super().__init__()
+        self.depthwise = nn.Conv2d(in_channels, in_channels, kernel_size, stride, padding, groups=in_channels)
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C_in, H, W) -> (B, C_out, H', W')
+        return self.pointwise(self.depthwise(x))
+
+
 CNN_LAYOUTS = ("auto", "nature", "small", "minatar")
 """Values of ``cnn``: auto = nature for frames of 36 px and more, small below."""
 
@@ -91,11 +106,12 @@ class CNN(nn.Module):
     the 8x8 digits), ``minatar`` (one 3x3 layer of 16, Young & Tian 2019's network for 10x10
     MinAtar boards), or ``auto``: nature for frames of 36 px and more, small below. With
     ``batch_norm`` each convolution is followed by a BatchNorm2d and the feature layer by a
-    BatchNorm1d; with ``dropout`` each activation by a Dropout."""
+    BatchNorm1d; with ``dropout`` each activation by a Dropout; with ``separable``, every convolution
+    after the first is depthwise-separable (:class:`SeparableConv2d`)."""
 
     def __init__(
         self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu", layout: str = "auto",
-        batch_norm: bool = False, dropout: float = 0.0,
+        batch_norm: bool = False, dropout: float = 0.0, separable: bool = False,
     ):  # fmt: skip
         super().__init__()
         c, h, w = obs_shape
@@ -103,9 +119,10 @@ class CNN(nn.Module):
             layout = "nature" if min(h, w) >= 36 else "small"
         convs: list[nn.Module] = []
         c_in = c
-        for c_out, kernel, stride, padding in CONV_SHAPES[layout]:
+        for i, (c_out, kernel, stride, padding) in enumerate(CONV_SHAPES[layout]):
+            conv = SeparableConv2d if separable and i > 0 else nn.Conv2d
             norm = nn.BatchNorm2d(c_out) if batch_norm else None
-            convs += hidden_layer(nn.Conv2d(c_in, c_out, kernel, stride=stride, padding=padding), act, norm, dropout)
+            convs += hidden_layer(conv(c_in, c_out, kernel, stride=stride, padding=padding), act, norm, dropout)
             c_in = c_out
         pool = [nn.MaxPool2d(2)] if layout == "small" else []
         self.convs = nn.Sequential(*convs, *pool, nn.Flatten())

@@ -39,9 +39,10 @@ from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
 from supervised import Dataset, attacks
 
-NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder")
+NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder", "separable_cnn")
 """Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise; autoencoder
-(reconstruction tasks) = an MLP encoder down to ``bottleneck`` values and a mirrored decoder."""
+(reconstruction tasks) = an MLP encoder down to ``bottleneck`` values and a mirrored decoder;
+separable_cnn: the cnn with depthwise-separable convolutions after the first."""
 
 AUGMENTATIONS: tuple[str, ...] = ("none", "shift")
 """Values of ``augment``: none, or shift (:func:`random_shift`, image tasks only)."""
@@ -69,7 +70,7 @@ class SupervisedConfig(TrainConfig):
     ortho_init: bool = False
     """orthogonal initialisation of the MLP/CNN layers (PyTorch's default init otherwise)"""
     net: str = "auto"
-    """auto | mlp | cnn (image tasks) | attention (sequence tasks); mlp is per token on sequences"""
+    """auto | mlp | cnn or separable_cnn (image tasks) | attention (sequence tasks); mlp is per token on sequences"""
     batch_size: int = 64
     """examples per gradient step (= num_envs of the batched env)"""
     epochs: int = 30
@@ -228,9 +229,9 @@ def resolve_net(net: str, dataset: Dataset) -> str:
     is_image = len(dataset.obs_shape) == 3
     if net == "auto":
         return "cnn" if is_image else "attention" if predicts_per_position(dataset) else "mlp"
-    if net == "cnn" and not is_image:
+    if net in ("cnn", "separable_cnn") and not is_image:
         raise ValueError(
-            f"net=cnn needs image observations; {dataset.name!r} inputs are {dataset.obs_shape}; use net=mlp"
+            f"net={net} needs image observations; {dataset.name!r} inputs are {dataset.obs_shape}; use net=mlp"
         )
     if net == "autoencoder" and not dataset.kind.target_is_input:
         raise ValueError(
@@ -278,9 +279,10 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
     hidden = hidden_sizes(c)
     out_shape = dataset.prediction_shape
     out_dim = math.prod(out_shape)
-    if net == "cnn":
+    if net in ("cnn", "separable_cnn"):
         features = hidden[-1] if hidden else 256
-        body = CNN(dataset.obs_shape, features, c.activation, batch_norm=c.batch_norm, dropout=c.dropout)
+        body = CNN(dataset.obs_shape, features, c.activation, batch_norm=c.batch_norm, dropout=c.dropout,
+                   separable=net == "separable_cnn")  # fmt: skip
         model = Predictor(body, nn.Linear(body.out_dim, out_dim), flatten=False, out_shape=out_shape)
     elif net == "attention":
         seq_len, in_dim = dataset.obs_shape

@@ -1,4 +1,5 @@
-"""The ``gymlab`` command: train, eval, record, explain, demos, export, board, sweep, cv, list, lecture."""
+"""The ``gymlab`` command: train, eval, record, explain, demos, export, compress, board, sweep, cv, list,
+lecture."""
 
 from __future__ import annotations
 
@@ -306,6 +307,24 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_compress(args) -> int:
+    from agents.compression import compress_run, size_lines
+
+    agent = compress_run(
+        args.run_dir, args.out, args.prune, args.structured, args.bits, args.clusters, args.finetune, args.device
+    )
+    stats = agent.evaluate(split="val")
+    metric = next((k for k in ("accuracy", "mse") if k in stats), "mean_reward")
+    print(f"run:         {args.out} (compressed from {args.run_dir})")
+    print(
+        f"val {metric + ':':<8} {stats[metric]:.4f}"
+        + (f" after {args.finetune} fine-tuning steps" if args.finetune else "")
+    )
+    print("\n".join(size_lines(agent)))
+    print(f"next:        gymlab eval {args.out}")
+    return 0
+
+
 def agent_fps(agent) -> int:
     """Frames per second the env asks for its videos."""
     import envs
@@ -579,6 +598,26 @@ def add_env_kwargs(parser: argparse.ArgumentParser, helptext: str = ENV_KWARGS_H
     parser.add_argument("--env-kwargs", nargs="+", action="extend", default=[], metavar="KEY=VALUE", help=helptext)
 
 
+def add_compress_parser(sub) -> None:
+    """``gymlab compress RUN_DIR --prune F [--structured] --bits B --clusters K [--finetune STEPS] --out DIR``."""
+    c = sub.add_parser("compress", help="prune, quantise and/or cluster a trained run's weights into a new run",
+                       description="Compress the run at RUN_DIR (HW13): magnitude pruning (optionally fine-tuned "
+                       "with the pruned weights held at 0), then uniform quantisation and/or weight clustering. "
+                       "Writes a run directory that gymlab eval (accuracy and size in bytes) and gymlab.load take.")  # fmt: skip
+    c.add_argument("run_dir", metavar="RUN_DIR", help="a directory made by gymlab train")
+    c.add_argument("--out", type=Path, required=True, metavar="DIR", help="the compressed run to write")
+    c.add_argument("--prune", type=float, default=0.0, metavar="F",
+                   help="fraction of the weights removed by magnitude (of each layer's units with --structured), in [0, 1)")  # fmt: skip
+    c.add_argument("--structured", action="store_true", help="prune whole units (rows, filters) by L2 norm")
+    c.add_argument("--bits", type=int, default=32, help="bits per kept weight, 2..16 (default 32: float32)")
+    c.add_argument("--clusters", type=count, default=0, metavar="K",
+                   help="weight sharing: K k-means centroids per weight tensor (default 0: none)")  # fmt: skip
+    c.add_argument("--finetune", type=count, default=0, metavar="STEPS",
+                   help="train STEPS more environment steps (examples) after pruning (default 0)")  # fmt: skip
+    c.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default cpu")
+    c.set_defaults(func=cmd_compress)
+
+
 def parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     p = Parser(prog="gymlab", description="Train agents on Gymnasium envs, record them, evaluate them in TensorBoard.")
@@ -671,6 +710,8 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("out", metavar="OUT.zip", help="the model file to write")
     x.add_argument("--best", action="store_true", help="the run's best model (train --eval-every)")
     x.set_defaults(func=cmd_export)
+
+    add_compress_parser(sub)
 
     b = sub.add_parser("board", help="start TensorBoard on runs", description="Start TensorBoard.")
     b.add_argument("run_dirs", nargs="*", metavar="RUN_DIR", help="runs to show (default: runs/)")

@@ -166,3 +166,29 @@ def test_gsde_head_equals_sb3_state_dependent_noise():
 def test_gsde_refuses_discrete_actions():
     with pytest.raises(ValueError, match="use_sde needs 1-D Box actions"):
         ActorCritic(CARTPOLE_OBS, TWO_ACTIONS, use_sde=True)
+
+
+def test_separable_conv_counts_and_shapes():
+    from agents.networks import CNN, SeparableConv2d
+
+    full, separable = torch.nn.Conv2d(32, 64, 3, padding=1), SeparableConv2d(32, 64, 3, padding=1)
+    assert sum(p.numel() for p in full.parameters()) == 32 * 64 * 9 + 64 == 18496
+    assert sum(p.numel() for p in separable.parameters()) == (32 * 9 + 32) + (32 * 64 + 64) == 2432
+    x = torch.randn(2, 32, 8, 8)
+    assert separable(x).shape == full(x).shape == (2, 64, 8, 8)
+    # the depthwise step filters each channel alone: changing channel 0 changes no other channel's map
+    y = x.clone()
+    y[:, 0] += 1.0
+    assert torch.equal(separable.depthwise(x)[:, 1:], separable.depthwise(y)[:, 1:])
+    assert CNN((1, 8, 8), 64, separable=True).convs[2].__class__ is SeparableConv2d
+
+
+def test_supervised_builds_a_separable_cnn_for_images_only():
+    from agents.supervised import Supervised, SupervisedConfig
+
+    cnn = Supervised("gymlab/Digits-v0", SupervisedConfig(net="cnn"), device="cpu").model
+    separable = Supervised("gymlab/Digits-v0", SupervisedConfig(net="separable_cnn"), device="cpu").model
+    assert sum(p.numel() for p in separable.parameters()) < sum(p.numel() for p in cnn.parameters())
+    assert separable(torch.zeros(3, 1, 8, 8)).shape == (3, 10)
+    with pytest.raises(ValueError, match="net=separable_cnn needs image observations"):
+        Supervised("gymlab/Diabetes-v0", SupervisedConfig(net="separable_cnn"), device="cpu")

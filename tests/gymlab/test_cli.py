@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from gymlab.cli import main
 from tests.tiny import event_steps, train_tiny
 
-SUBCOMMANDS = ["train", "eval", "record", "board", "list", "demos", "export"]
+SUBCOMMANDS = ["train", "eval", "record", "board", "list", "demos", "export", "compress"]
 
 
 @pytest.mark.parametrize("command", SUBCOMMANDS)
