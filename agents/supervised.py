@@ -27,11 +27,13 @@ from agents.base import Agent
 from agents.config import TrainConfig, one_of, positive
 from agents.networks import CNN, AttentionEncoder, CategoricalHead, mlp, orthogonal_init
 from agents.optim import clip_grad_norm, make_optimizer, set_lr
+from agents.seq2seq import Seq2SeqTransformer, beam_search
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
 from supervised import Dataset
 
-NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention")
-"""Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise."""
+NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "transformer")
+"""Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise; transformer
+is the encoder-decoder of seq2seq tasks (:mod:`agents.seq2seq`)."""
 
 
 @dataclass
@@ -70,6 +72,10 @@ class SupervisedConfig(TrainConfig):
     """attention: encoder layers"""
     eval_batch_size: int = 1024
     """examples per forward pass when scoring a whole split"""
+    causal_mask: bool = True
+    """transformer: mask the decoder's self-attention so position t reads tokens before t only"""
+    beam_size: int = 1
+    """transformer: beams of the search that writes label actions (1: greedy decoding)"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -77,7 +83,7 @@ class SupervisedConfig(TrainConfig):
             raise ValueError(f"total_steps must be >= 0 (0: epochs passes), got {self.total_steps}")
         # the shared checks, with total_steps=0 (meaning "epochs passes") let through
         TrainConfig.check(dataclasses.replace(self, total_steps=self.total_steps or 1))
-        positive(self, "batch_size", "epochs", "d_model", "n_heads", "n_layers", "eval_batch_size")
+        positive(self, "batch_size", "epochs", "d_model", "n_heads", "n_layers", "eval_batch_size", "beam_size")
         one_of(self, "net", NETS)
         if self.n_envs != 1:
             raise ValueError(
@@ -127,6 +133,11 @@ def resolve_net(net: str, dataset: Dataset) -> str:
         raise ValueError(
             f"net=cnn needs image observations; {dataset.name!r} inputs are {dataset.obs_shape}; use net=mlp"
         )
+    if net == "transformer" and not (len(dataset.obs_shape) == 2 and len(dataset.prediction_shape) == 2):
+        raise ValueError(
+            f"net=transformer needs a sequence-to-sequence task (inputs (T_in, D), outputs (T_out, tokens)); "
+            f"{dataset.name!r} is {dataset.kind} ({dataset.obs_shape} -> {dataset.prediction_shape})"
+        )
     if net == "attention" and not predicts_per_position(dataset):
         raise ValueError(
             f"net=attention needs a sequence task with one prediction per position; {dataset.name!r} is "
@@ -148,6 +159,9 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
         seq_len, in_dim = dataset.obs_shape
         body = AttentionEncoder(in_dim, seq_len, c.d_model, c.n_heads, c.n_layers)
         model = Predictor(body, nn.Linear(body.out_dim, out_shape[-1]), flatten=False)  # per token
+    elif net == "transformer":
+        (in_len, in_dim), (out_len, n_tokens) = dataset.obs_shape, out_shape
+        return Seq2SeqTransformer(in_dim, in_len, out_len, n_tokens, c.d_model, c.n_heads, c.n_layers, c.causal_mask)
     elif dataset.kind.per_token:  # one MLP applied to every token on its own
         layers = [dataset.obs_shape[-1], *c.hidden, out_shape[-1]]
         model = Predictor(mlp(layers, c.activation), nn.Identity(), flatten=False)
@@ -219,6 +233,8 @@ class Supervised(Agent):
 
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Labels (argmax, or sampled from the softmax) for label-mode envs, raw predictions otherwise."""
+        if self.mode == "label" and self.config.beam_size > 1 and isinstance(self.model, Seq2SeqTransformer):
+            return beam_search(self.model, obs, self.config.beam_size)[0]  # (B, T_out) tokens
         prediction = self.model(obs)  # (B, n_classes), (B, D) or (B, T, n_classes)
         if self.mode == "prediction":
             return prediction
@@ -250,7 +266,7 @@ class Supervised(Agent):
         for _ in range(steps):
             lr = self.lr_now()
             set_lr(self.optimizer, lr)
-            prediction = self.model(self.obs)  # the obs env_step stored is the batch to score
+            prediction = self.forward_train(self.obs)  # the obs env_step stored is the batch to score
             _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
             loss = -reward.mean()
             self.optimizer.zero_grad(set_to_none=True)
@@ -282,6 +298,13 @@ class Supervised(Agent):
         metric = self.train_set.kind.metric  # accuracy, mse, ...
         metrics[f"eval/{metric}"] = float(val[metric])
         return metrics
+
+    def forward_train(self, obs: torch.Tensor) -> torch.Tensor:
+        """Predictions for the batch the train env waits to score; a teacher-forced decoder
+        (net=transformer) also reads the batch's targets, shifted right by one token."""
+        if getattr(self.model, "teacher_forced", False):
+            return self.model(obs, self.envs.pending_targets())
+        return self.model(obs)
 
     def _record_episodes(self, rewards: torch.Tensor) -> None:
         """Feed the last batch's rewards (one episode each) to ``rollout/ep_rew_mean``; not to

@@ -367,6 +367,13 @@ class SingleStepVectorEnv(gym.vector.VectorEnv):
         truncated = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         return self._x[self._batch[0]], reward, terminated, truncated, info
 
+    def pending_targets(self) -> torch.Tensor:
+        """Targets of the batch awaiting actions, (B,) or (B, T): what a teacher-forced decoder
+        reads (the target shifted right) while it is trained on that batch."""
+        if self._batch is None:
+            raise RuntimeError("no batch to predict; call reset() before pending_targets()")
+        return self._y[self._batch[0]]
+
     def _shuffle(self) -> None:
         order = self.np_random.permutation(len(self.dataset))
         self._order = torch.from_numpy(order).to(self.device)

@@ -38,6 +38,15 @@ SORT_SEED = 3
 SORT_LENGTH = 8
 SORT_VOCAB = 8
 
+# Reverse: a token sequence of 1..REVERSE_MAX_LENGTH symbols, padded, to the same symbols reversed
+# and an end-of-sequence token. Tokens: PAD = 0, EOS = 1, the symbols 2 .. REVERSE_VOCAB + 1. The
+# input is padded to REVERSE_MAX_LENGTH, the output to REVERSE_MAX_LENGTH + 1 (room for EOS).
+REVERSE_SIZE = 5_000
+REVERSE_SEED = 5
+REVERSE_MAX_LENGTH = 8
+REVERSE_VOCAB = 8
+PAD, EOS = 0, 1
+
 # Sine: the base of meta-learning's sine family (amplitude 1, phase 0 here; the family draws both).
 SINE_SIZE = 1_000
 SINE_SEED = 4
@@ -93,6 +102,26 @@ def _sort(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.eye(SORT_VOCAB, dtype=np.float32)[tokens], np.sort(tokens, axis=1)  # (N, T, vocab), (N, T)
 
 
+def reverse_targets(tokens: np.ndarray) -> np.ndarray:
+    """The output for padded inputs ``tokens`` (N, T) (PAD = 0 after the symbols): each row's
+    symbols reversed, then EOS, then PAD: (N, T + 1) int64."""
+    tokens = np.asarray(tokens)
+    out = np.full((len(tokens), tokens.shape[1] + 1), PAD, dtype=np.int64)
+    for row, sequence in zip(out, tokens):
+        symbols = sequence[sequence != PAD]
+        row[: len(symbols)] = symbols[::-1]
+        row[len(symbols)] = EOS
+    return out
+
+
+def _reverse(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    lengths = rng.integers(1, REVERSE_MAX_LENGTH + 1, size=REVERSE_SIZE)  # (N,)
+    symbols = rng.integers(2, REVERSE_VOCAB + 2, size=(REVERSE_SIZE, REVERSE_MAX_LENGTH))  # (N, T)
+    tokens = np.where(np.arange(REVERSE_MAX_LENGTH) < lengths[:, None], symbols, PAD)  # padded
+    n_tokens = REVERSE_VOCAB + 2
+    return np.eye(n_tokens, dtype=np.float32)[tokens], reverse_targets(tokens)  # (N, T, n_tokens), (N, T + 1)
+
+
 def _digits_images() -> np.ndarray:
     return _digits()[0]
 
@@ -145,6 +174,12 @@ declare(TaskSpec(
     "sort", _sort, KINDS["seq2seq"], "one-hot tokens to the same tokens sorted",
     n_classes=SORT_VOCAB, seed=SORT_SEED, x_bounds=(0.0, 1.0), builtin=True,
     presets={"supervised": {"net": "attention", "learning_rate": 3.0e-3, "lr_schedule": "cosine", "epochs": 10, "patience": 5}},
+))  # fmt: skip
+declare(TaskSpec(
+    "reverse", _reverse, KINDS["seq2seq"], "1-8 one-hot tokens (PAD-padded) to the same reversed, then EOS",
+    n_classes=REVERSE_VOCAB + 2, seed=REVERSE_SEED, x_bounds=(0.0, 1.0), builtin=True,
+    presets={"supervised": {"net": "transformer", "learning_rate": 1.0e-3, "lr_schedule": "cosine", "epochs": 20,
+                            "patience": 5}},
 ))  # fmt: skip
 declare(TaskSpec(
     "digits-reconstruction", _digits_images, KINDS["reconstruction"], "the 8×8 digits, reproduced (an autoencoder)",
