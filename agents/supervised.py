@@ -404,3 +404,24 @@ class Supervised(Agent):
         self.stopped_early = bool(stopping["stopped_early"])
         if self.stopped_early:
             self.config = dataclasses.replace(self.config, total_steps=self.num_timesteps)
+
+    def init_from(self, other: Supervised) -> list[str]:
+        """Start from another supervised run's weights (``--init-from RUN``), e.g. a pre-trained
+        body: every weight whose name and shape match is copied; a head whose outputs differ (a
+        new task's classes) stays fresh, and so do the optimizer and counters. Returns the names
+        of the weights left fresh; ValueError, saying which weights differ, when more than the
+        head does not fit."""
+        mine, theirs = self.model.state_dict(), other.model.state_dict()
+        fits = {name: value for name, value in theirs.items() if name in mine and mine[name].shape == value.shape}
+        fresh = sorted(set(mine) - set(fits))
+        misfits = [name for name in fresh if not name.startswith("head.")]
+        if misfits or not fits:
+            shown = ", ".join(misfits[:4]) or "every weight"
+            raise ValueError(
+                f"the network of {other.env_id} ({other.config.net}) does not fit this run's: {shown} differ; "
+                "train with the same net, d_model, n_heads, n_layers and hidden"
+            )
+        mine.update(fits)
+        self.model.load_state_dict(mine)
+        self.best_model.load_state_dict(mine)
+        return fresh
