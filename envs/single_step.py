@@ -29,7 +29,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
-from supervised.families import TaskDistribution, TaskSequence, build_family
+from supervised.families import TaskDistribution, TaskSequence, TaskVariant, build_family
 from supervised.kinds import Kind, get_kind, label_reward
 from supervised.registry import TASKS, Dataset, TaskSpec, get_task, load_task, on_register
 
@@ -70,6 +70,8 @@ def fixed_dataset(
         return load_task(task, split)
     if isinstance(chosen, TaskSequence) and task_id is not None:
         return chosen.dataset(int(task_id), split)
+    if isinstance(chosen, TaskVariant) and task_id is None:
+        return chosen.dataset(split)
     raise ValueError(
         f"a batched env serves one fixed task: family {family!r} needs task_id=K (a sequence family); "
         "use SingleStepEnv for schedules and task distributions"
@@ -148,6 +150,8 @@ class SingleStepEnv(gym.Env):
         self.fixed_task = task_id is not None
         if isinstance(self.family, TaskSequence):
             self.dataset = self.family.dataset(self.task_id, split)
+        elif isinstance(self.family, TaskVariant):
+            self.dataset = self.family.dataset(split)
         elif isinstance(self.family, TaskDistribution):
             self.dataset = self.family.template(split)
             self.task_id = -1  # no task drawn yet

@@ -47,6 +47,18 @@ REVERSE_MAX_LENGTH = 8
 REVERSE_VOCAB = 8
 PAD, EOS = 0, 1
 
+# Topics: sentences of TOPICS_LENGTH words; each sentence has one of TOPICS_CLASSES topics, and each
+# word is, with probability TOPICS_ON_TOPIC, one of its topic's words (every word belongs to one
+# topic, by a fixed random assignment), else any word. Every position is labelled with the
+# sentence's topic. Which words go together is visible in unlabelled sentences (masked-token
+# pre-training learns it); with few labels, most words are seen too rarely to learn their topic.
+TOPICS_SIZE = 5_000
+TOPICS_SEED = 6
+TOPICS_LENGTH = 12
+TOPICS_VOCAB = 96
+TOPICS_CLASSES = 4
+TOPICS_ON_TOPIC = 0.5
+
 # Sine: the base of meta-learning's sine family (amplitude 1, phase 0 here; the family draws both).
 SINE_SIZE = 1_000
 SINE_SEED = 4
@@ -122,6 +134,18 @@ def _reverse(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.eye(n_tokens, dtype=np.float32)[tokens], reverse_targets(tokens)  # (N, T, n_tokens), (N, T + 1)
 
 
+def _topics(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    word_topic = rng.permutation(TOPICS_VOCAB) % TOPICS_CLASSES  # (V,) each word's topic
+    words_of = [np.flatnonzero(word_topic == k) for k in range(TOPICS_CLASSES)]
+    topics = rng.integers(0, TOPICS_CLASSES, size=TOPICS_SIZE)  # (N,)
+    on_topic = rng.random((TOPICS_SIZE, TOPICS_LENGTH)) < TOPICS_ON_TOPIC  # (N, T)
+    topical = np.stack([rng.choice(words_of[k], TOPICS_LENGTH) for k in topics])  # (N, T)
+    any_word = rng.integers(0, TOPICS_VOCAB, size=(TOPICS_SIZE, TOPICS_LENGTH))
+    tokens = np.where(on_topic, topical, any_word)
+    labels = np.repeat(topics[:, None], TOPICS_LENGTH, axis=1)  # (N, T): the sentence's topic everywhere
+    return np.eye(TOPICS_VOCAB, dtype=np.float32)[tokens], labels
+
+
 def _digits_images() -> np.ndarray:
     return _digits()[0]
 
@@ -153,7 +177,7 @@ declare(TaskSpec(
     "digits", _digits, KINDS["classification"], "1,797 8×8 handwritten digits (scikit-learn)",
     n_classes=10, x_bounds=(0.0, 1.0), presets=DIGITS_PRESETS, builtin=True,
     families={"permuted": partial(families.permuted, "digits"), "split": partial(families.split, "digits"),
-              "few-shot": partial(families.few_shot, "digits")},
+              "few-shot": partial(families.few_shot, "digits"), "labelled": partial(families.labelled, "digits")},
 ))  # fmt: skip
 declare(TaskSpec(
     "diabetes", _diabetes, KINDS["regression"], "scikit-learn's diabetes progression, standardised",
@@ -180,6 +204,12 @@ declare(TaskSpec(
     n_classes=REVERSE_VOCAB + 2, seed=REVERSE_SEED, x_bounds=(0.0, 1.0), builtin=True,
     presets={"supervised": {"net": "transformer", "learning_rate": 1.0e-3, "lr_schedule": "cosine", "epochs": 20,
                             "patience": 5}},
+))  # fmt: skip
+declare(TaskSpec(
+    "topics", _topics, KINDS["sequence"], "words labelled by their sentence's topic (families: masked, labelled)",
+    n_classes=TOPICS_CLASSES, seed=TOPICS_SEED, x_bounds=(0.0, 1.0), builtin=True,
+    presets={"supervised": {"net": "attention", "learning_rate": 1.0e-3, "epochs": 20, "patience": 5}},
+    families={"masked": partial(families.masked, "topics"), "labelled": partial(families.labelled, "topics")},
 ))  # fmt: skip
 declare(TaskSpec(
     "digits-reconstruction", _digits_images, KINDS["reconstruction"], "the 8×8 digits, reproduced (an autoencoder)",
