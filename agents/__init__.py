@@ -18,6 +18,7 @@ AGENTS: dict[str, str] = {
     "gail": "agents.imitation:GAIL",
     "gan": "agents.gan:GAN",
     "seq2seq-reinforce": "agents.sequence_rl:SequenceReinforce",
+    "pseudo-label": "agents.pseudo_label:PseudoLabel",
 }
 
 

@@ -268,7 +268,7 @@ class Supervised(Agent):
             set_lr(self.optimizer, lr)
             prediction = self.forward_train(self.obs)  # the obs env_step stored is the batch to score
             _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
-            loss = -reward.mean()
+            loss = -reward.mean() + self.auxiliary_loss()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             clip_grad_norm(self.params, c.max_grad_norm)
@@ -298,6 +298,11 @@ class Supervised(Agent):
         metric = self.train_set.kind.metric  # accuracy, mse, ...
         metrics[f"eval/{metric}"] = float(val[metric])
         return metrics
+
+    def auxiliary_loss(self) -> torch.Tensor | float:
+        """A term added to each step's loss beyond the labelled batch's (none here; the
+        pseudo-label learner adds the loss on confidently predicted unlabelled inputs)."""
+        return 0.0
 
     def forward_train(self, obs: torch.Tensor) -> torch.Tensor:
         """Predictions for the batch the train env waits to score; a teacher-forced decoder

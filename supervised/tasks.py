@@ -54,10 +54,10 @@ PAD, EOS = 0, 1
 # pre-training learns it); with few labels, most words are seen too rarely to learn their topic.
 TOPICS_SIZE = 5_000
 TOPICS_SEED = 6
-TOPICS_LENGTH = 12
-TOPICS_VOCAB = 96
+TOPICS_LENGTH = 8
+TOPICS_VOCAB = 160
 TOPICS_CLASSES = 4
-TOPICS_ON_TOPIC = 0.5
+TOPICS_ON_TOPIC = 0.7
 
 # Sine: the base of meta-learning's sine family (amplitude 1, phase 0 here; the family draws both).
 SINE_SIZE = 1_000
