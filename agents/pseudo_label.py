@@ -31,6 +31,9 @@ class PseudoLabelConfig(SupervisedConfig):
     """passes over the labelled examples before pseudo-labels are used"""
     unlabelled_batch_size: int = 128
     """unlabelled inputs drawn per step"""
+    shift: int = 1
+    """images: the model learns a pseudo-label on its input shifted by up to this many pixels
+    (labelled unshifted), so a label teaches more than the model already knew (FixMatch's idea)"""
 
     def check(self) -> None:
         """The supervised checks, plus pseudo-labelling's."""
@@ -40,18 +43,34 @@ class PseudoLabelConfig(SupervisedConfig):
                 f"threshold must be in (0, 1], pseudo_weight and warmup_epochs >= 0; got {self.threshold}, "
                 f"{self.pseudo_weight} and {self.warmup_epochs}"
             )
+        if self.shift < 0:
+            raise ValueError(f"shift must be >= 0 pixels, got {self.shift}")
         if self.unlabelled_batch_size < 1:
             raise ValueError(f"unlabelled_batch_size must be >= 1, got {self.unlabelled_batch_size}")
 
 
-def pseudo_label_loss(logits: torch.Tensor, threshold: float, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss on the confident examples of a batch of logits (B, C), labelled by their own argmax
-    (no gradient through the labels), summed over them and divided by B; and the (B,) mask of
-    confident ones."""
+def pseudo_label_loss(
+    label_logits: torch.Tensor, logits: torch.Tensor, threshold: float, loss_fn
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss of ``logits`` (B, C) at the labels ``label_logits`` (B, C) give (their argmax, no
+    gradient) where those are confident (top probability >= threshold), summed over the confident
+    ones and divided by B; and the (B,) mask of confident ones. ``label_logits`` and ``logits``
+    are the model's on the same inputs (plain pseudo-labelling) or on two views of them."""
     with torch.no_grad():
-        confidence, labels = torch.softmax(logits, dim=-1).max(dim=-1)  # (B,), (B,)
+        confidence, labels = torch.softmax(label_logits, dim=-1).max(dim=-1)  # (B,), (B,)
         confident = (confidence >= threshold).float()
     return (loss_fn(logits, labels) * confident).sum() / len(logits), confident
+
+
+def random_shift(images: torch.Tensor, max_shift: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image (B, C, H, W) moved by a random whole number of pixels in [-max_shift, max_shift]
+    along each axis, zeros filling in."""
+    if max_shift == 0:
+        return images
+    padded = torch.nn.functional.pad(images, [max_shift] * 4)  # (B, C, H + 2s, W + 2s)
+    height, width = images.shape[-2:]
+    offsets = torch.randint(0, 2 * max_shift + 1, (len(images), 2), generator=generator)
+    return torch.stack([padded[i, :, dy : dy + height, dx : dx + width] for i, (dy, dx) in enumerate(offsets.tolist())])
 
 
 class PseudoLabel(Supervised):
@@ -82,7 +101,11 @@ class PseudoLabel(Supervised):
         if self.epoch < c.warmup_epochs or c.pseudo_weight == 0:
             return 0.0
         rows = torch.from_numpy(self.rng.integers(0, len(self.unlabelled), c.unlabelled_batch_size)).to(self.device)
-        loss, confident = pseudo_label_loss(self.model(self.unlabelled[rows]), c.threshold, self.train_set.kind.loss)
+        inputs = self.unlabelled[rows]  # (B, *obs_shape)
+        with torch.no_grad():
+            label_logits = self.model(inputs)
+        view = random_shift(inputs, c.shift) if inputs.dim() == 4 else inputs  # images only
+        loss, confident = pseudo_label_loss(label_logits, self.model(view), c.threshold, self.train_set.kind.loss)
         self.pseudo_fraction = float(confident.mean())
         return c.pseudo_weight * loss
 

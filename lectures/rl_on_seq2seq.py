@@ -38,8 +38,8 @@ ENV_ID = "gymlab/Reverse-v0"
 NETWORK = {"net": "transformer", "d_model": 64, "n_heads": 4, "n_layers": 1, "patience": 0}
 TEACHER = {"batch_size": 128, "learning_rate": 5e-3, "lr_schedule": "cosine", "lr_warmup": 0.05, "epochs": 3}
 REINFORCE = {"batch_size": 32, "learning_rate": 1e-4, "reward": "exact", "baseline": "greedy"}
-RL_EPOCHS, QUICK_RL_EPOCHS = 8, 3
-SAMPLES = 4
+RL_EPOCHS, QUICK_RL_EPOCHS = 8, 2
+SAMPLES = 2
 
 
 @torch.no_grad()

@@ -56,8 +56,8 @@ TOPICS_SIZE = 5_000
 TOPICS_SEED = 6
 TOPICS_LENGTH = 8
 TOPICS_VOCAB = 160
-TOPICS_CLASSES = 4
-TOPICS_ON_TOPIC = 0.7
+TOPICS_CLASSES = 16
+TOPICS_ON_TOPIC = 0.5
 
 # Sine: the base of meta-learning's sine family (amplitude 1, phase 0 here; the family draws both).
 SINE_SIZE = 1_000

@@ -3,18 +3,27 @@
 import pytest
 import torch
 
-from agents.pseudo_label import PseudoLabel, pseudo_label_loss
+from agents.pseudo_label import PseudoLabel, pseudo_label_loss, random_shift
 from agents.supervised import Supervised
 from supervised.kinds import cross_entropy_loss
 
 
 def test_pseudo_label_loss_counts_only_confident_examples():
     logits = torch.tensor([[10.0, 0.0], [0.0, 0.1]], requires_grad=True)  # confident 0; unsure
-    loss, confident = pseudo_label_loss(logits, 0.9, cross_entropy_loss)
+    loss, confident = pseudo_label_loss(logits.detach(), logits, 0.9, cross_entropy_loss)
     assert confident.tolist() == [1.0, 0.0]
     assert loss.item() == pytest.approx(cross_entropy_loss(logits[:1], torch.tensor([0])).item() / 2)
     loss.backward()
     assert logits.grad[1].abs().sum() == 0  # the unsure example gets no gradient
+
+
+def test_random_shift_moves_whole_images_within_the_bound():
+    image = torch.zeros(1, 1, 5, 5)
+    image[0, 0, 2, 2] = 1.0
+    shifted = random_shift(image.repeat(200, 1, 1, 1), 1, torch.Generator().manual_seed(0))
+    rows, cols = torch.nonzero(shifted[:, 0])[:, 1:].T
+    assert shifted.sum().item() == 200  # the pixel is moved, never lost
+    assert set(rows.tolist()) == {1, 2, 3} and set(cols.tolist()) == {1, 2, 3}
 
 
 def test_pseudo_label_learner_needs_a_labelled_variant_and_uses_the_rest():
