@@ -14,6 +14,8 @@ EXPECTED = {  # task -> (kind, obs_shape, y trailing shape, y dtype, n_classes, 
     "piecewise": ("regression", (1,), (), np.float32, 0, 2000),
     "sequence": ("sequence", (16, 8), (16,), np.int64, 4, 6000),
     "sort": ("seq2seq", (8, 8), (8,), np.int64, 8, 4000),
+    "reverse": ("seq2seq", (8, 10), (9,), np.int64, 10, 5000),
+    "topics": ("sequence", (8, 160), (8,), np.int64, 16, 5000),
     "digits-reconstruction": ("reconstruction", (1, 8, 8), (1, 8, 8), np.float32, 0, 1797),
     "sine": ("regression", (1,), (), np.float32, 0, 1000),
 }
