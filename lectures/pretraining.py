@@ -15,9 +15,9 @@ unlabelled sequences to learn.)
 Arms (the same encoder, ``net=attention``, one run each under the seed's folder):
 
 - ``scratch``: the supervised learner on 100 labelled sentences (the ``labelled`` variant);
-- ``pre-trained + fine-tuned``: first the ``masked`` variant (BERT's corruption of 15% of the
-  positions, 80% [MASK] / 10% random / 10% unchanged, the targets the original words, the train
-  split's labels unused), then ``init_from`` that run (the encoder copied, a fresh head for the
+- ``pre-trained + fine-tuned``: first the ``masked`` variant (BERT's corruption, here of 25% of
+  the positions: 80% [MASK] / 10% random / 10% unchanged; the loss is scored at those positions,
+  the targets the original words; the train split's labels unused), then ``init_from`` that run (the encoder copied, a fresh head for the
   topics) and the same training on the 100 labels.
 
 Figures: ``test_acc`` (fraction of test positions labelled with the right topic); for the
@@ -34,7 +34,7 @@ from lectures.runner import Lecture, Panel, Table, Trial, register
 ENV_ID = "gymlab/Topics-v0"
 N_LABELS = 100
 ENCODER = {"net": "attention", "d_model": 64, "n_heads": 4, "n_layers": 2}
-PRETRAIN = {"mask_rate": 0.15, "copies": 2}
+PRETRAIN = {"mask_rate": 0.25, "copies": 2}
 PRETRAIN_SETTINGS = {"batch_size": 128, "learning_rate": 3e-3, "lr_schedule": "cosine", "patience": 0}
 PRETRAIN_EPOCHS, QUICK_PRETRAIN_EPOCHS = 20, 6
 FINE_TUNE = {"batch_size": 20, "learning_rate": 1e-3, "epochs": 40, "patience": 0}

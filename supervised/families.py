@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from supervised.kinds import get_kind
+from supervised.kinds import IGNORE, get_kind
 from supervised.registry import Dataset, get_task, load_task
 
 
@@ -150,17 +150,19 @@ class TaskVariant:
 
     def dataset(self, split: str = "train") -> Dataset:
         """Labelled: the train split cut to the labelled rows, val and test whole. Masked: every
-        split's inputs corrupted (:func:`mask_tokens`), its targets the original tokens."""
+        split's inputs corrupted (:func:`mask_tokens`), its targets the original tokens at the
+        positions chosen for corruption (:data:`IGNORE` elsewhere, a ``masked-tokens`` task)."""
         base = load_task(self.base, split)
         if self.name == "labelled":
             return base.subset(self.labelled_rows()) if split == "train" else base
         copies = self.copies if split == "train" else 1
         tokens = np.tile(base.x.argmax(axis=-1), (copies, 1))  # (copies * N, T) token ids
         rng = np.random.default_rng([self.seed, ("train", "val", "test").index(split)])
-        corrupted, _ = mask_tokens(tokens, rng, self.mask_rate, base.x.shape[-1])
+        corrupted, chosen = mask_tokens(tokens, rng, self.mask_rate, base.x.shape[-1])
         x = one_hot_or_mask(corrupted, base.x.shape[-1])
+        targets = np.where(chosen, tokens, IGNORE)  # scored at the chosen positions only, as BERT's loss
         rows = np.tile(np.arange(len(base)), copies)
-        return base.subset(rows, x=x, y=tokens, kind=get_kind("sequence"), n_classes=base.x.shape[-1])
+        return base.subset(rows, x=x, y=targets, kind=get_kind("masked-tokens"), n_classes=base.x.shape[-1])
 
 
 MASK = -1

@@ -2,10 +2,12 @@
 
 import numpy as np
 import pytest
+import torch
 
 from envs.single_step import SingleStepEnv, fixed_dataset
 from supervised.datasets import load_task
 from supervised.families import MASK, labelled, mask_tokens, masked, one_hot_or_mask
+from supervised.kinds import IGNORE, get_kind
 from supervised.tasks import EOS, PAD, reverse_targets
 
 
@@ -43,9 +45,21 @@ def test_masked_variant_targets_the_original_tokens():
     data = fixed_dataset("topics", "train", family="masked", mask_rate=0.3, copies=2)
     original = load_task("topics", "train")
     assert len(data) == 2 * len(original) and data.n_classes == original.obs_shape[-1]
-    np.testing.assert_array_equal(data.y[: len(original)], original.x.argmax(-1))
+    scored = data.y != IGNORE  # (N, T) positions chosen for corruption
+    assert data.kind.name == "masked-tokens" and scored.mean() == pytest.approx(0.3, abs=0.01)
+    np.testing.assert_array_equal(data.y[: len(original)][scored[: len(original)]],
+                                  original.x.argmax(-1)[scored[: len(original)]])  # fmt: skip
     hidden = data.x.sum(axis=-1) == 0  # (N, T) masked positions
-    assert hidden.mean() == pytest.approx(0.3 * 0.8, abs=0.01)
+    assert hidden.mean() == pytest.approx(0.3 * 0.8, abs=0.01) and not (hidden & ~scored).any()
+
+
+def test_masked_tokens_kind_scores_only_the_chosen_positions():
+    kind = get_kind("masked-tokens")
+    logits = torch.log(torch.tensor([[[0.5, 0.5], [0.9, 0.1]]]))  # (1, T=2, 2)
+    target = torch.tensor([[IGNORE, 1]])
+    assert kind.loss(logits, target).item() == pytest.approx(-np.log(0.1), rel=1e-5)
+    assert kind.score(logits, target).item() == 0.0
+    assert kind.loss(logits, torch.tensor([[IGNORE, IGNORE]])).item() == 0.0
     with pytest.raises(ValueError, match="one-hot token sequences"):
         masked("digits")
 
