@@ -2,8 +2,8 @@
 
 Claim: an encoder-decoder transformer trained with teacher forcing reverses variable-length token
 sequences (>= 95% of test outputs exactly right, greedy decoding); trained *without* the causal
-mask it fits teacher forcing but gets < 20% exactly right at inference, when the decoder writes
-one token at a time and the tokens it learned to peek at do not exist yet; beam search (5 beams)
+mask it gets < 20% exactly right at inference, when the decoder writes one token at a time and
+the tokens it learned to peek at do not exist yet; beam search (5 beams)
 is at least as good as greedy decoding.
 
 Task: ``gymlab/Reverse-v0``: 1-8 symbols, PAD-padded, to the same symbols reversed, then EOS
@@ -14,9 +14,9 @@ Arms (supervised learner, ``net=transformer``, one run each under the seed's fol
 - ``greedy``: the model trained with the causal mask, decoded greedily;
 - ``beam 5``: the same model, decoded by beam search with 5 beams;
 - ``no causal mask``: the same network and settings trained without the mask
-  (``causal_mask=false``), decoded greedily. In quick mode it trains for fewer epochs
-  (``NO_MASK_QUICK_EPOCHS``): its teacher-forced accuracy is already high by then, and longer
-  training only teaches it to copy the next input token more reliably.
+  (``causal_mask=false``), decoded greedily. In quick mode it trains for ``NO_MASK_QUICK_EPOCHS``
+  epochs only, to fit the time budget; its teacher-forced token accuracy (about 0.66) is then
+  already far above its inference accuracy, and training longer teaches it to peek more.
 
 Figures on the test split: ``exact_match`` (every output token right), ``token_accuracy``, and
 ``teacher_forced`` (token accuracy when the decoder reads the true previous tokens, the number
@@ -97,7 +97,7 @@ LECTURE = register(
         name="seq2seq",
         homework="HW5: sequence to sequence (transformer)",
         claim="A teacher-forced encoder-decoder transformer reverses sequences (>= 95% exactly right); "
-        "without the causal mask it fits training but fails at inference (< 20%); beam 5 >= greedy.",
+        "trained without the causal mask it fails at inference (< 20%); beam 5 >= greedy.",
         arms=("greedy", f"beam {BEAM}", "no causal mask"),
         experiment=experiment,
         condition=condition,
