@@ -20,6 +20,8 @@ AGENTS: dict[str, str] = {
     "trees": "agents.trees:Trees",
     "distill": "agents.distillation:Distill",
     "compressed": "agents.compression:Compressed",
+    "seq2seq-reinforce": "agents.sequence_rl:SequenceReinforce",
+    "pseudo-label": "agents.pseudo_label:PseudoLabel",
 }
 
 

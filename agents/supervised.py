@@ -36,13 +36,15 @@ from agents.networks import (
     orthogonal_init,
 )
 from agents.optim import clip_grad_norm, make_optimizer, set_lr
+from agents.seq2seq import Seq2SeqTransformer, beam_search
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
 from supervised import Dataset, attacks
 
-NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder", "separable_cnn")
+NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder", "separable_cnn", "transformer")
 """Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise; autoencoder
 (reconstruction tasks) = an MLP encoder down to ``bottleneck`` values and a mirrored decoder;
-separable_cnn: the cnn with depthwise-separable convolutions after the first."""
+separable_cnn: the cnn with depthwise-separable convolutions after the first; transformer: the
+encoder-decoder of seq2seq tasks (:mod:`agents.seq2seq`)."""
 
 AUGMENTATIONS: tuple[str, ...] = ("none", "shift")
 """Values of ``augment``: none, or shift (:func:`random_shift`, image tasks only)."""
@@ -114,6 +116,10 @@ class SupervisedConfig(TrainConfig):
     """adversarial training: L-inf radius of the attack, in the input's units (digits: [0, 1] pixels)"""
     adv_steps: int = 5
     """adversarial training with pgd: attack steps per batch"""
+    causal_mask: bool = True
+    """transformer: mask the decoder's self-attention so position t reads tokens before t only"""
+    beam_size: int = 1
+    """transformer: beams of the search that writes label actions (1: greedy decoding)"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -121,7 +127,9 @@ class SupervisedConfig(TrainConfig):
             raise ValueError(f"total_steps must be >= 0 (0: epochs passes), got {self.total_steps}")
         # the shared checks, with total_steps=0 (meaning "epochs passes") let through
         TrainConfig.check(dataclasses.replace(self, total_steps=self.total_steps or 1))
-        positive(self, "batch_size", "epochs", "d_model", "n_heads", "n_layers", "eval_batch_size", "bottleneck")
+        positive(
+            self, "batch_size", "epochs", "d_model", "n_heads", "n_layers", "eval_batch_size", "bottleneck", "beam_size"
+        )
         positive(self, "members")
         one_of(self, "net", NETS)
         if self.n_envs != 1:
@@ -238,6 +246,11 @@ def resolve_net(net: str, dataset: Dataset) -> str:
             f"net=autoencoder needs a reconstruction task (target = input); {dataset.name!r} is {dataset.kind}; "
             "use net=mlp, or a reconstruction task such as gymlab/DigitsReconstruction-v0"
         )
+    if net == "transformer" and not (len(dataset.obs_shape) == 2 and len(dataset.prediction_shape) == 2):
+        raise ValueError(
+            f"net=transformer needs a sequence-to-sequence task (inputs (T_in, D), outputs (T_out, tokens)); "
+            f"{dataset.name!r} is {dataset.kind} ({dataset.obs_shape} -> {dataset.prediction_shape})"
+        )
     if net == "attention" and not predicts_per_position(dataset):
         raise ValueError(
             f"net=attention needs a sequence task with one prediction per position; {dataset.name!r} is "
@@ -293,6 +306,9 @@ def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Pre
         encoder = mlp([in_dim, *c.hidden, c.bottleneck], c.activation)
         decoder = mlp([c.bottleneck, *reversed(c.hidden), in_dim], c.activation)
         model = Predictor(encoder, decoder, flatten=True, out_shape=out_shape)
+    elif net == "transformer":
+        (in_len, in_dim), (out_len, n_tokens) = dataset.obs_shape, out_shape
+        return Seq2SeqTransformer(in_dim, in_len, out_len, n_tokens, c.d_model, c.n_heads, c.n_layers, c.causal_mask)
     elif dataset.kind.per_token:  # one MLP applied to every token on its own
         layers = [dataset.obs_shape[-1], *hidden, out_shape[-1]]
         model = Predictor(mlp(layers, c.activation, dropout=c.dropout), nn.Identity(), flatten=False)
@@ -437,6 +453,8 @@ class Supervised(Agent):
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Labels (argmax, or sampled from the softmax) for label-mode envs, raw predictions otherwise
         (the network in eval mode)."""
+        if self.mode == "label" and self.config.beam_size > 1 and isinstance(self.model, Seq2SeqTransformer):
+            return beam_search(self.model, obs, self.config.beam_size)[0]  # (B, T_out) tokens
         with eval_mode(self.model):
             prediction = self.model(obs)  # (B, n_classes), (B, D) or (B, T, n_classes)
         if self.mode == "prediction":
@@ -475,9 +493,9 @@ class Supervised(Agent):
             if c.adv_train != "none":  # train on the batch as the attack would show it (Madry et al. 2018)
                 inputs = adversarial_batch(self.model, inputs, self.envs.pending_targets(), self.train_set, c)
             if c.members == 1:
-                prediction = self.model(inputs)
+                prediction = self.forward_train(inputs)
                 _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
-                loss = supervised_loss(prediction, reward, self.weights, c)
+                loss = supervised_loss(prediction, reward, self.weights, c) + self.auxiliary_loss()
             else:  # bagging: each member learns from its own resample; the env scores the ensemble
                 outputs = self.model.member_outputs(inputs)  # (K, B, *prediction_shape)
                 _, reward, _, _, info = self.env_step(self.model.combine(outputs))
@@ -517,6 +535,18 @@ class Supervised(Agent):
         for i, norm in enumerate((grad_norm_sum / steps).tolist()):  # mean over the iteration's steps
             metrics[f"grad_norm/layer{i}"] = norm
         return metrics
+
+    def auxiliary_loss(self) -> torch.Tensor | float:
+        """A term added to each step's loss beyond the labelled batch's (none here; the
+        pseudo-label learner adds the loss on confidently predicted unlabelled inputs)."""
+        return 0.0
+
+    def forward_train(self, obs: torch.Tensor) -> torch.Tensor:
+        """Predictions for the batch the train env waits to score; a teacher-forced decoder
+        (net=transformer) also reads the batch's targets, shifted right by one token."""
+        if getattr(self.model, "teacher_forced", False):
+            return self.model(obs, self.envs.pending_targets())
+        return self.model(obs)
 
     def _record_episodes(self, rewards: torch.Tensor) -> None:
         """Feed the last batch's rewards (one episode each) to ``rollout/ep_rew_mean``; not to
@@ -630,3 +660,24 @@ class Supervised(Agent):
         self.stopped_early = bool(stopping["stopped_early"])
         if self.stopped_early:
             self.config = dataclasses.replace(self.config, total_steps=self.num_timesteps)
+
+    def init_from(self, other: Supervised) -> list[str]:
+        """Start from another supervised run's weights (``--init-from RUN``), e.g. a pre-trained
+        body: every weight whose name and shape match is copied; a head whose outputs differ (a
+        new task's classes) stays fresh, and so do the optimizer and counters. Returns the names
+        of the weights left fresh; ValueError, saying which weights differ, when more than the
+        head does not fit."""
+        mine, theirs = self.model.state_dict(), other.model.state_dict()
+        fits = {name: value for name, value in theirs.items() if name in mine and mine[name].shape == value.shape}
+        fresh = sorted(set(mine) - set(fits))
+        misfits = [name for name in fresh if not name.startswith("head.")]
+        if misfits or not fits:
+            shown = ", ".join(misfits[:4]) or "every weight"
+            raise ValueError(
+                f"the network of {other.env_id} ({other.config.net}) does not fit this run's: {shown} differ; "
+                "train with the same net, d_model, n_heads, n_layers and hidden"
+            )
+        mine.update(fits)
+        self.model.load_state_dict(mine)
+        self.best_model.load_state_dict(mine)
+        return fresh

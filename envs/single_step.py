@@ -30,7 +30,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from supervised.crossval import FoldTask
-from supervised.families import TaskDistribution, TaskSequence, build_family
+from supervised.families import TaskDistribution, TaskSequence, TaskVariant, build_family
 from supervised.kinds import Kind, get_kind, label_reward
 from supervised.registry import TASKS, Dataset, TaskSpec, get_task, load_task, on_register
 
@@ -79,6 +79,8 @@ def fixed_dataset(
         return load_task(task, split, classes) if chosen is None else chosen.dataset(split)
     if isinstance(chosen, TaskSequence) and task_id is not None:
         return chosen.dataset(int(task_id), split)
+    if isinstance(chosen, TaskVariant) and task_id is None:
+        return chosen.dataset(split)
     raise ValueError(
         f"a batched env serves one fixed task: family {family!r} needs task_id=K (a sequence family); "
         "use SingleStepEnv for schedules and task distributions"
@@ -161,6 +163,8 @@ class SingleStepEnv(gym.Env):
         self.fixed_task = task_id is not None
         if isinstance(self.family, TaskSequence):
             self.dataset = self.family.dataset(self.task_id, split)
+        elif isinstance(self.family, TaskVariant):
+            self.dataset = self.family.dataset(split)
         elif isinstance(self.family, TaskDistribution):
             self.dataset = self.family.template(split)
             self.task_id = -1  # no task drawn yet
@@ -391,8 +395,9 @@ class SingleStepVectorEnv(gym.vector.VectorEnv):
         return self._x[self._batch[0]], reward, terminated, truncated, info
 
     def pending_targets(self) -> torch.Tensor:
-        """The targets of the batch awaiting actions (B,) or (B, T): what the next ``step`` scores
-        against, for a learner that needs them before it acts (adversarial training)."""
+        """The targets of the batch awaiting actions, (B,) or (B, T): what the next ``step`` scores
+        against, for a learner that needs them before it acts (adversarial training; a teacher-forced
+        decoder reads the target shifted right)."""
         if self._batch is None:
             raise RuntimeError("no batch to predict; call reset() before pending_targets()")
         return self._y[self._batch[0]]

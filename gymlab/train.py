@@ -50,8 +50,10 @@ def build_new(
 def start_from(agent: Agent, source: Path) -> None:
     """``--init-from``: give a new run's actor-critic the weights (and normalisation statistics) of
     another run's newest checkpoint, or of an SB3 PPO/A2C model .zip (rl-baselines3-zoo's
-    ``--trained-agent``). Only the network: the optimizer, counters and schedules start afresh,
+    ``--trained-agent``); a supervised run takes a supervised run's network (a pre-trained body
+    with a fresh head when the outputs differ: :meth:`Supervised.init_from`). Only the network: the optimizer, counters and schedules start afresh,
     and the run's random streams and thread count stay its own."""
+    from agents.supervised import Supervised
     from gymlab.sb3 import from_sb3, is_sb3_model
 
     if not source.exists():
@@ -61,6 +63,9 @@ def start_from(agent: Agent, source: Path) -> None:
             from_sb3(agent, source)
             return
         _, other = runs.load_run(source, "cpu")
+    if isinstance(agent, Supervised) and isinstance(other, Supervised):  # a pre-trained body, or a whole model
+        agent.init_from(other)
+        return
     if not (hasattr(agent, "policy") and hasattr(other, "policy")):
         raise ValueError(f"--init-from copies an actor-critic; {other.name} and {agent.name} do not both have one")
     spaces, theirs = (agent.observation_space, agent.action_space), (other.observation_space, other.action_space)

@@ -4,6 +4,10 @@
   :func:`permuted` (each task a fixed pixel permutation of the base task) and :func:`split`
   (each task a group of the base task's classes). Every task's every split stays reachable
   through :meth:`TaskSequence.dataset`.
+- A :class:`TaskVariant` is one other version of the base task, fixed per split (self- and
+  semi-supervised learning): :func:`labelled` (only some train labels kept: the rest of the train
+  split is unlabelled) and :func:`masked` (masked-token pre-training: corrupted token sequences
+  whose targets are the original tokens, BERT's pretext task).
 - A :class:`TaskDistribution` draws a new task when asked (meta-learning), each with a
   *support* set to adapt on and a disjoint *query* set to be scored on: :func:`sine` (sine
   waves of random amplitude and phase) and :func:`few_shot` (N-way K-shot classification, the
@@ -29,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from supervised.crossval import FoldTask, fold_task
+from supervised.kinds import IGNORE, get_kind
 from supervised.registry import Dataset, get_task, load_task
 
 
@@ -118,6 +123,101 @@ def split(base: str, n_tasks: int = 5, switch_every: int | None = None, switch_s
     sequence = TaskSequence(base, n_tasks, (), "split")
     every = len(sequence.dataset(0, "train"))
     return replace(sequence, switch_steps=_schedule(n_tasks, switch_every, switch_steps, every))
+
+
+# ----------------------------------------------------------------------------- variants
+@dataclass(frozen=True)
+class TaskVariant:
+    """One other version of the base task: :meth:`dataset` gives its fixed split."""
+
+    base: str
+    """The task the variant is built on."""
+    name: str
+    """'labelled' or 'masked'."""
+    n_labels: int = 0
+    """Labelled: train examples whose labels are kept."""
+    mask_rate: float = 0.15
+    """Masked: fraction of positions chosen for corruption."""
+    copies: int = 1
+    """Masked: the train split repeated this many times, each copy with its own masks."""
+    seed: int = 0
+    """Seed of the labelled rows or of the masks."""
+
+    def labelled_rows(self) -> np.ndarray:
+        """Labelled: the rows of the base train split whose labels are kept (sorted)."""
+        n = len(load_task(self.base, "train"))
+        return np.sort(np.random.default_rng([self.seed, 1]).choice(n, self.n_labels, replace=False))
+
+    def unlabelled_x(self) -> np.ndarray:
+        """Labelled: the inputs of the other train rows, whose labels are not used."""
+        train = load_task(self.base, "train")
+        return train.x[np.setdiff1d(np.arange(len(train)), self.labelled_rows())]
+
+    def dataset(self, split: str = "train") -> Dataset:
+        """Labelled: the train split cut to the labelled rows, val and test whole. Masked: every
+        split's inputs corrupted (:func:`mask_tokens`), its targets the original tokens at the
+        positions chosen for corruption (:data:`IGNORE` elsewhere, a ``masked-tokens`` task)."""
+        base = load_task(self.base, split)
+        if self.name == "labelled":
+            return base.subset(self.labelled_rows()) if split == "train" else base
+        copies = self.copies if split == "train" else 1
+        tokens = np.tile(base.x.argmax(axis=-1), (copies, 1))  # (copies * N, T) token ids
+        rng = np.random.default_rng([self.seed, ("train", "val", "test").index(split)])
+        corrupted, chosen = mask_tokens(tokens, rng, self.mask_rate, base.x.shape[-1])
+        x = one_hot_or_mask(corrupted, base.x.shape[-1])
+        targets = np.where(chosen, tokens, IGNORE)  # scored at the chosen positions only, as BERT's loss
+        rows = np.tile(np.arange(len(base)), copies)
+        return base.subset(rows, x=x, y=targets, kind=get_kind("masked-tokens"), n_classes=base.x.shape[-1])
+
+
+MASK = -1
+"""The masked token's id in :func:`mask_tokens`' output; its one-hot row is all zeros."""
+
+
+def mask_tokens(
+    tokens: np.ndarray, rng: np.random.Generator, rate: float, n_tokens: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """BERT's corruption of token ids (N, T): each position is chosen with probability ``rate``;
+    a chosen one becomes :data:`MASK` 80% of the time, a random token 10%, and stays 10%.
+    Returns ``(corrupted (N, T), chosen (N, T) bool)``."""
+    tokens = np.asarray(tokens)
+    chosen = rng.random(tokens.shape) < rate
+    action = rng.random(tokens.shape)  # < 0.8: mask, 0.8-0.9: random token, >= 0.9: unchanged
+    random_tokens = rng.integers(0, n_tokens, size=tokens.shape)
+    corrupted = np.where(chosen & (action < 0.8), MASK, tokens)
+    corrupted = np.where(chosen & (action >= 0.8) & (action < 0.9), random_tokens, corrupted)
+    return corrupted, chosen
+
+
+def one_hot_or_mask(tokens: np.ndarray, n_tokens: int) -> np.ndarray:
+    """Token ids (N, T) to one-hot rows (N, T, n_tokens) float32; :data:`MASK` to a row of zeros."""
+    eye = np.vstack([np.eye(n_tokens, dtype=np.float32), np.zeros((1, n_tokens), dtype=np.float32)])
+    return eye[np.where(tokens == MASK, n_tokens, tokens)]
+
+
+def labelled(base: str, n_labels: int = 0, fraction: float = 0.0, seed: int = 0) -> TaskVariant:
+    """Few labels: ``n_labels`` train examples (or ``fraction`` of the train split) keep their
+    labels, drawn with ``seed``; the other train inputs are the unlabelled pool
+    (:meth:`TaskVariant.unlabelled_x`). Val and test are whole."""
+    n_train = len(load_task(base, "train"))
+    if (n_labels > 0) == (fraction > 0):
+        raise ValueError(f"give n_labels (1..{n_train}) or fraction (0..1], one of them; got {n_labels} and {fraction}")
+    n = int(n_labels) if n_labels else max(1, round(float(fraction) * n_train))
+    if not 1 <= n <= n_train or fraction > 1:
+        raise ValueError(f"n_labels must be in [1, {n_train}] and fraction in (0, 1]; got {n_labels} and {fraction}")
+    return TaskVariant(base, "labelled", n_labels=n, seed=int(seed))
+
+
+def masked(base: str, mask_rate: float = 0.15, copies: int = 1, seed: int = 0) -> TaskVariant:
+    """Masked-token pre-training on the base task's one-hot token sequences, labels unused: the
+    inputs corrupted by :func:`mask_tokens`, the targets the original tokens (a ``sequence``
+    task with one class per token)."""
+    x = load_task(base, "train").x
+    if x.ndim != 3 or not np.all(x.sum(axis=-1) == 1):
+        raise ValueError(f"masked needs one-hot token sequences (N, T, vocab); {base!r} inputs are {x.shape[1:]}")
+    if not 0 < mask_rate <= 1 or copies < 1:
+        raise ValueError(f"mask_rate must be in (0, 1] and copies >= 1; got {mask_rate} and {copies}")
+    return TaskVariant(base, "masked", mask_rate=float(mask_rate), copies=int(copies), seed=int(seed))
 
 
 # ----------------------------------------------------------------------------- distributions
@@ -214,7 +314,7 @@ COMMON_FAMILIES: dict[str, Any] = {"kfold": fold_task}
 
 def build_family(
     task: str, family: str | None, kwargs: dict[str, Any]
-) -> TaskSequence | TaskDistribution | FoldTask | None:
+) -> TaskSequence | TaskVariant | TaskDistribution | FoldTask | None:
     """The family ``family`` of ``task`` built with ``kwargs`` (None when ``family`` is None);
     ValueError naming the task's families, or the family's parameters, when they do not fit."""
     spec = get_task(task)

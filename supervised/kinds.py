@@ -271,9 +271,48 @@ class SequenceToSequence(SequenceLabelling):
         return self._labels(y, n_classes)
 
 
+IGNORE = -1
+"""A masked-tokens target that is not scored (a position that was not corrupted)."""
+
+
+class MaskedTokens(SequenceLabelling):
+    """Masked-token prediction (BERT's pretext task): token targets (N, T) with :data:`IGNORE` at
+    the positions not scored; loss = cross-entropy averaged over the scored positions, metric =
+    the fraction of them predicted right (0 loss and score for an example with none)."""
+
+    name = "masked-tokens"
+    loss_name = "cross-entropy averaged over the masked positions"
+
+    def check_targets(self, x: np.ndarray, y: np.ndarray, n_classes: int) -> tuple[np.ndarray, int]:
+        """Tokens (N, T) in [0, n_classes) or IGNORE, one per position of x (N, T, D)."""
+        y = np.asarray(y)
+        scored = np.where(y == IGNORE, 0, y)
+        _, n_classes = super().check_targets(x, scored, n_classes)
+        return y.astype(np.int64), n_classes
+
+    def loss(self, prediction, target):
+        """Cross-entropy of (B, T, n_classes) logits at the scored positions, averaged over them."""
+        scored = (target != IGNORE).float()  # (B, T)
+        loss = cross_entropy_loss(prediction, target.clamp(min=0)) * scored
+        return loss.sum(dim=-1) / scored.sum(dim=-1).clamp(min=1.0)
+
+    def score(self, prediction, target):
+        """Fraction of the scored positions whose argmax is the token."""
+        scored = (target != IGNORE).float()
+        right = (prediction.argmax(dim=-1) == target).float() * scored
+        return right.sum(dim=-1) / scored.sum(dim=-1).clamp(min=1.0)
+
+
 KINDS: dict[str, Kind] = {
     kind.name: kind
-    for kind in (Classification(), Regression(), Reconstruction(), SequenceLabelling(), SequenceToSequence())
+    for kind in (
+        Classification(),
+        Regression(),
+        Reconstruction(),
+        SequenceLabelling(),
+        SequenceToSequence(),
+        MaskedTokens(),
+    )
 }
 """Every kind by name."""
 

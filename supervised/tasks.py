@@ -38,6 +38,27 @@ SORT_SEED = 3
 SORT_LENGTH = 8
 SORT_VOCAB = 8
 
+# Reverse: a token sequence of 1..REVERSE_MAX_LENGTH symbols, padded, to the same symbols reversed
+# and an end-of-sequence token. Tokens: PAD = 0, EOS = 1, the symbols 2 .. REVERSE_VOCAB + 1. The
+# input is padded to REVERSE_MAX_LENGTH, the output to REVERSE_MAX_LENGTH + 1 (room for EOS).
+REVERSE_SIZE = 5_000
+REVERSE_SEED = 5
+REVERSE_MAX_LENGTH = 8
+REVERSE_VOCAB = 8
+PAD, EOS = 0, 1
+
+# Topics: sentences of TOPICS_LENGTH words; each sentence has one of TOPICS_CLASSES topics, and each
+# word is, with probability TOPICS_ON_TOPIC, one of its topic's words (every word belongs to one
+# topic, by a fixed random assignment), else any word. Every position is labelled with the
+# sentence's topic. Which words go together is visible in unlabelled sentences (masked-token
+# pre-training learns it); with few labels, most words are seen too rarely to learn their topic.
+TOPICS_SIZE = 5_000
+TOPICS_SEED = 6
+TOPICS_LENGTH = 8
+TOPICS_VOCAB = 160
+TOPICS_CLASSES = 16
+TOPICS_ON_TOPIC = 0.5
+
 # Sine: the base of meta-learning's sine family (amplitude 1, phase 0 here; the family draws both).
 SINE_SIZE = 1_000
 SINE_SEED = 4
@@ -114,6 +135,38 @@ def _sort(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.eye(SORT_VOCAB, dtype=np.float32)[tokens], np.sort(tokens, axis=1)  # (N, T, vocab), (N, T)
 
 
+def reverse_targets(tokens: np.ndarray) -> np.ndarray:
+    """The output for padded inputs ``tokens`` (N, T) (PAD = 0 after the symbols): each row's
+    symbols reversed, then EOS, then PAD: (N, T + 1) int64."""
+    tokens = np.asarray(tokens)
+    out = np.full((len(tokens), tokens.shape[1] + 1), PAD, dtype=np.int64)
+    for row, sequence in zip(out, tokens):
+        symbols = sequence[sequence != PAD]
+        row[: len(symbols)] = symbols[::-1]
+        row[len(symbols)] = EOS
+    return out
+
+
+def _reverse(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    lengths = rng.integers(1, REVERSE_MAX_LENGTH + 1, size=REVERSE_SIZE)  # (N,)
+    symbols = rng.integers(2, REVERSE_VOCAB + 2, size=(REVERSE_SIZE, REVERSE_MAX_LENGTH))  # (N, T)
+    tokens = np.where(np.arange(REVERSE_MAX_LENGTH) < lengths[:, None], symbols, PAD)  # padded
+    n_tokens = REVERSE_VOCAB + 2
+    return np.eye(n_tokens, dtype=np.float32)[tokens], reverse_targets(tokens)  # (N, T, n_tokens), (N, T + 1)
+
+
+def _topics(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    word_topic = rng.permutation(TOPICS_VOCAB) % TOPICS_CLASSES  # (V,) each word's topic
+    words_of = [np.flatnonzero(word_topic == k) for k in range(TOPICS_CLASSES)]
+    topics = rng.integers(0, TOPICS_CLASSES, size=TOPICS_SIZE)  # (N,)
+    on_topic = rng.random((TOPICS_SIZE, TOPICS_LENGTH)) < TOPICS_ON_TOPIC  # (N, T)
+    topical = np.stack([rng.choice(words_of[k], TOPICS_LENGTH) for k in topics])  # (N, T)
+    any_word = rng.integers(0, TOPICS_VOCAB, size=(TOPICS_SIZE, TOPICS_LENGTH))
+    tokens = np.where(on_topic, topical, any_word)
+    labels = np.repeat(topics[:, None], TOPICS_LENGTH, axis=1)  # (N, T): the sentence's topic everywhere
+    return np.eye(TOPICS_VOCAB, dtype=np.float32)[tokens], labels
+
+
 def _digits_images() -> tuple[np.ndarray, np.ndarray]:
     return _digits()  # the images, and each one's digit (so that classes=0,1,2,3,4 can pick rows)
 
@@ -145,7 +198,7 @@ declare(TaskSpec(
     "digits", _digits, KINDS["classification"], "1,797 8×8 handwritten digits (scikit-learn)",
     n_classes=10, x_bounds=(0.0, 1.0), presets=DIGITS_PRESETS, builtin=True,
     families={"permuted": partial(families.permuted, "digits"), "split": partial(families.split, "digits"),
-              "few-shot": partial(families.few_shot, "digits")},
+              "few-shot": partial(families.few_shot, "digits"), "labelled": partial(families.labelled, "digits")},
 ))  # fmt: skip
 declare(TaskSpec(
     "diabetes", _diabetes, KINDS["regression"], "scikit-learn's diabetes progression, standardised",
@@ -166,6 +219,18 @@ declare(TaskSpec(
     "sort", _sort, KINDS["seq2seq"], "one-hot tokens to the same tokens sorted",
     n_classes=SORT_VOCAB, seed=SORT_SEED, x_bounds=(0.0, 1.0), builtin=True,
     presets={"supervised": {"net": "attention", "learning_rate": 3.0e-3, "lr_schedule": "cosine", "epochs": 10, "patience": 5}},
+))  # fmt: skip
+declare(TaskSpec(
+    "reverse", _reverse, KINDS["seq2seq"], "1-8 one-hot tokens (PAD-padded) to the same reversed, then EOS",
+    n_classes=REVERSE_VOCAB + 2, seed=REVERSE_SEED, x_bounds=(0.0, 1.0), builtin=True,
+    presets={"supervised": {"net": "transformer", "learning_rate": 1.0e-3, "lr_schedule": "cosine", "epochs": 20,
+                            "patience": 5}},
+))  # fmt: skip
+declare(TaskSpec(
+    "topics", _topics, KINDS["sequence"], "words labelled by their sentence's topic (16 topics, 160 words)",
+    n_classes=TOPICS_CLASSES, seed=TOPICS_SEED, x_bounds=(0.0, 1.0), builtin=True,
+    presets={"supervised": {"net": "attention", "learning_rate": 1.0e-3, "epochs": 20, "patience": 5}},
+    families={"masked": partial(families.masked, "topics"), "labelled": partial(families.labelled, "topics")},
 ))  # fmt: skip
 declare(TaskSpec(
     "digits-reconstruction", _digits_images, KINDS["reconstruction"], "the 8×8 digits, reproduced (an autoencoder)",

@@ -11,7 +11,7 @@ from supervised.kinds import KINDS, get_kind
 
 
 def test_every_kind_is_reachable_by_name_and_unknown_names_list_them():
-    assert list(KINDS) == ["classification", "regression", "reconstruction", "sequence", "seq2seq"]
+    assert list(KINDS) == ["classification", "regression", "reconstruction", "sequence", "seq2seq", "masked-tokens"]
     assert get_kind(KINDS["regression"]) is KINDS["regression"]
     with pytest.raises(ValueError, match="unknown kind 'ranking'; known: classification, regression, reconstruction"):
         get_kind("ranking")
@@ -51,7 +51,7 @@ def test_gradient_of_the_reward_is_the_analytic_one():
 
 
 def test_each_kind_owns_its_prediction_shape_and_label_space():
-    c, r, rec, seq, s2s = (KINDS[k] for k in KINDS)
+    c, r, rec, seq, s2s, _ = (KINDS[k] for k in KINDS)
     assert c.prediction_shape((1, 8, 8), (), 10) == (10,) and c.label_space((), 10) == spaces.Discrete(10)
     assert r.prediction_shape((10,), (), 0) == (1,) and r.prediction_shape((10,), (3,), 0) == (3,)
     assert r.label_space((), 0) is None and rec.label_space((1, 8, 8), 0) is None
