@@ -105,7 +105,7 @@ def test_sine_tasks_draw_amplitude_and_phase():
 @pytest.mark.parametrize(
     ("task", "kwargs", "message"),
     [
-        ("digits", {"family": "rotated"}, "task 'digits' has no family 'rotated'; its families: permuted, split, few-shot, kfold"),
+        ("digits", {"family": "rotated"}, "task 'digits' has no family 'rotated'; its families: permuted, split, few-shot, labelled, kfold"),
         ("diabetes", {"family": "permuted"}, "task 'diabetes' has no family 'permuted'; its families: kfold"),
         ("digits", {"family": "permuted", "n_way": 3}, "family 'permuted' takes n_tasks, switch_every, switch_steps, seed; got n_way"),
         ("digits", {"n_tasks": 3}, "unexpected env kwargs n_tasks for task 'digits'; family kwargs need family=NAME"),
