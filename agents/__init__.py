@@ -17,6 +17,7 @@ AGENTS: dict[str, str] = {
     "bc": "agents.imitation:BC",
     "gail": "agents.imitation:GAIL",
     "gan": "agents.gan:GAN",
+    "lifelong": "agents.lifelong:Lifelong",
 }
 
 

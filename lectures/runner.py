@@ -46,6 +46,9 @@ class Panel:
     """logarithmic y axis"""
     surface: Callable[[Any], None] | None = None
     """draws a background on the axes (e.g. a loss surface's contours) before the lines"""
+    matrix: Sequence[Sequence[float]] | None = None
+    """a heat map with its values written in the cells (rows down the y axis, columns along x),
+    drawn instead of lines; also written to result.json under ``matrices``"""
 
 
 @dataclass
@@ -208,6 +211,8 @@ def plot(panels: Sequence[Panel], title: str, path: Path) -> np.ndarray:
         axes = figure.add_subplot(1, n, i + 1)
         if panel.surface is not None:
             panel.surface(axes)
+        if panel.matrix is not None:
+            draw_matrix(axes, np.asarray(panel.matrix, dtype=float))
         for label, (xs, ys) in panel.lines.items():
             axes.plot(xs, ys, ".-" if panel.surface is not None else "-", label=label, markersize=3, linewidth=1.2)
         if panel.log_y:
@@ -222,6 +227,17 @@ def plot(panels: Sequence[Panel], title: str, path: Path) -> np.ndarray:
     canvas.draw()
     figure.savefig(path)
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def draw_matrix(axes, matrix: np.ndarray) -> None:
+    """A heat map of ``matrix`` (rows, columns) in [0, 1] with each value written in its cell."""
+    axes.imshow(matrix, cmap="viridis", vmin=0.0, vmax=1.0)
+    for (row, column), value in np.ndenumerate(matrix):
+        if np.isfinite(value):
+            colour = "black" if value > 0.6 else "white"
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6, color=colour)
+    axes.set_xticks(range(matrix.shape[1]))
+    axes.set_yticks(range(matrix.shape[0]))
 
 
 def write_events(out: Path, result_table: Table, panels: Sequence[Panel], image: np.ndarray) -> None:
@@ -301,6 +317,11 @@ def run_lecture(
         "seeds": list(range(seeds)),
         "quick": quick,
         "plot": "lecture.png",
+        "matrices": {
+            panel.title: np.asarray(panel.matrix, dtype=float).tolist()
+            for panel in trials[0].panels
+            if panel.matrix is not None
+        },
         "seconds": seconds,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")

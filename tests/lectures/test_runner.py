@@ -134,3 +134,16 @@ def test_lecture_has_help(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["lecture", "--help"])
     assert exit_info.value.code == 0 and "usage: gymlab lecture" in capsys.readouterr().out
+
+
+def test_a_matrix_panel_is_drawn_and_written_to_result_json(tmp_path, monkeypatch):
+    def experiment(quick: bool, seed: int, out: Path) -> Trial:
+        return Trial({"a": {"x": 1.0}}, [Panel("R", matrix=[[0.9, 0.1], [0.5, 0.8]]), Panel("c", {"a": ([0], [1.0])})])
+
+    monkeypatch.setattr(runner, "LECTURES", {})
+    monkeypatch.setattr(runner, "_discovered", True)
+    lecture = runner.register(Lecture("matrix", "HW0", "a claim", ("a",), experiment, lambda t: True, "always"))
+    result = runner.run_lecture(lecture, quick=True, seeds=1, out=tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["matrices"] == {"R": [[0.9, 0.1], [0.5, 0.8]]}
+    assert result.held and (tmp_path / "lecture.png").stat().st_size > 0
