@@ -18,6 +18,7 @@ AGENTS: dict[str, str] = {
     "gail": "agents.imitation:GAIL",
     "gan": "agents.gan:GAN",
     "lifelong": "agents.lifelong:Lifelong",
+    "maml": "agents.maml:MAML",
 }
 
 
