@@ -19,6 +19,7 @@ AGENTS: dict[str, str] = {
     "gan": "agents.gan:GAN",
     "lifelong": "agents.lifelong:Lifelong",
     "maml": "agents.maml:MAML",
+    "dann": "agents.dann:DANN",
 }
 
 

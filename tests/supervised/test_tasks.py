@@ -16,6 +16,8 @@ EXPECTED = {  # task -> (kind, obs_shape, y trailing shape, y dtype, n_classes, 
     "sort": ("seq2seq", (8, 8), (8,), np.int64, 8, 4000),
     "digits-reconstruction": ("reconstruction", (1, 8, 8), (1, 8, 8), np.float32, 0, 1797),
     "sine": ("regression", (1,), (), np.float32, 0, 1000),
+    "moons": ("classification", (2,), (), np.int64, 2, 1000),
+    "moons-rotated": ("classification", (2,), (), np.int64, 2, 1000),
 }
 BUILTIN = [name for name, spec in TASKS.items() if spec.builtin]
 
@@ -122,3 +124,14 @@ def test_unknown_task_or_split_lists_the_choices():
         load_task("mnist", "train")
     with pytest.raises(ValueError, match=r"unknown split 'dev'; choose one of: train, val, test"):
         load_task("digits", "dev")
+
+
+def test_moons_rotated_is_the_moons_turned_30_degrees_about_the_centre():
+    from supervised.tasks import MOONS_CENTRE, rotate
+
+    assert np.allclose(rotate(np.array([[1.5, 0.25]]), 90.0), [[0.5, 1.25]])
+    assert np.allclose(rotate(np.array([MOONS_CENTRE]), 30.0), [MOONS_CENTRE])
+    rotated = load_task("moons-rotated", "train")
+    back = rotate(rotated.x, -30.0)  # unrotated, the target's points lie on the two moons again
+    source = load_task("moons", "train")
+    assert abs(back[:, 1].max() - source.x[:, 1].max()) < 0.3 and abs(back[:, 1].min() - source.x[:, 1].min()) < 0.3
