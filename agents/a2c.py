@@ -124,6 +124,8 @@ class A2C(Agent):
         data = self.buffer.all()  # (n_steps * n_envs, ...) flattened time-major
         params, values, saved = self.policy.forward_train(data.obs)  # (B, n) logits or means, (B,)
         log_prob, entropy = self.policy.head.log_prob_entropy(params, data.actions)
+        if c.ent_coef == 0:  # the entropy term then adds no gradient: keep it out of the backward pass
+            entropy = entropy.detach()
         advantages = data.advantages
         if c.normalize_advantage:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)

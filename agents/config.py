@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import envs
-from agents.networks import ACTIVATIONS
+from agents.networks import ACTIVATIONS, CNN_LAYOUTS
 from agents.optim import OPTIMIZERS, SCHEDULES
 
 
@@ -88,10 +88,13 @@ class OnPolicyConfig(TrainConfig):
     """generalized state-dependent exploration (gSDE) for Box actions, as SB3's use_sde"""
     sde_sample_freq: int = -1
     """with use_sde: draw new exploration matrices every this many steps (-1: once per rollout)"""
+    cnn: str = "auto"
+    """image observations: auto | nature (Atari frames) | small (two 3x3 layers) | minatar (one 3x3 layer of 16)"""
 
     def check(self) -> None:
         """Raise ValueError, naming the key and the fix, for values out of range."""
         super().check()
+        one_of(self, "cnn", CNN_LAYOUTS)
         if self.sde_sample_freq == 0 or self.sde_sample_freq < -1:
             raise ValueError(f"sde_sample_freq must be -1 (once per rollout) or > 0, got {self.sde_sample_freq}")
 

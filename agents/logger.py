@@ -91,7 +91,11 @@ class RunLogger:
         if start_step > 0:
             _wait_for_a_later_events_name(self.run_dir)
         # Events at steps <= start_step match the checkpoint; later ones came from the dead run.
-        self.writer = SummaryWriter(str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None)
+        # a queue long enough that the training loop never waits for the writer thread: events
+        # are pushed to disk by flush() (every 10 s, at checkpoints, at the end)
+        self.writer = SummaryWriter(
+            str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None, max_queue=1000, flush_secs=3600
+        )
         self.start_time = time.perf_counter()
         self.start_step = start_step
         self.interval: int | None = None  # iterations between two logs, set at the first

@@ -56,20 +56,30 @@ def mlp(sizes: list[int], act: str = "tanh", output_act: str | None = None) -> n
     return nn.Sequential(*layers)
 
 
-class CNN(nn.Module):
-    """Convolutional body for channel-first images; picks Nature-DQN sizes for large frames
-    (>= 36 px) and a small 3x3 stack for tiny ones (the 8x8 digits)."""
+CNN_LAYOUTS = ("auto", "nature", "small", "minatar")
+"""Values of ``cnn``: auto = nature for frames of 36 px and more, small below."""
 
-    def __init__(self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu"):
+
+class CNN(nn.Module):
+    """Convolutional body for channel-first images. ``layout``: ``nature`` (Mnih et al. 2015's three
+    layers, for Atari-size frames), ``small`` (two 3x3 layers of 32 and 64 and a 2x2 max-pool, for
+    the 8x8 digits), ``minatar`` (one 3x3 layer of 16, Young & Tian 2019's network for 10x10
+    MinAtar boards), or ``auto``: nature for frames of 36 px and more, small below."""
+
+    def __init__(self, obs_shape: tuple[int, ...], features: int = 256, act: str = "relu", layout: str = "auto"):
         super().__init__()
         c, h, w = obs_shape
         a = activation(act)
-        if min(h, w) >= 36:
+        if layout == "auto":
+            layout = "nature" if min(h, w) >= 36 else "small"
+        if layout == "nature":
             convs = [
                 nn.Conv2d(c, 32, 8, stride=4), a(),
                 nn.Conv2d(32, 64, 4, stride=2), a(),
                 nn.Conv2d(64, 64, 3, stride=1), a(),
             ]  # fmt: skip
+        elif layout == "minatar":
+            convs = [nn.Conv2d(c, 16, 3, stride=1), a()]
         else:
             convs = [
                 nn.Conv2d(c, 32, 3, padding=1), a(),
@@ -291,8 +301,8 @@ def preprocess(obs: torch.Tensor, space: gym.Space) -> torch.Tensor:
         return nn.functional.one_hot(obs.long(), int(space.n)).float()
     if is_image(space):
         x = obs.float()
-        if space.dtype == np.uint8:
-            x = x / 255.0
+        if space.dtype == np.uint8:  # to [0, 1]: 255 for camera frames, 1 for MinAtar's 0/1 channels
+            x = x / float(np.max(space.high))
         if space.shape[-1] in (1, 3, 4) and space.shape[0] not in (1, 3, 4):
             x = x.permute(0, 3, 1, 2)  # (B, H, W, C) -> (B, C, H, W)
         return x
@@ -364,10 +374,11 @@ def image_shape(space: gym.Space) -> tuple[int, int, int]:
     return (s[2], s[0], s[1]) if s[-1] in (1, 3, 4) and s[0] not in (1, 3, 4) else tuple(s)
 
 
-def body(space: gym.Space, hidden: list[int], act: str) -> tuple[nn.Module, int]:
-    """A feature extractor for ``space``: a CNN for images, else an MLP. Returns (module, out_dim)."""
+def body(space: gym.Space, hidden: list[int], act: str, cnn: str = "auto") -> tuple[nn.Module, int]:
+    """A feature extractor for ``space``: a CNN (of layout ``cnn``) for images, else an MLP.
+    Returns (module, out_dim)."""
     if is_image(space):
-        net = CNN(image_shape(space), features=hidden[-1] if hidden else 256)
+        net = CNN(image_shape(space), features=hidden[-1] if hidden else 256, layout=cnn)
         return net, net.out_dim
     if not hidden:
         return nn.Identity(), obs_dim(space)
@@ -400,7 +411,7 @@ class ActorCritic(nn.Module):
         return cls(
             agent.observation_space, agent.action_space, c.hidden, c.activation, shared=c.shared,
             critic=critic, ortho_init=c.ortho_init, log_std_init=c.log_std_init, normalize_obs=c.normalize_obs,
-            use_sde=c.use_sde, fast=c.fast,
+            use_sde=c.use_sde, fast=c.fast, cnn=c.cnn,
         ).to(agent.device)  # fmt: skip
 
     def __init__(
@@ -416,6 +427,7 @@ class ActorCritic(nn.Module):
         normalize_obs: bool = False,
         use_sde: bool = False,
         fast: bool = True,
+        cnn: str = "auto",
     ):
         super().__init__()
         hidden = list(hidden)
@@ -428,9 +440,9 @@ class ActorCritic(nn.Module):
         self.action_space = action_space
         self.shared = shared
         self.has_critic = critic
-        self.pi_body, pi_dim = body(obs_space, hidden, act)
+        self.pi_body, pi_dim = body(obs_space, hidden, act, cnn)
         if critic:
-            self.vf_body = self.pi_body if shared else body(obs_space, hidden, act)[0]
+            self.vf_body = self.pi_body if shared else body(obs_space, hidden, act, cnn)[0]
         self.head = actor_head(action_space, pi_dim, log_std_init, use_sde)
         self.sde = isinstance(self.head, GSDEHead)  # its parameters end with the actor's last hidden features
         self.discrete = isinstance(self.head, CategoricalHead)

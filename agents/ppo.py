@@ -189,6 +189,8 @@ class PPO(Agent):
             for batch in self.buffer.minibatches(c.batch_size, self.rng):
                 params, values, saved = policy.forward_train(batch.obs)  # (B, n) logits or means, (B,)
                 log_prob, entropy = policy.head.log_prob_entropy(params, batch.actions)
+                if c.ent_coef == 0:  # the entropy term then adds no gradient: keep it out of the backward pass
+                    entropy = entropy.detach()
                 advantages = normalized if normalized is not None else batch.advantages
                 if normalized is None and c.normalize_advantage and len(advantages) > 1:
                     std, mean = torch.std_mean(advantages)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -74,14 +75,18 @@ def sb3_child(agent: str, env_id: str, seed: int, log_dir: str) -> dict:
             "steps": model.num_timesteps}  # fmt: skip
 
 
-def timed(cmd: list[str]) -> tuple[float, str]:
-    """Run ``cmd``; its wall-clock seconds from launch to exit, and its stdout."""
+def timed(cmd: list[str]) -> tuple[float, float, str]:
+    """Run ``cmd``; its wall-clock seconds from launch to exit, its CPU seconds (user + system, the
+    steadier figure on a shared machine), and its stdout."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     result = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{result.stderr[-2000:]}")
-    return wall, result.stdout
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, result.stdout
 
 
 def child_result(stdout: str) -> dict:
@@ -93,15 +98,16 @@ def measure(agent: str, env_id: str, seed: int, sb3: bool) -> dict:
     """The three timings of one (agent, env, seed)."""
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
-        cli_wall, out = timed([python, "-m", "gymlab", "train", agent, env_id, "--seed", str(seed), "--quiet",
+        cli_wall, cli_cpu, out = timed([python, "-m", "gymlab", "train", agent, env_id, "--seed", str(seed), "--quiet",
                                "--run-dir", str(Path(tmp) / "run")])  # fmt: skip
         cli_fps = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("fps:")), None)
-        learn_wall, out = timed([python, "-m", "bench.cli", "--child", "learn", agent, env_id, str(seed)])
-        result = {"agent": agent, "env_id": env_id, "seed": seed, "gymlab_wall_s": cli_wall, "gymlab_fps": cli_fps,
-                  "learn_wall_s": learn_wall, "learn": child_result(out)}  # fmt: skip
+        learn_wall, learn_cpu, out = timed([python, "-m", "bench.cli", "--child", "learn", agent, env_id, str(seed)])
+        result = {"agent": agent, "env_id": env_id, "seed": seed, "gymlab_wall_s": cli_wall, "gymlab_cpu_s": cli_cpu,
+                  "gymlab_fps": cli_fps, "learn_wall_s": learn_wall, "learn_cpu_s": learn_cpu,
+                  "learn": child_result(out)}  # fmt: skip
         if sb3 and agent in PEERS:
-            sb3_wall, out = timed([python, "-m", "bench.cli", "--child", "sb3", agent, env_id, str(seed), tmp])
-            result.update({"sb3_wall_s": sb3_wall, "sb3": child_result(out)})
+            sb3_wall, sb3_cpu, out = timed([python, "-m", "bench.cli", "--child", "sb3", agent, env_id, str(seed), tmp])
+            result.update({"sb3_wall_s": sb3_wall, "sb3_cpu_s": sb3_cpu, "sb3": child_result(out)})
     return result
 
 
@@ -126,10 +132,10 @@ def main(argv: list[str] | None = None) -> None:
         sb3_wall = r.get("sb3_wall_s")
         rows.append([
             r["agent"], r["env_id"], learn["steps"], fmt(r["gymlab_wall_s"]), fmt(r["learn_wall_s"]),
-            fmt(r["gymlab_wall_s"] / r["learn_wall_s"], 2), fmt(startup), fmt(sb3_wall),
+            fmt(r["gymlab_wall_s"] / r["learn_wall_s"], 2), fmt(r["gymlab_cpu_s"] / r["learn_cpu_s"], 2), fmt(startup), fmt(sb3_wall),
             fmt(r["gymlab_wall_s"] / sb3_wall, 2) if sb3_wall else "-",
         ])  # fmt: skip
-    print_table(["agent", "env", "steps", "gymlab train s", "learn() s", "train / learn", "start-up s", "SB3 s",
+    print_table(["agent", "env", "steps", "gymlab train s", "learn() s", "train / learn", "(CPU)", "start-up s", "SB3 s",
                  "gymlab / SB3"], rows)  # fmt: skip
     print(f"results: {save_results('cli', {'seed': args.seed, 'runs': results})}")
 

@@ -406,7 +406,13 @@ def save_results(name: str, payload: dict) -> Path:
 def main(argv: list[str]) -> None:
     """Child entry point: ``python -m bench.common WORKER JSON_KWARGS``."""
     worker, kwargs = argv[0], json.loads(argv[1])
-    result = WORKERS[worker](**kwargs)
+    if ":" in worker:  # another benchmark's own worker, "module:function"
+        import importlib
+
+        module, name = worker.split(":")
+        result = getattr(importlib.import_module(module), name)(**kwargs)
+    else:
+        result = WORKERS[worker](**kwargs)
     print("RESULT " + json.dumps(result), flush=True)
 
 

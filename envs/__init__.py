@@ -2,12 +2,14 @@
 (``gymlab/Digits-v0`` and the other single-step supervised tasks, registered on import)."""
 
 from envs.make import VECTORIZATIONS, check_env_id, env_ids, make_env, make_vec_env
+from envs.minatar import register_minatar
 from envs.native import NATIVE, CartPoleVectorEnv
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, register_envs
 from envs.surfaces import ErrorSurfaceEnv, register_surfaces
 
 register_envs()
 register_surfaces()
+register_minatar()
 
 __all__ = [
     "NATIVE",
@@ -21,5 +23,6 @@ __all__ = [
     "make_env",
     "make_vec_env",
     "register_envs",
+    "register_minatar",
     "register_surfaces",
 ]

@@ -17,6 +17,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import gymnasium as gym  # noqa: E402
 from gymnasium.vector import AutoresetMode
 
+from envs import pixels  # noqa: E402
 from envs.native import NATIVE, NATIVE_MIN_ENVS, SerialVectorEnv  # noqa: E402
 
 VECTORIZATIONS = ("auto", "sync", "async")
@@ -26,7 +27,7 @@ OPTIONAL_DEPENDENCIES = {
     "gymnasium.envs.mujoco": ("mujoco", 'pip install "gymnasium[mujoco]"'),
     "gymnasium.envs.box2d": ("Box2D", 'pip install "gymnasium[box2d]"'),
     "ale_py": ("ale_py", 'pip install "gymnasium[atari]"'),
-    "minatar": ("minatar", "pip install minatar"),
+    "envs.minatar": ("minatar", "pip install minatar"),
 }
 
 
@@ -44,8 +45,19 @@ def missing_dependency(env_id: str) -> str | None:
     return None
 
 
+def register_atari() -> bool:
+    """Register the Atari games (``ALE/<Game>-v5``; ale-py registers them when imported); False
+    when ale-py is not installed."""
+    if importlib.util.find_spec("ale_py") is None:
+        return False
+    import ale_py  # noqa: F401
+
+    return True
+
+
 def env_ids() -> list[str]:
-    """Every environment id registered with gymnasium (gymlab's included)."""
+    """Every environment id registered with gymnasium (gymlab's and the Atari games included)."""
+    register_atari()
     return sorted(gym.envs.registry.keys())
 
 
@@ -53,22 +65,31 @@ def check_env_id(env_id: str) -> None:
     """Raise ``ValueError`` naming close matches when ``env_id`` is not registered."""
     if env_id in gym.envs.registry:
         return
-    close = difflib.get_close_matches(env_id, env_ids(), n=3, cutoff=0.6)
+    if env_id.startswith("ALE/") and not register_atari():
+        raise ValueError(f"{env_id} cannot run here: pip install ale-py")
+    if env_id in gym.envs.registry:
+        return
+    close = difflib.get_close_matches(env_id, env_ids(), n=3, cutoff=0.6)  # (registers the Atari games)
     hint = f"; did you mean {' or '.join(close)}?" if close else "; `gymlab list` shows the registered ids"
     raise ValueError(f"unknown environment id {env_id!r}{hint}")
 
 
-def make_env(env_id: str, render_mode: str | None = None, **kwargs) -> gym.Env:
+def make_env(env_id: str, render_mode: str | None = None, training: bool = False, **kwargs) -> gym.Env:
     """One environment by id (checked first), rendering headless when asked. Keyword arguments
     go to the env's constructor (or to ``gym.make``, e.g. ``max_episode_steps``); ones it refuses
-    raise a one-line ``ValueError``."""
+    raise a one-line ``ValueError``. Games played from pixels come through their standard
+    preprocessing (:mod:`envs.pixels`; with ``training``, the training-only parts too)."""
     check_env_id(env_id)
     pip = missing_dependency(env_id)
     if pip is not None:
         raise ValueError(f"{env_id} cannot run here: {pip}")
     check_env_kwargs(env_id, kwargs)
+    preprocess = pixels.pipeline(env_id)
     try:
-        return gym.make(env_id, render_mode=render_mode, disable_env_checker=True, **kwargs)
+        env = gym.make(
+            env_id, render_mode=render_mode, disable_env_checker=True, **{**pixels.make_kwargs(env_id), **kwargs}
+        )
+        return env if preprocess is None else preprocess(env, training)
     except gym.error.DependencyNotInstalled as e:  # a dependency present but unusable (e.g. a broken build)
         raise ValueError(f"{env_id} cannot start: {str(e).splitlines()[0]}") from e
     except Exception as e:  # what a constructor raises for arguments it cannot take varies by env
@@ -170,7 +191,7 @@ def video_trigger(every: int):
 def _thunk(env_id: str, index: int, env_kwargs: dict, video_dir: Path | None, video_every: int):
     def make() -> gym.Env:
         record = video_dir is not None and index == 0
-        env = make_env(env_id, render_mode="rgb_array" if record else None, **env_kwargs)
+        env = make_env(env_id, render_mode="rgb_array" if record else None, training=True, **env_kwargs)
         if record:
             env = gym.wrappers.RecordVideo(
                 env, str(video_dir), episode_trigger=video_trigger(video_every),
@@ -211,8 +232,10 @@ def make_vec_env(
     if vectorization == "auto" and env_id in NATIVE and n_envs >= NATIVE_MIN_ENVS and not env_kwargs and not video_dir:
         return NATIVE[env_id](n_envs)
     thunks = [_thunk(env_id, i, env_kwargs or {}, video_dir, video_every) for i in range(n_envs)]
+    games = pixels.pipeline(env_id) is pixels.atari  # log whole games' scores, not the learner's lives
     if vectorization == "auto":
-        return SerialVectorEnv(thunks)
+        envs = SerialVectorEnv(thunks)
+        return pixels.GameEpisodes(envs) if games else envs
     cls = gym.vector.AsyncVectorEnv if vectorization == "async" else gym.vector.SyncVectorEnv
     envs = cls(thunks, autoreset_mode=AutoresetMode.SAME_STEP)
-    return gym.wrappers.vector.RecordEpisodeStatistics(envs)
+    return pixels.GameEpisodes(envs) if games else gym.wrappers.vector.RecordEpisodeStatistics(envs)

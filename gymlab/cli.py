@@ -161,8 +161,9 @@ def cmd_record(args) -> int:
         print(f"video: {path}  (return {episode_return:.2f}, {length} steps)", flush=True)
 
     _, stats, frames = play.record(
-        agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=name, on_video=written
-    )
+        agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=name, on_video=written,
+        network_view=args.network_view,
+    )  # fmt: skip
     if len(frames) and run_dir is not None:
         logger = RunLogger(run_dir, start_step=0)
         logger.video("test/video", frames, agent.num_timesteps, fps=agent_fps(agent))
@@ -327,6 +328,14 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def gym_entry_point(env_id: str) -> str:
+    """The registered entry point of ``env_id`` as text."""
+    import gymnasium as gym
+
+    entry_point = gym.spec(env_id).entry_point
+    return entry_point if isinstance(entry_point, str) else getattr(entry_point, "__module__", "")
+
+
 def cmd_list(args) -> int:
     import agents
     import envs
@@ -356,6 +365,12 @@ def cmd_list(args) -> int:
             families = f" [families: {', '.join(spec.families)}]" if spec.families else ""
             print(f"  {spec.env_id:<32} {spec.kind.name}: {spec.description}{families}")
     ids = envs.env_ids()
+    atari = [i for i in ids if i.startswith("ALE/")]
+    if atari:  # a hundred games: named once, not listed
+        print(f"Atari games (ale-py, {len(atari)}): ALE/<Game>-v5, e.g. ALE/Breakout-v5, ALE/Pong-v5 "
+              "(played through the standard preprocessing; the legacy v0/v4 ids are not listed)")  # fmt: skip
+    ale = {i for i in ids if gym_entry_point(i).startswith("ale_py")}
+    ids = [i for i in ids if i not in ale]
     missing = {i: pip for i in ids if (pip := envs.make.missing_dependency(i))}
     ids = [f"{i} (!)" if i in missing else i for i in ids]
     print(f"all registered envs ({len(ids)}):")
@@ -481,6 +496,8 @@ def parser() -> argparse.ArgumentParser:
             e.add_argument("--json", action="store_true", help="also print the figures as one JSON line")
         else:
             e.add_argument("--out", help="folder for the mp4 files (default: RUN_DIR/videos; ./videos for a .zip)")
+            e.add_argument("--network-view", action="store_true",
+                           help="pixel games: what the network sees (its newest input frame) beside the game")  # fmt: skip
         e.set_defaults(func=fn)
 
     d = sub.add_parser("demos", help="record expert demonstrations for bc / gail",

@@ -18,6 +18,7 @@ import envs
 from agents import runs
 from agents.base import Agent
 from envs.demos import Demos, record_demos, save_demos
+from envs.pixels import NetworkView
 from gymlab.sb3 import SB3Player, is_sb3_model
 
 
@@ -155,12 +156,14 @@ def record(
     seed: int | None = 0,
     prefix: str | None = None,
     on_video: Callable[[Path, float, int], None] | None = None,
+    network_view: bool = False,
 ) -> tuple[list[Path], dict[str, float], np.ndarray]:
     """Record ``episodes`` episodes of ``agent`` as mp4 files in ``out_dir`` with gymnasium's
     RecordVideo, named ``<prefix>-episode-<i>.mp4`` (``prefix`` made unused in ``out_dir`` first:
     nothing is overwritten). ``on_video(path, return, length)`` is called as each file is written.
     Returns (mp4 paths, evaluation stats, frames of the first episode). ValueError, with the fix,
-    when the env cannot render here."""
+    when the env cannot render here. Pixel games record the game's full-resolution frames; with
+    ``network_view``, what the network sees is drawn beside them (:class:`envs.pixels.NetworkView`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = envs.make_env(agent.env_id, render_mode="rgb_array", **agent.env_kwargs)
@@ -169,6 +172,12 @@ def record(
     except ValueError:
         env.close()
         raise
+    if network_view:
+        try:
+            env = NetworkView(env)
+        except ValueError:
+            env.close()
+            raise
     if env.metadata.get("render_fps") is None:
         env.metadata["render_fps"] = 30
     tap = FrameTap(env)
