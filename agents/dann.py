@@ -180,9 +180,9 @@ class DANN(Agent):
         """Accuracy on ``split`` of the target (``mean_reward``, ``target_accuracy``) and of the source."""
         if env is not None:
             return super().evaluate(episodes, deterministic, seed, env, on_episode, split)
-        target = self.accuracy(self.config.target, split)
-        return {"mean_reward": target, "target_accuracy": target, "source_accuracy": self.accuracy(self.task, split),
-                "mean_ep_length": 1.0}  # fmt: skip
+        target = self.accuracy(self.config.target, split)  # the mean of 0/1 rewards, whose std follows
+        return {"mean_reward": target, "std_reward": math.sqrt(target * (1 - target)), "target_accuracy": target,
+                "source_accuracy": self.accuracy(self.task, split), "mean_ep_length": 1.0}  # fmt: skip
 
     def summary(self, metrics: dict[str, float]) -> dict[str, float]:
         """Validation accuracy on both domains."""

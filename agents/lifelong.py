@@ -355,13 +355,14 @@ class Lifelong(Agent):
         self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split: str = "test"
     ) -> dict[str, float]:
         """Accuracy on ``split`` of every task (each example once, argmax): ``mean_reward`` and
-        ``accuracy`` are their mean, ``accuracy_task{j}`` each. With ``env`` given, the base
+        ``accuracy`` are their mean, ``std_reward`` their spread over tasks, ``accuracy_task{j}`` each. With ``env`` given, the base
         class plays that env."""
         if env is not None:
             return super().evaluate(episodes, deterministic, seed, env, on_episode, split)
         with self.own_process_state():
             per_task = self.accuracies(split)
-        stats = {"mean_reward": float(np.mean(per_task)), "accuracy": float(np.mean(per_task)), "mean_ep_length": 1.0}
+        stats = {"mean_reward": float(np.mean(per_task)), "std_reward": float(np.std(per_task)),
+                 "accuracy": float(np.mean(per_task)), "mean_ep_length": 1.0}  # fmt: skip
         stats.update({f"accuracy_task{j}": value for j, value in enumerate(per_task)})
         return stats
 

@@ -133,10 +133,11 @@ def reptile_direction(model: nn.Module, params: Params, x, y, kind: Kind, steps:
 
 
 def adaptation_curve(
-    model: nn.Module, params: Params, support_x, support_y, query_x, query_y, kind: Kind, steps: int, lr: float
+    model: nn.Module, params: Params, support_x, support_y, query_x, query_y, kind: Kind, steps: int, lr: float,
+    per_task: bool = False,
 ) -> torch.Tensor:  # fmt: skip
     """Query loss after 0, 1, ..., ``steps`` inner SGD steps on the support set, mean over the
-    tasks (T, K, ...): (steps + 1,)."""
+    tasks (T, K, ...): (steps + 1,); ``per_task``: every task's, (T, steps + 1)."""
     params = {name: p.detach() for name, p in params.items()}
 
     def one_task(sx, sy, qx, qy):
@@ -146,7 +147,8 @@ def adaptation_curve(
             losses.append(task_loss(model, weights, qx, qy, kind))
         return torch.stack(losses)  # (steps + 1,)
 
-    return vmap(one_task)(support_x, support_y, query_x, query_y).mean(dim=0)
+    losses = vmap(one_task)(support_x, support_y, query_x, query_y)  # (T, steps + 1)
+    return losses if per_task else losses.mean(dim=0)
 
 
 # ----------------------------------------------------------------------------- learner
@@ -236,14 +238,15 @@ class MAML(Agent):
         self.num_timesteps += c.meta_batch * self.examples_per_task
         return {"train/meta_loss": float(loss.detach()), "train/learning_rate": lr}
 
-    def curve(self, split: str = "test", tasks: int | None = None, seed: int = 0) -> np.ndarray:
-        """Mean query loss after 0..eval_steps inner steps on ``tasks`` fresh tasks of ``split``."""
+    def curve(self, split: str = "test", tasks: int | None = None, seed: int = 0, per_task: bool = False) -> np.ndarray:
+        """Mean query loss after 0..eval_steps inner steps on ``tasks`` fresh tasks of ``split``
+        (``per_task``: each task's, (tasks, eval_steps + 1))."""
         c = self.config
         rng = np.random.default_rng([seed, 2021])
         with self.own_process_state():
             batch = self.draw_tasks(tasks or c.eval_tasks, split, rng)
             losses = adaptation_curve(self.model, dict(self.model.named_parameters()), *batch, self.kind,
-                                      c.eval_steps, c.inner_lr)  # fmt: skip
+                                      c.eval_steps, c.inner_lr, per_task)  # fmt: skip
         return losses.numpy(force=True)
 
     @torch.no_grad()
@@ -265,13 +268,15 @@ class MAML(Agent):
         self, episodes=10, deterministic=True, seed=None, env=None, on_episode=None, split: str = "test"
     ) -> dict[str, float]:
         """Query loss of fresh ``split`` tasks before and after adaptation (``loss_step{k}``);
-        ``mean_reward`` is minus the loss after ``inner_steps`` steps (and ``accuracy`` that
+        ``mean_reward`` is minus the loss after ``inner_steps`` steps (``std_reward`` its spread over tasks) (and ``accuracy`` that
         step's query accuracy for classification). With ``env`` given, the base class plays it."""
         if env is not None:
             return super().evaluate(episodes, deterministic, seed, env, on_episode, split)
-        curve = self.curve(split, seed=0 if seed is None else seed)
+        per_task = self.curve(split, seed=0 if seed is None else seed, per_task=True)  # (tasks, eval_steps + 1)
+        curve = per_task.mean(axis=0)
+        step = min(self.config.inner_steps, len(curve) - 1)
         stats = {f"loss_step{k}": float(v) for k, v in enumerate(curve)}
-        stats.update(mean_reward=-float(curve[min(self.config.inner_steps, len(curve) - 1)]), mean_ep_length=1.0)
+        stats.update(mean_reward=-float(curve[step]), std_reward=float(per_task[:, step].std()), mean_ep_length=1.0)
         if self.kind.metric == "accuracy":
             stats["accuracy"] = self.query_accuracy(split, seed=0 if seed is None else seed)
         return stats
