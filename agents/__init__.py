@@ -22,6 +22,9 @@ AGENTS: dict[str, str] = {
     "compressed": "agents.compression:Compressed",
     "seq2seq-reinforce": "agents.sequence_rl:SequenceReinforce",
     "pseudo-label": "agents.pseudo_label:PseudoLabel",
+    "lifelong": "agents.lifelong:Lifelong",
+    "maml": "agents.maml:MAML",
+    "dann": "agents.dann:DANN",
 }
 
 

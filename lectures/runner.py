@@ -53,6 +53,9 @@ class Panel:
     """images per row of the grid"""
     image_rows: dict[str, np.ndarray] = field(default_factory=dict)
     """label -> (N, H, W) or (N, 1, H, W) grayscale images, drawn as a grid: one row per label"""
+    matrix: Sequence[Sequence[float]] | None = None
+    """a heat map with its values written in the cells (rows down the y axis, columns along x),
+    drawn instead of lines; also written to result.json under ``matrices``"""
 
 
 def image_grid(images: dict[str, np.ndarray], gap: int = 1) -> np.ndarray:
@@ -271,6 +274,8 @@ def plot(panels: Sequence[Panel], title: str, path: Path, panel_size: tuple[floa
                 [(i + 0.5) * row_height for i in range(len(panel.image_rows))], list(panel.image_rows), fontsize=7
             )
             axes.set_xticks([])
+        if panel.matrix is not None:
+            draw_matrix(axes, np.asarray(panel.matrix, dtype=float))
         for label, (xs, ys) in panel.lines.items():
             axes.plot(xs, ys, ".-" if panel.surface is not None else "-", label=label, markersize=3, linewidth=1.2)
         if panel.log_y:
@@ -285,6 +290,17 @@ def plot(panels: Sequence[Panel], title: str, path: Path, panel_size: tuple[floa
     canvas.draw()
     figure.savefig(path)
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def draw_matrix(axes, matrix: np.ndarray) -> None:
+    """A heat map of ``matrix`` (rows, columns) in [0, 1] with each value written in its cell."""
+    axes.imshow(matrix, cmap="viridis", vmin=0.0, vmax=1.0)
+    for (row, column), value in np.ndenumerate(matrix):
+        if np.isfinite(value):
+            colour = "black" if value > 0.6 else "white"
+            axes.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=6, color=colour)
+    axes.set_xticks(range(matrix.shape[1]))
+    axes.set_yticks(range(matrix.shape[0]))
 
 
 def write_events(out: Path, result_table: Table, panels: Sequence[Panel], image: np.ndarray) -> None:
@@ -370,6 +386,11 @@ def run_lecture(
         "seeds": list(range(seeds)),
         "quick": quick,
         "plot": "lecture.png",
+        "matrices": {
+            panel.title: np.asarray(panel.matrix, dtype=float).tolist()
+            for panel in trials[0].panels
+            if panel.matrix is not None
+        },
         "seconds": seconds,
     }
     (out / "result.json").write_text(json.dumps(result, indent=2) + "\n")

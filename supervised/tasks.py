@@ -167,6 +167,29 @@ def _topics(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return np.eye(TOPICS_VOCAB, dtype=np.float32)[tokens], labels
 
 
+# Domain adaptation (HW11): two moons, and the same two moons rotated by 30 degrees about their
+# centre (the target domain). A classifier fit to the source's boundary misreads the rotated tips.
+MOONS_SIZE = 1_000
+MOONS_SEED = 5
+MOONS_NOISE = 0.1
+MOONS_CENTRE = (0.5, 0.25)
+MOONS_ROTATION_DEGREES = 30.0
+
+
+def rotate(x: np.ndarray, degrees: float, centre=MOONS_CENTRE) -> np.ndarray:
+    """Points (N, 2) rotated anticlockwise by ``degrees`` about ``centre``."""
+    angle = np.deg2rad(degrees)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    return (np.asarray(x) - centre) @ rotation.T + centre
+
+
+def _moons(rng: np.random.Generator, degrees: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(MOONS_SIZE, noise=MOONS_NOISE, random_state=int(rng.integers(2**31)))
+    return rotate(x, degrees).astype(np.float32), y.astype(np.int64)  # (N, 2), (N,)
+
+
 def _digits_images() -> tuple[np.ndarray, np.ndarray]:
     return _digits()  # the images, and each one's digit (so that classes=0,1,2,3,4 can pick rows)
 
@@ -259,4 +282,15 @@ declare(TaskSpec(
 declare(TaskSpec(
     "iris", _iris, KINDS["classification"], "scikit-learn's 150 irises of 3 species, standardised",
     n_classes=3, standardise=True, builtin=True, presets={"supervised": TABULAR_PRESET},
+))  # fmt: skip
+declare(TaskSpec(
+    "moons", _moons, KINDS["classification"], "scikit-learn's two moons (a source domain)",
+    n_classes=2, seed=MOONS_SEED, builtin=True,
+    presets={"supervised": {"net": "mlp", "hidden": [32, 32], "learning_rate": 3.0e-3, "epochs": 30}},
+))  # fmt: skip
+declare(TaskSpec(
+    "moons-rotated", partial(_moons, degrees=MOONS_ROTATION_DEGREES), KINDS["classification"],
+    "the two moons rotated by 30 degrees (the target domain of moons)",
+    n_classes=2, seed=MOONS_SEED + 1, builtin=True,
+    presets={"supervised": {"net": "mlp", "hidden": [32, 32], "learning_rate": 3.0e-3, "epochs": 30}},
 ))  # fmt: skip

@@ -171,7 +171,10 @@ def test_cli_train_eval_resume(tmp_path, capsys):
     [
         (["gymlab/Digitz-v0"], "unknown environment id 'gymlab/Digitz-v0'; did you mean gymlab/Digits-v0"),
         (["gymlab/Digits-v0", "--set", "batch_size=100000"], "batch_size 100000 is larger than the 1258-example"),
-        (["gymlab/Digits-v0", "--set", "net=rnn"], "net must be one of auto, mlp, cnn, attention, autoencoder, separable_cnn, transformer"),
+        (
+            ["gymlab/Digits-v0", "--set", "net=rnn"],
+            "net must be one of auto, mlp, cnn, attention, autoencoder, separable_cnn, transformer",
+        ),
         (["gymlab/Digits-v0", "--set", "net=transformer"], "net=transformer needs a sequence-to-sequence task"),
         (["gymlab/Diabetes-v0", "--set", "net=cnn"], "net=cnn needs image observations"),
         (["gymlab/Digits-v0", "--n-envs", "32"], "set the examples per step with --set batch_size=32"),

@@ -148,3 +148,16 @@ def test_a_panel_of_images_is_drawn_and_sent_to_tensorboard(tmp_path):
     events = [e for path in tmp_path.glob("events.out.tfevents.*") for e in EventFileLoader(str(path)).Load()]
     tags = {v.tag for e in events for v in e.summary.value}
     assert {"images/grid/00 grey", "images/grid/01 heat", "lecture/plot", "curves/curve/a"} <= tags
+
+
+def test_a_matrix_panel_is_drawn_and_written_to_result_json(tmp_path, monkeypatch):
+    def experiment(quick: bool, seed: int, out: Path) -> Trial:
+        return Trial({"a": {"x": 1.0}}, [Panel("R", matrix=[[0.9, 0.1], [0.5, 0.8]]), Panel("c", {"a": ([0], [1.0])})])
+
+    monkeypatch.setattr(runner, "LECTURES", {})
+    monkeypatch.setattr(runner, "_discovered", True)
+    lecture = runner.register(Lecture("matrix", "HW0", "a claim", ("a",), experiment, lambda t: True, "always"))
+    result = runner.run_lecture(lecture, quick=True, seeds=1, out=tmp_path)
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["matrices"] == {"R": [[0.9, 0.1], [0.5, 0.8]]}
+    assert result.held and (tmp_path / "lecture.png").stat().st_size > 0

@@ -21,6 +21,8 @@ EXPECTED = {  # task -> (kind, obs_shape, y trailing shape, y dtype, n_classes, 
     "breast-cancer": ("classification", (30,), (), np.int64, 2, 569),
     "wine": ("classification", (13,), (), np.int64, 3, 178),
     "iris": ("classification", (4,), (), np.int64, 3, 150),
+    "moons": ("classification", (2,), (), np.int64, 2, 1000),
+    "moons-rotated": ("classification", (2,), (), np.int64, 2, 1000),
 }
 BUILTIN = [name for name, spec in TASKS.items() if spec.builtin]
 
@@ -140,3 +142,14 @@ def test_tabular_tasks_are_sklearns_rows_standardised_with_train_statistics(name
         data = load_task(name, split)
         np.testing.assert_array_equal(data.y, raw_y[data.indices])
         np.testing.assert_allclose(data.x, (raw_x[data.indices] - mean) / std, rtol=1e-4, atol=1e-4)
+
+
+def test_moons_rotated_is_the_moons_turned_30_degrees_about_the_centre():
+    from supervised.tasks import MOONS_CENTRE, rotate
+
+    assert np.allclose(rotate(np.array([[1.5, 0.25]]), 90.0), [[0.5, 1.25]])
+    assert np.allclose(rotate(np.array([MOONS_CENTRE]), 30.0), [MOONS_CENTRE])
+    rotated = load_task("moons-rotated", "train")
+    back = rotate(rotated.x, -30.0)  # unrotated, the target's points lie on the two moons again
+    source = load_task("moons", "train")
+    assert abs(back[:, 1].max() - source.x[:, 1].max()) < 0.3 and abs(back[:, 1].min() - source.x[:, 1].min()) < 0.3
