@@ -284,9 +284,18 @@ def check_task_settings(config: SupervisedConfig, net: str, dataset: Dataset) ->
         )
 
 
+def network_settings(config) -> SupervisedConfig:
+    """Another learner's config (lifelong, MAML) as a :class:`SupervisedConfig`: the network
+    settings both have (net, hidden, activation, d_model, ...) taken over, the rest at their
+    defaults (no batch norm, dropout, ...)."""
+    names = {f.name for f in dataclasses.fields(SupervisedConfig)}
+    return SupervisedConfig(**{f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name in names})
+
+
 def build_predictor(net: str, dataset: Dataset, config: SupervisedConfig) -> Predictor:
-    """The network ``net`` (mlp | cnn | attention) for ``dataset``, built from the shared modules."""
-    c = config
+    """The network ``net`` (mlp | cnn | attention | ...) for ``dataset``, built from the shared
+    modules (another learner's config gives its network settings, :func:`network_settings`)."""
+    c = config if isinstance(config, SupervisedConfig) else network_settings(config)
     net = resolve_net(net, dataset)
     check_task_settings(c, net, dataset)
     hidden = hidden_sizes(c)
