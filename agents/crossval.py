@@ -67,6 +67,8 @@ def cross_validate(
     ``learning_rate=1e-3``; ``steps`` as ``learn``'s total_steps, default the config's epochs)
     and score each on its held-out fold. ``fold_seed`` deals the train split into folds;
     ``seed`` seeds every learner."""
+    if folds < 2:
+        raise ValueError(f"--folds must be at least 2 (each fold is held out once), got {folds}")
     fixed = [key for key in FIXED_BY_CROSS_VALIDATION if key in settings]
     if fixed:
         raise ValueError(

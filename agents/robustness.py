@@ -26,7 +26,12 @@ def attackable_model(agent: Agent) -> nn.Module:
             f"attacks raise the loss of the greedy action, so they need a classifier or a discrete-action policy; "
             f"{agent.env_id} acts in {agent.action_space}"
         )
-    return agent.model
+    model = getattr(agent, "model", None)
+    if model is None or not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(
+            f"attacks and attributions differentiate a network; a {agent.name} run has none to differentiate"
+        )
+    return model
 
 
 def evaluate_under_attack(

@@ -76,7 +76,7 @@ class SequenceReinforce(Supervised):
         """The batched train env in label mode: actions are tokens, the reward has no gradient."""
         self.envs = SingleStepVectorEnv(
             self.task, self.config.batch_size, "train", "label", self.device,
-            check_values=self.device.type == "cpu", **self.task_kwargs,
+            check_values=self.device.type == "cpu", rows=self.train_rows, **self.task_kwargs,
         )  # fmt: skip
         self.obs, _ = self.envs.reset(seed=self.seed + self.num_timesteps)
         self.stream_position = 0

@@ -131,6 +131,8 @@ class SupervisedConfig(TrainConfig):
             self, "batch_size", "epochs", "d_model", "n_heads", "n_layers", "eval_batch_size", "bottleneck", "beam_size"
         )
         positive(self, "members")
+        if self.members > 1 and (self.label_smoothing or self.l1):
+            raise ValueError("members (bagging) trains on the task's own loss: set label_smoothing=0 and l1=0")
         one_of(self, "net", NETS)
         if self.n_envs != 1:
             raise ValueError(
@@ -277,6 +279,21 @@ def check_task_settings(config: SupervisedConfig, net: str, dataset: Dataset) ->
         raise ValueError(
             f"augment=shift moves images; {dataset.name!r} inputs are {dataset.obs_shape}: set augment=none"
         )
+    if c.members > 1 and net == "transformer":
+        raise ValueError(
+            "members bags networks trained on whole batches; net=transformer is teacher-forced: set members=1"
+        )
+    if c.adv_train != "none" and (len(dataset.obs_shape) == 2 or net == "transformer"):
+        raise ValueError(
+            f"adv_train perturbs continuous inputs (images, vectors); {dataset.name!r} inputs are tokens "
+            f"{dataset.obs_shape}: set adv_train=none"
+        )
+    if net in ("autoencoder", "transformer") and (c.batch_norm or c.dropout or c.depth):
+        raise ValueError(
+            f"batch_norm, dropout and depth shape the MLP and CNN; net={net} has its own layout: unset them"
+        )
+    if c.beam_size > 1 and net != "transformer":
+        raise ValueError(f"beam_size searches a decoder's outputs; it needs net=transformer (got net={net})")
     if c.batch_norm and (net == "attention" or dataset.kind.per_token):
         raise ValueError(
             f"batch_norm normalises an MLP's or a CNN's features, not tokens ({dataset.name!r} with net={net}): "
@@ -437,6 +454,8 @@ class Supervised(Agent):
             )
         if c.total_steps == 0:
             self.config = c = dataclasses.replace(c, total_steps=c.epochs * n_train)
+        if c.members > 1 and type(self) is not Supervised:
+            raise ValueError(f"members (bagging) belongs to the supervised learner; {self.name} trains one network")
         if c.members == 1:
             self.model = build_predictor(c.net, self.train_set, c).to(self.device)
         else:
@@ -462,7 +481,7 @@ class Supervised(Agent):
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """Labels (argmax, or sampled from the softmax) for label-mode envs, raw predictions otherwise
         (the network in eval mode)."""
-        if self.mode == "label" and self.config.beam_size > 1 and isinstance(self.model, Seq2SeqTransformer):
+        if isinstance(self.model, Seq2SeqTransformer) and self.mode == "label" and self.config.beam_size > 1:
             return beam_search(self.model, obs, self.config.beam_size)[0]  # (B, T_out) tokens
         with eval_mode(self.model):
             prediction = self.model(obs)  # (B, n_classes), (B, D) or (B, T, n_classes)
@@ -500,7 +519,12 @@ class Supervised(Agent):
             set_lr(self.optimizer, lr)
             inputs = random_shift(self.obs) if c.augment == "shift" else self.obs  # the batch env_step scores
             if c.adv_train != "none":  # train on the batch as the attack would show it (Madry et al. 2018)
-                inputs = adversarial_batch(self.model, inputs, self.envs.pending_targets(), self.train_set, c)
+                with eval_mode(
+                    self.model
+                ):  # the attack reads the network without moving BN statistics or dropping units
+                    inputs = adversarial_batch(
+                        self.model, inputs, self.envs.unwrapped.pending_targets(), self.train_set, c
+                    )
             if c.members == 1:
                 prediction = self.forward_train(inputs)
                 _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
@@ -554,7 +578,7 @@ class Supervised(Agent):
         """Predictions for the batch the train env waits to score; a teacher-forced decoder
         (net=transformer) also reads the batch's targets, shifted right by one token."""
         if getattr(self.model, "teacher_forced", False):
-            return self.model(obs, self.envs.pending_targets())
+            return self.model(obs, self.envs.unwrapped.pending_targets())
         return self.model(obs)
 
     def _record_episodes(self, rewards: torch.Tensor) -> None:
@@ -679,7 +703,7 @@ class Supervised(Agent):
         mine, theirs = self.model.state_dict(), other.model.state_dict()
         fits = {name: value for name, value in theirs.items() if name in mine and mine[name].shape == value.shape}
         fresh = sorted(set(mine) - set(fits))
-        misfits = [name for name in fresh if not name.startswith("head.")]
+        misfits = [name for name in fresh if not (name.startswith("head.") or ".head." in name)]
         if misfits or not fits:
             shown = ", ".join(misfits[:4]) or "every weight"
             raise ValueError(

@@ -325,6 +325,10 @@ def write_events(out: Path, result_table: Table, panels: Sequence[Panel], image:
             picture = grey_unit(picture)
             writer.add_image(f"images/{panel.title}/{i:02d} {caption}", picture, 0,
                              dataformats="HWC" if picture.ndim == 3 else "HW")  # fmt: skip
+        if panel.image_rows:  # one image: the grid of rows, its gaps black
+            grid = image_grid(panel.image_rows)
+            grid = np.where(np.isnan(grid), np.nanmin(grid), grid)
+            writer.add_image(f"images/{panel.title}/rows", grey_unit(grid), 0, dataformats="HW")
     writer.add_image("lecture/plot", image, 0, dataformats="HWC")
     writer.close()
 

@@ -53,7 +53,10 @@ def test_add_your_own_task_registers_trains_and_serves_circles(tmp_path, monkeyp
     assert "val/accuracy:" in out and "split: test (60 examples)" in out
     accuracy = float(re.search(r"^accuracy: ([0-9.]+)$", out, re.M).group(1))
     assert accuracy >= 0.9  # chance is about 0.5 (two balanced circles), as for any linear boundary
-    X, y = namespace["X"], namespace["y"]  # the test split: its rows of make_circles, standardised with train statistics
+    X, y = (
+        namespace["X"],
+        namespace["y"],
+    )  # the test split: its rows of make_circles, standardised with train statistics
     raw_x, raw_y = make_circles(n_samples=400, noise=0.1, factor=0.5, random_state=0)
     test, train = split_indices(len(raw_y), "test"), split_indices(len(raw_y), "train")
     assert X.shape == (len(test), 2) and y.tolist() == raw_y[test].tolist()

@@ -179,6 +179,23 @@ def test_cli_train_eval_resume(tmp_path, capsys):
         (["gymlab/Diabetes-v0", "--set", "net=cnn"], "net=cnn needs image observations"),
         (["gymlab/Digits-v0", "--n-envs", "32"], "set the examples per step with --set batch_size=32"),
         (["CartPole-v1"], "supervised trains single-step supervised envs"),
+        (
+            ["gymlab/Digits-v0", "--set", "members=2", "--set", "label_smoothing=0.1"],
+            "members (bagging) trains on the task's",
+        ),
+        (
+            ["gymlab/Digits-v0", "--set", "beam_size=3"],
+            "beam_size searches a decoder's outputs; it needs net=transformer",
+        ),
+        (["gymlab/Topics-v0", "--set", "adv_train=fgsm"], "adv_train perturbs continuous inputs"),
+        (
+            ["gymlab/Reverse-v0", "--set", "net=transformer", "--set", "members=2"],
+            "members bags networks trained on whole",
+        ),
+        (
+            ["gymlab/DigitsReconstruction-v0", "--set", "net=autoencoder", "--set", "dropout=0.5"],
+            "net=autoencoder has its own",
+        ),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(tmp_path, capsys, args, message):
