@@ -560,9 +560,10 @@ def cmd_lecture(args) -> int:
     if args.seeds is not None and args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1 (seeds 0 .. N-1), got {args.seeds}")
     if args.name == "list":
+        width = max(len(name) for name in discover()) + 1
         for lecture in discover().values():
-            print(f"{lecture.name:<16} {lecture.homework}")
-            print(f"{'':<16} {lecture.claim}")
+            print(f"{lecture.name:<{width}} {lecture.homework}")
+            print(f"{'':<{width}} {lecture.claim}")
         print("run one: gymlab lecture NAME --quick  |  all of them: gymlab lecture all --quick")
         return 0
     chosen = list(discover().values()) if args.name == "all" else [get_lecture(args.name)]
