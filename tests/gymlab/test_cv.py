@@ -23,7 +23,7 @@ def test_cv_bad_input_is_one_line_and_exit_2(tmp_path, capsys):
     assert main(["cv", "gymlab/Iris-v0", "--folds", "1", "--run-dir", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("gymlab cv: error: ")
-    assert err.strip().endswith("folds must be in [2, 105] for 105 rows; got 1")
+    assert err.strip().endswith("--folds must be at least 2 (each fold is held out once), got 1")
     assert main(["cv", "gymlab/Iris-v0", "--set", "patience=3", "--run-dir", str(tmp_path / "y")]) == 2
     assert "leave out patience" in capsys.readouterr().err
 
