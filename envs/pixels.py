@@ -166,16 +166,12 @@ class GameEpisodes(gym.vector.VectorWrapper):
         infos.pop("_episode", None)
         final = infos.get("final_info", {})
         if "_episode" in final:
-            ended = np.asarray(final["_episode"], dtype=bool) & np.asarray(infos.get("_final_info", ended_all(rewards)))
+            ended = np.asarray(final["_episode"], dtype=bool)  # the envs whose final info holds a game
             if ended.any():
                 infos["episode"] = {key: np.where(ended, final["episode"][key], 0) for key in ("r", "l")}
                 infos["_episode"] = ended
         return obs, rewards, terminated, truncated, infos
 
-
-def ended_all(rewards: np.ndarray) -> np.ndarray:
-    """A mask of every env (when a vector env gives no ``_final_info`` mask)."""
-    return np.ones(len(rewards), dtype=bool)
 
 
 class NetworkView(gym.Wrapper):
