@@ -42,11 +42,15 @@ def evaluate_under_attack(
     episodes: int = 10,
     seed: int = 0,
     on_episode=None,
+    target: int | str | None = None,
 ) -> dict[str, float]:
     """``agent`` played on its test env with every observation perturbed by ``attack`` (fgsm |
     ifgsm | pgd | noise) within ``eps``, the gradients from ``proxy`` when given. A single-step
     env plays one full pass over its test split (``episodes`` is then ignored). Returns
-    :func:`agents.evaluation.play_episodes`' figures (``accuracy`` on a classification task)."""
+    :func:`agents.evaluation.play_episodes`' figures (``accuracy`` on a classification task).
+    With ``target`` (a class or action, ``next`` or ``random``) the attack is targeted and
+    ``target_rate`` (the fraction of steps the agent took the target: of test examples given the
+    target label) is added."""
     victim = attackable_model(agent if proxy is None else proxy)
     if proxy is not None:
         attackable_model(agent)  # the victim must have a greedy action too
@@ -56,10 +60,15 @@ def evaluate_under_attack(
                 "a transfer attack needs a proxy trained on the same observations"
             )
     env, full_pass = make_eval_env(agent.env_id, agent.env_kwargs)
-    env = AdversarialObservation(env, victim, attack, eps, seed=seed)
+    env = AdversarialObservation(env, victim, attack, eps, seed=seed, target=target)
     try:
         policy = agent.policy_fn(deterministic=True)
         with agent.own_process_state():
-            return play_episodes(env, policy, full_pass or episodes, seed, on_episode, seed_first_only=bool(full_pass))
+            figures = play_episodes(
+                env, policy, full_pass or episodes, seed, on_episode, seed_first_only=bool(full_pass)
+            )
+        if target is not None:
+            figures["target_rate"] = env.target_rate
+        return figures
     finally:
         env.close()

@@ -162,11 +162,19 @@ def eval_anomaly(agent, run_dir: Path | None, as_json: bool) -> int:
 
 
 def check_attack_args(args) -> None:
-    """``--eps`` and ``--proxy`` go with ``--attack``; eps is a number >= 0."""
+    """``--eps``, ``--proxy`` and ``--target`` go with ``--attack``; eps is a number >= 0; a
+    target (a class index, next or random) goes with an attack, not with noise."""
     if args.attack is None:
-        if args.eps is not None or args.proxy is not None:
-            raise ValueError("--eps and --proxy set up an attack; add --attack fgsm|ifgsm|pgd|noise")
+        if args.eps is not None or args.proxy is not None or args.target is not None:
+            raise ValueError("--eps, --proxy and --target set up an attack; add --attack fgsm|ifgsm|pgd|noise")
         return
+    if args.target is not None:
+        if args.attack == "noise":
+            raise ValueError("--target goes with --attack fgsm|ifgsm|pgd; noise has no target")
+        if args.target.lstrip("-").isdigit():
+            args.target = int(args.target)
+        elif args.target not in ("next", "random"):
+            raise ValueError(f"--target must be a class index, next or random, got {args.target!r}")
     if args.eps is None:
         raise ValueError("--attack needs --eps E, the L-inf radius in the input's units (e.g. 0.2 for digits pixels)")
     if not 0 <= args.eps < float("inf"):
@@ -181,6 +189,10 @@ def eval_under_attack(args, agent, run_dir) -> int:
     from agents.robustness import attackable_model, evaluate_under_attack
 
     attackable_model(agent)
+    if args.target is not None and isinstance(args.target, int) and not 0 <= args.target < agent.action_space.n:
+        raise ValueError(
+            f"--target {args.target} is not a class of {agent.env_id}: choose 0..{agent.action_space.n - 1}"
+        )
     proxy = None
     if args.proxy is not None:
         if not Path(args.proxy).is_dir():
@@ -188,23 +200,29 @@ def eval_under_attack(args, agent, run_dir) -> int:
         _, proxy = runs.load_run(args.proxy, args.device)
     print_split_and_reward(agent, "test")
     clean = agent.evaluate(args.episodes, args.deterministic, seed=args.seed)
-    attacked = evaluate_under_attack(agent, args.attack, args.eps, proxy, args.episodes, args.seed)
+    attacked = evaluate_under_attack(agent, args.attack, args.eps, proxy, args.episodes, args.seed, target=args.target)
     source = f"transfer from {args.proxy}" if proxy is not None else "white box"
     whose = "the proxy's" if proxy is not None else "the run's"
-    print(
-        f"attack:      {args.attack}, eps {args.eps:g} (L-inf, {source}; raises the loss of {whose} own greedy action)"
-    )
+    goal = f"raises the loss of {whose} own greedy action"
+    if args.target is not None:
+        goal = f"lowers {whose} loss of the target: " + {
+            "next": "its clean prediction + 1 mod K", "random": "a random class other than its clean prediction",
+        }.get(args.target, f"class {args.target}")  # fmt: skip
+    print(f"attack:      {args.attack}, eps {args.eps:g} (L-inf, {source}; {goal})")
     figure = "accuracy" if "accuracy" in clean else "mean_reward"
     print(f"clean:       {figure} {clean[figure]:.4f}")
     print(f"attacked:    {figure} {attacked[figure]:.4f} (mean_ep_length {attacked['mean_ep_length']:.1f})")
+    if args.target is not None:
+        print(f"targeted:    target_rate {attacked['target_rate']:.4f} (fraction of steps the target was taken)")
     if run_dir is not None:
         logger = RunLogger(run_dir, start_step=0)
         tag = f"attack/{args.attack}-eps{args.eps:g}" + ("-transfer" if proxy is not None else "")
+        tag += f"-target-{args.target}" if args.target is not None else ""
         logger.scalars({f"{tag}/{k}": v for k, v in attacked.items()}, agent.num_timesteps)
         logger.close()
     if args.json:
         print(json.dumps({"num_timesteps": agent.num_timesteps, "attack": args.attack, "eps": args.eps,
-                          "clean": clean, "attacked": attacked}))  # fmt: skip
+                          "target": args.target, "clean": clean, "attacked": attacked}))  # fmt: skip
     return 0
 
 
@@ -674,6 +692,9 @@ def parser() -> argparse.ArgumentParser:
             e.add_argument(
                 "--proxy", metavar="RUN_DIR", help="with --attack: take the gradients from this run (transfer)"
             )
+            e.add_argument("--target", metavar="CLASS",
+                           help="with --attack: a targeted attack toward this class index, next (the clean "
+                           "prediction + 1 mod K) or random (another class each time)")  # fmt: skip
         else:
             e.add_argument("--out", help="folder for the mp4 files (default: RUN_DIR/videos; ./videos for a .zip)")
             e.add_argument("--network-view", action="store_true",

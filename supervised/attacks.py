@@ -8,6 +8,9 @@ own bounds, e.g. [0, 1] for digits) so as to raise the victim's loss:
   into the ball, from a random start in it; without the random start it is I-FGSM (Kurakin et
   al. 2017), :func:`ifgsm`;
 - ``targeted=True`` walks *down* the loss of a chosen target class instead of up the true one's;
+  :func:`target_classes` picks the targets: a fixed class, ``next`` (the clean prediction + 1
+  mod K, HW10's targeted variant on the model's own labels) or ``random`` (a class other than the
+  clean prediction, drawn afresh for every input);
 - :func:`random_noise`: a random corner of the same ball, the baseline an attack must beat;
 - transfer (black box): craft the perturbation on a proxy network with any attack, then show it
   to the victim (:func:`attack` with ``proxy=``).
@@ -31,6 +34,9 @@ ATTACKS: tuple[str, ...] = ("fgsm", "ifgsm", "pgd")
 
 PERTURBATIONS: tuple[str, ...] = (*ATTACKS, "noise")
 """Names :func:`perturb` takes: the attacks and the random-noise baseline."""
+
+TARGETS: tuple[str, ...] = ("next", "random")
+"""Named targets of :func:`target_classes`, beside a class index."""
 
 IFGSM_STEPS = 10
 """Steps of I-FGSM and PGD unless told."""
@@ -58,6 +64,33 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, bounds: tuple[floa
     if bounds is not None:
         x_adv = x_adv.clamp(*bounds)
     return x_adv
+
+
+def check_target(target: int | str, n_classes: int) -> None:
+    """ValueError unless ``target`` is a class index in [0, n_classes) or one of :data:`TARGETS`."""
+    if isinstance(target, str) and target in TARGETS:
+        return
+    if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < n_classes:
+        raise ValueError(f"target must be a class in 0..{n_classes - 1} or one of {', '.join(TARGETS)}, got {target!r}")
+
+
+def target_classes(
+    target: int | str, model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """The class each input of ``x`` (B, ...) is pushed toward, (B,): ``target`` itself when it is
+    a class index; ``next``: (clean prediction + 1) mod K; ``random``: a uniformly drawn class
+    other than the clean prediction (K = the number of logits)."""
+    with torch.no_grad():
+        logits = model(x)  # (B, K)
+    n_classes = logits.shape[-1]
+    check_target(target, n_classes)
+    predicted = logits.argmax(dim=-1)  # (B,)
+    if target == "next":
+        return (predicted + 1) % n_classes
+    if target == "random":
+        shift = torch.randint(1, n_classes, predicted.shape, generator=generator).to(predicted.device)
+        return (predicted + shift) % n_classes
+    return torch.full_like(predicted, target)
 
 
 def check_eps(eps: float) -> None:
@@ -159,12 +192,14 @@ def perturb(
     proxy: nn.Module | None = None,
     bounds: tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
+    targeted: bool = False,
 ) -> torch.Tensor:
-    """:func:`attack` ``name``, or the random-noise baseline for ``name="noise"``."""
+    """:func:`attack` ``name`` (``targeted``: toward the classes ``target``), or the random-noise
+    baseline for ``name="noise"``."""
     if name == "noise":
         return random_noise(x, eps, bounds, generator)
     kwargs = {"generator": generator} if name == "pgd" else {}
-    return attack(name, model, x, eps, target, proxy, bounds=bounds, **kwargs)
+    return attack(name, model, x, eps, target, proxy, bounds=bounds, targeted=targeted, **kwargs)
 
 
 def accuracy_under_attack(

@@ -53,7 +53,30 @@ def test_the_attack_flips_a_linear_policys_greedy_action_more_often_than_noise()
     assert flips["fgsm"] > flips["noise"]
 
 
+def test_a_targeted_attack_pushes_toward_its_action_and_counts_how_often_it_was_taken():
+    model = victim(4, 2, seed=3)
+    env = AdversarialObservation(gym.make("CartPole-v1"), model, "pgd", 10.0, target=1)
+    obs, _ = env.reset(seed=0)
+    assert env.target_action == 1
+    with torch.no_grad():  # a radius this large reaches the target from anywhere
+        assert model(torch.as_tensor(obs)[None]).argmax().item() == 1
+    env.step(1)
+    env.step(0)
+    assert (env.targeted_steps, env.target_hits, env.target_rate) == (2, 1, 0.5)
+    digits = AdversarialObservation(envs.make_env("gymlab/Digits-v0"), victim(64, 10), "fgsm", 0.2, target="next")
+    digits.reset(seed=0)
+    with torch.no_grad():
+        clean = victim(64, 10)(torch.as_tensor(digits.clean)[None]).argmax().item()
+    assert digits.target_action == (clean + 1) % 10
+
+
 def test_bad_arguments_say_what_to_use():
+    with pytest.raises(ValueError, match="a targeted attack is one of fgsm, ifgsm, pgd; 'noise' has no target"):
+        AdversarialObservation(gym.make("CartPole-v1"), victim(4, 2), "noise", 0.1, target=0)
+    with pytest.raises(ValueError, match="target must be a class in 0..1"):
+        AdversarialObservation(gym.make("CartPole-v1"), victim(4, 2), "fgsm", 0.1, target=2)
+    with pytest.raises(ValueError, match="a targeted attack needs discrete actions"):
+        AdversarialObservation(gym.make("Pendulum-v1"), victim(3, 1), "fgsm", 0.1, target=0)
     with pytest.raises(ValueError, match="unknown attack 'cw'; choose one of fgsm, ifgsm, pgd, noise"):
         AdversarialObservation(gym.make("CartPole-v1"), victim(4, 2), "cw", 0.1)
     with pytest.raises(ValueError, match="eps must be a finite number >= 0"):

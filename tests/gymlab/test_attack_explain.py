@@ -36,6 +36,21 @@ def test_eval_attack_prints_clean_and_attacked_accuracy_and_logs_them(digits_run
     assert f"transfer from {proxy}" in capsys.readouterr().out
 
 
+def test_eval_targeted_attack_reports_how_often_the_target_was_predicted(digits_runs, capsys):
+    victim, _ = digits_runs
+    capsys.readouterr()
+    assert main(["eval", str(victim), "--attack", "pgd", "--eps", "0.3", "--target", "next", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "lowers the run's loss of the target: its clean prediction + 1 mod K" in out
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert figures["target"] == "next" and figures["attacked"]["target_rate"] > 0.3
+    assert f"targeted:    target_rate {figures['attacked']['target_rate']:.4f}" in out
+    assert main(["eval", str(victim), "--attack", "fgsm", "--eps", "0.0", "--target", "3", "--json"]) == 0
+    untouched = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert untouched["attacked"]["accuracy"] == pytest.approx(untouched["clean"]["accuracy"])
+    assert untouched["attacked"]["target_rate"] < 0.2  # eps 0: only the test's own 3s (and mistakes) say 3
+
+
 def test_eval_attack_plays_a_policy(tiny_run, capsys):
     assert main(["eval", str(tiny_run), "--attack", "noise", "--eps", "0.01", "--episodes", "2"]) == 0
     out = capsys.readouterr().out
@@ -47,7 +62,15 @@ def test_eval_attack_plays_a_policy(tiny_run, capsys):
     [
         (["--attack", "fgsm"], "--attack needs --eps E"),
         (["--attack", "fgsm", "--eps", "-0.1"], "--eps must be a finite number >= 0, got -0.1"),
-        (["--eps", "0.1"], "--eps and --proxy set up an attack"),
+        (["--eps", "0.1"], "--eps, --proxy and --target set up an attack"),
+        (["--target", "1"], "--eps, --proxy and --target set up an attack"),
+        (["--attack", "noise", "--eps", "0.1", "--target", "1"], "--target goes with --attack fgsm|ifgsm|pgd"),
+        (
+            ["--attack", "fgsm", "--eps", "0.1", "--target", "2"],
+            "--target 2 is not a class of CartPole-v1: choose 0..1",
+        ),
+        (["--attack", "fgsm", "--eps", "0.1", "--target", "-1"], "--target -1 is not a class of CartPole-v1"),
+        (["--attack", "fgsm", "--eps", "0.1", "--target", "worst"], "--target must be a class index, next or random"),
         (["--attack", "cw", "--eps", "0.1"], "invalid choice: 'cw'"),
         (["--attack", "fgsm", "--eps", "0.1", "--proxy", "nowhere"], "--proxy nowhere is not a run directory"),
     ],

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supervised.attacks import accuracy_under_attack, attack, fgsm, ifgsm, pgd, random_noise
+from supervised.attacks import accuracy_under_attack, attack, fgsm, ifgsm, pgd, random_noise, target_classes
 
 
 def linear_model(seed: int = 0, n_in: int = 6, n_classes: int = 3) -> nn.Linear:
@@ -85,3 +85,19 @@ def test_bad_names_and_eps_say_what_to_use():
         attack("cw", model, x, 0.1)
     with pytest.raises(ValueError, match="eps must be a finite number >= 0"):
         fgsm(model, x, -0.1)
+
+
+def test_target_classes_fixed_next_and_random_by_known_answer():
+    model = nn.Linear(2, 3, bias=False).double()
+    with torch.no_grad():
+        model.weight.copy_(torch.eye(3, 2, dtype=torch.float64))  # logits (x0, x1, 0)
+    x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], dtype=torch.float64)  # predictions 0, 1, 2
+    assert target_classes(1, model, x).tolist() == [1, 1, 1]
+    assert target_classes("next", model, x).tolist() == [1, 2, 0]
+    drawn = torch.stack([target_classes("random", model, x, torch.Generator().manual_seed(s)) for s in range(40)])
+    assert (drawn != torch.tensor([0, 1, 2])).all()  # never the clean prediction
+    assert all(len(drawn[:, i].unique()) == 2 for i in range(3))  # both other classes turn up
+    with pytest.raises(ValueError, match="target must be a class in 0..2 or one of next, random, got 3"):
+        target_classes(3, model, x)
+    with pytest.raises(ValueError, match="got 'last'"):
+        target_classes("last", model, x)
