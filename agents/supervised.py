@@ -120,6 +120,9 @@ class SupervisedConfig(TrainConfig):
     """transformer: mask the decoder's self-attention so position t reads tokens before t only"""
     beam_size: int = 1
     """transformer: beams of the search that writes label actions (1: greedy decoding)"""
+    adv_select: bool = False
+    """keep the weights of the best validation score under PGD (adv_eps, adv_steps, true labels) instead of
+    the clean one (with keep_best): the robust model is chosen by its robust validation accuracy"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -407,6 +410,20 @@ def adversarial_batch(model: nn.Module, obs: torch.Tensor, target: torch.Tensor,
     return attacks.pgd(model, obs, c.adv_eps, target, bounds=bounds, loss_fn=loss_fn, steps=c.adv_steps)
 
 
+def robust_score(model: nn.Module, dataset: Dataset, c, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """``dataset`` (a split) attacked by PGD (``c.adv_steps`` steps within ``c.adv_eps``, against the true
+    targets) and scored by ``model`` in eval mode: mean ``loss`` and the kind's metric (``accuracy``)."""
+    kind, device = dataset.kind, next(model.parameters()).device
+    x, y = torch.tensor(dataset.x, device=device), torch.tensor(dataset.y, device=device)  # (N, ...), (N, ...)
+    bounds = (dataset.x_low, dataset.x_high) if math.isfinite(dataset.x_low) and math.isfinite(dataset.x_high) else None
+    with eval_mode(model):
+        x_adv = attacks.pgd(model, x, c.adv_eps, y, bounds=bounds, loss_fn=kind.loss, steps=c.adv_steps,
+                            generator=generator)  # fmt: skip
+        with torch.no_grad():
+            prediction = model(x_adv)
+    return {"loss": kind.loss(prediction, y).mean(), kind.metric: kind.score(prediction, y).float().mean()}
+
+
 # ----------------------------------------------------------------------------- learner
 class Supervised(Agent):
     """Backpropagation through a single-step env's reward, with validation early stopping.
@@ -548,7 +565,10 @@ class Supervised(Agent):
         self._record_episodes(reward.detach())
 
         val = self.score_split("val")
-        self.update_best(val)
+        if c.adv_select:  # the same PGD start every epoch, so the epochs are compared on one attack
+            robust = robust_score(self.model, fixed_dataset(self.task, "val", **self.task_kwargs), c,
+                                  torch.Generator().manual_seed(self.seed))  # fmt: skip
+        self.update_best(robust if c.adv_select else val)
         finished = self.num_timesteps >= c.total_steps
         if c.patience and self.bad_epochs >= c.patience:
             self.stopped_early = finished = True
@@ -565,6 +585,8 @@ class Supervised(Agent):
         }
         metric = self.train_set.kind.metric  # accuracy, mse, ...
         metrics[f"eval/{metric}"] = float(val[metric])
+        if c.adv_select:
+            metrics[f"eval/robust_{metric}"] = float(robust[metric])
         for i, norm in enumerate((grad_norm_sum / steps).tolist()):  # mean over the iteration's steps
             metrics[f"grad_norm/layer{i}"] = norm
         return metrics

@@ -339,3 +339,40 @@ def test_pending_targets_are_what_the_next_step_scores():
 def test_adversarial_training_settings_are_checked(settings, message):
     with pytest.raises(ValueError, match=message):
         SupervisedConfig(**settings).check()
+
+
+def test_robust_score_at_eps_zero_is_the_clean_validation_score():
+    from agents.supervised import robust_score
+    from envs.single_step import fixed_dataset
+
+    agent = Supervised("gymlab/Digits-v0", net="mlp", hidden=[16], epochs=1).learn()
+    clean = agent.score_split("val")
+    val = fixed_dataset("digits", "val")
+    robust = robust_score(agent.model, val, SupervisedConfig(adv_eps=0.0), torch.Generator().manual_seed(0))
+    assert float(robust["accuracy"]) == pytest.approx(float(clean["accuracy"]))
+    assert float(robust["loss"]) == pytest.approx(float(clean["loss"]), rel=1e-5)
+    attacked = robust_score(agent.model, val, SupervisedConfig(adv_eps=0.3), torch.Generator().manual_seed(0))
+    assert float(attacked["accuracy"]) < float(clean["accuracy"]) - 0.2
+
+
+def test_adv_select_keeps_the_weights_of_the_best_robust_validation_score(monkeypatch):
+    import agents.supervised as supervised_module
+    from envs.single_step import fixed_dataset
+
+    scores = []
+    real_robust_score = supervised_module.robust_score
+
+    def spy(*args):
+        result = real_robust_score(*args)
+        scores.append((-float(result["accuracy"]), float(result["loss"])))
+        return result
+
+    monkeypatch.setattr(supervised_module, "robust_score", spy)
+    agent = Supervised("gymlab/Digits-v0", net="mlp", hidden=[32], epochs=4, patience=0, adv_select=True,
+                       adv_train="fgsm", adv_eps=0.2, adv_steps=2, learning_rate=3e-2)  # fmt: skip
+    agent.learn()
+    assert len(scores) == 4 and agent.best_score == list(min(scores))
+    kept = real_robust_score(
+        agent.model, fixed_dataset("digits", "val"), agent.config, torch.Generator().manual_seed(0)
+    )
+    assert (-float(kept["accuracy"]), float(kept["loss"])) == pytest.approx(min(scores))
