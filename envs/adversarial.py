@@ -8,7 +8,7 @@ logits: the agent's own (white box) or a proxy's (a transfer attack). Each attac
 loss of the victim's own greedy action on the clean observation, so it needs no labels and no
 reward; ``attack="noise"`` is the random baseline of the same size. A targeted attack
 (``target=``) instead lowers the loss of a chosen action (:func:`supervised.attacks.target_classes`:
-a fixed one, the next one, or a random other one each step) and counts how often the agent took it.
+a fixed one, the next one, or a random one each step) and counts how often the agent took it.
 """
 
 from __future__ import annotations

@@ -206,7 +206,7 @@ def eval_under_attack(args, agent, run_dir) -> int:
     goal = f"raises the loss of {whose} own greedy action"
     if args.target is not None:
         goal = f"lowers {whose} loss of the target: " + {
-            "next": "its clean prediction + 1 mod K", "random": "a random class other than its clean prediction",
+            "next": "its clean prediction + 1 mod K", "random": "a random class each step",
         }.get(args.target, f"class {args.target}")  # fmt: skip
     print(f"attack:      {args.attack}, eps {args.eps:g} (L-inf, {source}; {goal})")
     figure = "accuracy" if "accuracy" in clean else "mean_reward"
@@ -694,7 +694,7 @@ def parser() -> argparse.ArgumentParser:
             )
             e.add_argument("--target", metavar="CLASS",
                            help="with --attack: a targeted attack toward this class index, next (the clean "
-                           "prediction + 1 mod K) or random (another class each time)")  # fmt: skip
+                           "prediction + 1 mod K) or random (any class, drawn each time)")  # fmt: skip
         else:
             e.add_argument("--out", help="folder for the mp4 files (default: RUN_DIR/videos; ./videos for a .zip)")
             e.add_argument("--network-view", action="store_true",

@@ -9,8 +9,9 @@ own bounds, e.g. [0, 1] for digits) so as to raise the victim's loss:
   al. 2017), :func:`ifgsm`;
 - ``targeted=True`` walks *down* the loss of a chosen target class instead of up the true one's;
   :func:`target_classes` picks the targets: a fixed class, ``next`` (the clean prediction + 1
-  mod K, HW10's targeted variant on the model's own labels) or ``random`` (a class other than the
-  clean prediction, drawn afresh for every input);
+  mod K, HW10's targeted variant on the model's own labels) or ``random`` (any class, drawn afresh for
+  every input: half the time, with two classes, the one the model picks anyway, so the model's
+  errors come at random, not where the loss is steepest);
 - :func:`random_noise`: a random corner of the same ball, the baseline an attack must beat;
 - transfer (black box): craft the perturbation on a proxy network with any attack, then show it
   to the victim (:func:`attack` with ``proxy=``).
@@ -78,8 +79,8 @@ def target_classes(
     target: int | str, model: nn.Module, x: torch.Tensor, generator: torch.Generator | None = None
 ) -> torch.Tensor:
     """The class each input of ``x`` (B, ...) is pushed toward, (B,): ``target`` itself when it is
-    a class index; ``next``: (clean prediction + 1) mod K; ``random``: a uniformly drawn class
-    other than the clean prediction (K = the number of logits)."""
+    a class index; ``next``: (clean prediction + 1) mod K; ``random``: a class drawn uniformly
+    from all K (the clean prediction included; K = the number of logits)."""
     with torch.no_grad():
         logits = model(x)  # (B, K)
     n_classes = logits.shape[-1]
@@ -88,8 +89,7 @@ def target_classes(
     if target == "next":
         return (predicted + 1) % n_classes
     if target == "random":
-        shift = torch.randint(1, n_classes, predicted.shape, generator=generator).to(predicted.device)
-        return (predicted + shift) % n_classes
+        return torch.randint(0, n_classes, predicted.shape, generator=generator).to(predicted.device)
     return torch.full_like(predicted, target)
 
 
