@@ -10,13 +10,14 @@ Offered only for the envs whose envpool dynamics were checked against gymnasium'
 
 - CartPole-v1, Acrobot-v1, MountainCar-v0, MountainCarContinuous-v0: gymnasium's step from the
   same state gives envpool's next observation (to float32 rounding), reward, termination and
-  truncation; the initial states come from envpool's own generator (std::mt19937), so a seed
-  gives other episodes than gymnasium's, drawn from the same start distribution.
+  truncation; the initial states come from envpool's own generator, so a seed gives other
+  episodes than gymnasium's, drawn from the same start distribution.
 - ``ALE/<Game>-v5``: envpool runs the same emulator; from the same emulator RAM and actions its
   84x84 frames, rewards and game ends are gymnasium's (:mod:`envs.pixels`) bit for bit. envpool's
-  own episodic life keeps the old frames in the stack and presses nothing after a lost life, so
-  the learner's episodic life, FIRE and reward clipping are done here as :mod:`envs.pixels` does
-  them. Sticky actions (v5: 0.25) and the 1-30 no-op starts are drawn by envpool's generator.
+  own episodic life gives other observations after a lost life (it keeps the old frames in the
+  stack), so the learner's episodic life, FIRE and reward clipping are done here as
+  :mod:`envs.pixels` does them. Sticky actions (v5: 0.25) and the no-op starts (up to 30) are
+  drawn by envpool's generator.
 
 Not offered: Pendulum-v1 (envpool moves the angle by the unclipped speed when the speed hits its
 limit of 8; gymnasium by the clipped speed), and every env not checked (a one-line refusal).
