@@ -93,46 +93,51 @@ def test_classic_control_episode_returns_and_start_states():
 @pytest.mark.parametrize("env_id", ["ALE/Breakout-v5", "ALE/SpaceInvaders-v5"])  # rewards 1; 5 to 30 (clipped)
 def test_atari_is_gymlabs_pipeline_from_the_same_emulator_state(env_id):
     """Frames, clipped rewards, lost lives as terminations, FIRE after resets and lives, and the
-    whole game's raw score, against envs.pixels' training env, sticky actions and no-ops off."""
-    vec = pool_envs.make_envpool_vec_env(make_env(env_id, training=True), 1, repeat_action_probability=0.0, noop_max=1)
-    ref = make_env(env_id, training=True, repeat_action_probability=0.0)
-    ale = ref.unwrapped.ale
+    whole game's raw score, against envs.pixels' training env, sticky actions and no-ops off.
+    Two copies, so that one continues or restarts alone (envpool's partial steps and resets)."""
+    n = 2
+    vec = pool_envs.make_envpool_vec_env(make_env(env_id, training=True), n, repeat_action_probability=0.0, noop_max=1)
+    refs = [make_env(env_id, training=True, repeat_action_probability=0.0) for _ in range(n)]
     obs, _ = vec.reset(seed=0)
-    ref.reset(seed=0)
-    assert obs.shape == (1, 4, 84, 84) and obs.dtype == np.uint8
+    for ref in refs:
+        ref.reset(seed=0)
+    assert obs.shape == (n, 4, 84, 84) and obs.dtype == np.uint8
 
-    def sync() -> None:
-        for address, value in enumerate(vec.ram[0]):
-            ale.setRAM(address, int(value))
+    def sync(i: int) -> None:  # gymnasium's emulator i takes envpool's RAM of copy i
+        for address, value in enumerate(vec.ram[i]):
+            refs[i].unwrapped.ale.setRAM(address, int(value))
 
-    sync()
-    since_reset, games, lives_lost, rewarded = 0, 0, 0, 0
+    for i in range(n):
+        sync(i)
+    since_reset = np.zeros(n, dtype=np.int64)
+    games, lives_lost, rewarded = np.zeros(n, dtype=np.int64), 0, 0
     rng = np.random.default_rng(0)
-    while games < 2:
-        action = int(rng.integers(4))
-        ref_obs, ref_reward, ref_term, ref_trunc, ref_info = ref.step(action)
-        obs, rewards, terminated, truncated, info = vec.step(np.array([action]))
+    while games.min() < 1 or games.sum() < 3:
+        actions = rng.integers(4, size=n)
+        obs, rewards, terminated, truncated, info = vec.step(actions)
         since_reset += 1
-        last = info["final_obs"][0] if terminated[0] or truncated[0] else obs[0]
-        game_over = "episode" in ref_info  # its last frame: cut short inside the frame skip, pooled otherwise
-        compared = slice(4 - min(since_reset, 4), 4 - game_over)  # the frames emulated since the sync
-        np.testing.assert_array_equal(last[compared], ref_obs[compared])
-        assert (rewards[0], terminated[0], truncated[0]) == (ref_reward, ref_term, ref_trunc)
-        rewarded += ref_reward > 0
-        if not (ref_term or ref_trunc):
-            continue
-        ref_obs, _ = ref.reset()
-        if game_over:  # its raw score is logged
-            games += 1
-            assert info["_episode"][0] and info["episode"]["r"][0] == ref_info["episode"]["r"]
-            assert abs(info["episode"]["l"][0] - ref_info["episode"]["l"]) <= pool_envs.NOOP_MAX  # (no-op frames)
-            sync()
-            since_reset = 0
-        else:  # a life lost: both continue the game with a no-op and FIRE, the stack refilled
-            lives_lost += 1
-            assert "_episode" not in info
-            np.testing.assert_array_equal(obs[0], ref_obs)
-    assert lives_lost >= 4 and rewarded > 0
+        for i, ref in enumerate(refs):
+            ref_obs, ref_reward, ref_term, ref_trunc, ref_info = ref.step(int(actions[i]))
+            last = info["final_obs"][i] if terminated[i] or truncated[i] else obs[i]
+            game_over = "episode" in ref_info  # its last frame: cut short inside the frame skip, pooled otherwise
+            compared = slice(4 - min(since_reset[i], 4), 4 - game_over)  # the frames emulated since the sync
+            np.testing.assert_array_equal(last[compared], ref_obs[compared])
+            assert (rewards[i], terminated[i], truncated[i]) == (ref_reward, ref_term, ref_trunc)
+            rewarded += ref_reward > 0
+            if not (ref_term or ref_trunc):
+                continue
+            ref_obs, _ = ref.reset()
+            if game_over:  # its raw score is logged
+                games[i] += 1
+                assert info["_episode"][i] and info["episode"]["r"][i] == ref_info["episode"]["r"]
+                assert abs(info["episode"]["l"][i] - ref_info["episode"]["l"]) <= pool_envs.NOOP_MAX  # (no-op frames)
+                sync(i)
+                since_reset[i] = 0
+            else:  # a life lost: both continue the game with a no-op and FIRE, the stack refilled
+                lives_lost += 1
+                assert not info.get("_episode", np.zeros(n, dtype=bool))[i]
+                np.testing.assert_array_equal(obs[i], ref_obs)
+    assert lives_lost >= 8 and rewarded > 0
 
 
 def test_atari_defaults_are_ale_v5s():
