@@ -73,7 +73,9 @@ def check_supported(env_id: str, env_kwargs: dict | None = None, video: bool = F
             f"equal to gymnasium's), not {env_id}; {instead}"
         )
     if not installed():
-        raise ValueError(f"vectorization=envpool needs envpool (pip install envpool, Python >= 3.11); {instead}")
+        raise ValueError(
+            f"vectorization=envpool needs envpool (pip install -e '.[envpool]', Python >= 3.11); {instead}"
+        )
     if env_kwargs:
         raise ValueError(f"vectorization=envpool takes no env kwargs (got {', '.join(env_kwargs)}); {instead}")
     if video:
