@@ -14,7 +14,8 @@ Arms (rows of the table):
 
 - ``CNN``: the digits CNN (a gymlab supervised run); test accuracy clean, under random noise
   of the same size, FGSM, I-FGSM (10 steps of eps/10) and PGD (10 steps, random start), and
-  under I-FGSM and FGSM crafted on the MLP proxy (``transfer_*``);
+  under I-FGSM and FGSM crafted on the MLP proxy (``transfer_*``); ``targeted_ifgsm``: the
+  fraction a targeted I-FGSM makes it classify as the next digit, (y + 1) mod 10 (HW10's variant);
 - ``MLP proxy``: the proxy the transfer attacks are crafted on, attacked itself;
 - ``CNN adv-trained``: the same CNN trained on attacked batches at eps 0.2: FGSM-attacked with
   ``--quick`` (``adv_train=fgsm``, 12 epochs), PGD-attacked (7 steps, 100 epochs) otherwise, with
@@ -41,7 +42,7 @@ from agents import PPO, Supervised
 from agents.robustness import evaluate_under_attack
 from lectures.runner import Lecture, Panel, Table, Trial, heatmap, register
 from supervised import load_task
-from supervised.attacks import accuracy_under_attack
+from supervised.attacks import accuracy_under_attack, target_rate_under_attack
 
 EPS = 0.2
 """L-inf radius on digits' [0, 1] pixels"""
@@ -78,13 +79,14 @@ def defence_settings(quick: bool) -> dict:
 
 
 def attacked_accuracies(model, x, y, proxy, generator) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Accuracy on (x, y) clean and under every attack at EPS (and transferred from ``proxy``),
-    and the attacked inputs."""
+    """Accuracy on (x, y) clean and under every attack at EPS (and transferred from ``proxy``), the
+    fraction a targeted I-FGSM sends to (y + 1) mod 10, and the attacked inputs."""
     figures, examples = {"clean": accuracy_under_attack(model, x, y, "noise", 0.0)[0]}, {}
     for name in DIGITS_ATTACKS:
         figures[name], examples[name] = accuracy_under_attack(
             model, x, y, name, EPS, bounds=(0, 1), generator=generator
         )
+    figures["targeted_ifgsm"] = target_rate_under_attack(model, x, (y + 1) % 10, "ifgsm", EPS, bounds=(0, 1))[0]
     if proxy is not None:
         for name in ("fgsm", "ifgsm"):
             figures[f"transfer_{name}"], examples[f"transfer_{name}"] = accuracy_under_attack(

@@ -223,3 +223,25 @@ def accuracy_under_attack(
     with torch.no_grad():
         correct = (model(x_adv).argmax(dim=-1) == y).float()
     return float(correct.mean()), x_adv
+
+
+def target_rate_under_attack(
+    model: nn.Module,
+    x: torch.Tensor,
+    targets: torch.Tensor,
+    name: str,
+    eps: float,
+    bounds: tuple[float, float] | None = None,
+    batch_size: int = 512,
+    generator: torch.Generator | None = None,
+) -> tuple[float, torch.Tensor]:
+    """The targeted attack ``name`` pushing each input of ``x`` (N, ...) toward its class in
+    ``targets`` (N,): (the fraction ``model`` classifies as its target, x_adv)."""
+    perturbed = []
+    for start in range(0, len(x), batch_size):
+        xb, tb = x[start : start + batch_size], targets[start : start + batch_size]
+        perturbed.append(perturb(name, model, xb, eps, tb, None, bounds, generator, targeted=True))
+    x_adv = torch.cat(perturbed)  # (N, ...)
+    with torch.no_grad():
+        hits = (model(x_adv).argmax(dim=-1) == targets).float()
+    return float(hits.mean()), x_adv

@@ -5,7 +5,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supervised.attacks import accuracy_under_attack, attack, fgsm, ifgsm, pgd, random_noise, target_classes
+from supervised.attacks import (
+    accuracy_under_attack,
+    attack,
+    fgsm,
+    ifgsm,
+    pgd,
+    random_noise,
+    target_classes,
+    target_rate_under_attack,
+)
 
 
 def linear_model(seed: int = 0, n_in: int = 6, n_classes: int = 3) -> nn.Linear:
@@ -103,3 +112,14 @@ def test_target_classes_fixed_next_and_random_by_known_answer():
         target_classes(3, model, x)
     with pytest.raises(ValueError, match="got 'last'"):
         target_classes("last", model, x)
+
+
+def test_target_rate_counts_the_inputs_given_their_target():
+    model = linear_model()
+    x = torch.randn(20, 6, dtype=torch.float64)
+    targets = (model(x).argmax(-1) + 1) % 3
+    rate, x_adv = target_rate_under_attack(model, x, targets, "ifgsm", 0.0, batch_size=7)
+    assert rate == 0.0 and torch.equal(x_adv, x)  # eps 0: nothing moves, no prediction is its target
+    rate, x_adv = target_rate_under_attack(model, x, targets, "ifgsm", 5.0, batch_size=7)
+    torch.testing.assert_close(x_adv[:7], ifgsm(model, x[:7], 5.0, target=targets[:7], targeted=True))
+    assert rate == pytest.approx((model(x_adv).argmax(-1) == targets).double().mean().item()) and rate > 0.9
