@@ -39,3 +39,18 @@ def test_continuous_actions_and_regression_are_refused():
         attackable_model(PPO("Pendulum-v1", n_steps=32, n_envs=2))
     with pytest.raises(ValueError, match="need a classifier or a discrete-action policy"):
         attackable_model(Supervised("gymlab/Diabetes-v0"))
+
+
+def test_a_targeted_attack_reports_its_target_rate(digits_mlp):
+    import torch
+
+    from supervised import load_task
+
+    test = load_task("digits", "test")
+    with torch.no_grad():
+        predicted = digits_mlp.model(torch.tensor(test.x)).argmax(-1)
+    untouched = evaluate_under_attack(digits_mlp, "fgsm", 0.0, target=4)  # eps 0: the clean predictions
+    assert untouched["target_rate"] == pytest.approx(float((predicted == 4).float().mean()))
+    attacked = evaluate_under_attack(digits_mlp, "pgd", 0.3, target=4)
+    assert attacked["target_rate"] > untouched["target_rate"] + 0.3
+    assert "target_rate" not in evaluate_under_attack(digits_mlp, "pgd", 0.3)
