@@ -39,6 +39,7 @@ from agents.optim import clip_grad_norm, make_optimizer, set_lr
 from agents.seq2seq import Seq2SeqTransformer, beam_search
 from envs.single_step import SingleStepEnv, SingleStepVectorEnv, fixed_dataset, task_env_ids
 from supervised import Dataset, attacks
+from supervised.kinds import softmax_squared_error
 
 NETS: tuple[str, ...] = ("auto", "mlp", "cnn", "attention", "autoencoder", "separable_cnn", "transformer")
 """Values of ``net``; auto = cnn for images, attention for sequences, mlp otherwise; autoencoder
@@ -51,6 +52,9 @@ AUGMENTATIONS: tuple[str, ...] = ("none", "shift")
 
 ADV_TRAIN: tuple[str, ...] = ("none", "fgsm", "pgd")
 """Values of ``adv_train``: no adversarial training, or the attack each batch is trained under."""
+
+LOSSES: tuple[str, ...] = ("task", "softmax_mse")
+"""Values of ``loss``: the task's own (the env's -reward), or squared error after softmax."""
 
 
 @dataclass
@@ -120,6 +124,10 @@ class SupervisedConfig(TrainConfig):
     """transformer: mask the decoder's self-attention so position t reads tokens before t only"""
     beam_size: int = 1
     """transformer: beams of the search that writes label actions (1: greedy decoding)"""
+    loss: str = "task"
+    """the loss gradient steps minimise: task (the env's -reward: cross-entropy for classification, MSE for
+    regression) | softmax_mse (classification: squared error between softmax and one-hot, the slide's
+    "why not MSE?")"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -152,6 +160,9 @@ class SupervisedConfig(TrainConfig):
         if not 0.0 < self.train_fraction <= 1.0:
             raise ValueError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
         one_of(self, "adv_train", ADV_TRAIN)
+        one_of(self, "loss", LOSSES)
+        if self.loss != "task" and (self.members > 1 or self.label_smoothing):
+            raise ValueError(f"loss={self.loss} replaces the task's loss: set members=1 and label_smoothing=0")
         if not 0 <= self.adv_eps < math.inf or self.adv_steps < 1:
             raise ValueError(f"adv_eps must be >= 0 and adv_steps >= 1 (got {self.adv_eps} and {self.adv_steps})")
         if self.d_model % self.n_heads:
@@ -270,6 +281,11 @@ def check_task_settings(config: SupervisedConfig, net: str, dataset: Dataset) ->
     """ValueError, with the fix, for a setting that does not apply to ``dataset`` or to the
     concrete network ``net``."""
     c = config
+    if c.loss == "softmax_mse" and dataset.kind.name != "classification":
+        raise ValueError(
+            f"loss=softmax_mse compares class probabilities with one-hot labels; {dataset.name!r} is "
+            f"{dataset.kind}: set loss=task"
+        )
     if c.label_smoothing and dataset.kind.name != "classification":
         raise ValueError(
             f"label_smoothing applies to classification tasks; {dataset.name!r} is {dataset.kind}: "
@@ -358,12 +374,19 @@ def smoothed_cross_entropy(logits: torch.Tensor, cross_entropy: torch.Tensor, sm
 
 
 def supervised_loss(
-    prediction: torch.Tensor, reward: torch.Tensor, weights: list[torch.Tensor], config: SupervisedConfig
+    prediction: torch.Tensor,
+    reward: torch.Tensor,
+    weights: list[torch.Tensor],
+    config: SupervisedConfig,
+    target: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The loss one gradient step minimises: the mean of the env's -reward (the task's loss),
-    label-smoothed when ``config.label_smoothing`` > 0, plus ``config.l1`` times the L1 norm of
-    ``weights``. ``prediction`` (B, ...) and ``reward`` (B,) carry the graph."""
+    label-smoothed when ``config.label_smoothing`` > 0 (or ``config.loss`` in its place, scored
+    against ``target`` (B,)), plus ``config.l1`` times the L1 norm of ``weights``. ``prediction``
+    (B, ...) and ``reward`` (B,) carry the graph."""
     losses = -reward  # (B,)
+    if config.loss == "softmax_mse":
+        losses = softmax_squared_error(prediction, target)
     if config.label_smoothing:
         losses = smoothed_cross_entropy(prediction, losses, config.label_smoothing)
     loss = losses.mean()
@@ -527,8 +550,8 @@ class Supervised(Agent):
                     )
             if c.members == 1:
                 prediction = self.forward_train(inputs)
-                _, reward, _, _, _ = self.env_step(prediction)  # reward = -loss, (B,) with a graph
-                loss = supervised_loss(prediction, reward, self.weights, c) + self.auxiliary_loss()
+                _, reward, _, _, info = self.env_step(prediction)  # reward = -loss, (B,) with a graph
+                loss = supervised_loss(prediction, reward, self.weights, c, info["target"]) + self.auxiliary_loss()
             else:  # bagging: each member learns from its own resample; the env scores the ensemble
                 outputs = self.model.member_outputs(inputs)  # (K, B, *prediction_shape)
                 _, reward, _, _, info = self.env_step(self.model.combine(outputs))

@@ -16,6 +16,7 @@ Usage::
 
     python -m bench.cli                                  # ppo, a2c, reinforce on CartPole-v1 and LunarLander-v3
     python -m bench.cli --agents a2c --envs CartPole-v1 --seed 1
+    python -m bench.cli --envs CartPole-v1 --repeats 3 --no-sb3   # median of 3, order alternating
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,17 +96,24 @@ def child_result(stdout: str) -> dict:
     return json.loads(line[len(CHILD) :])
 
 
-def measure(agent: str, env_id: str, seed: int, sb3: bool) -> dict:
-    """The three timings of one (agent, env, seed)."""
+def measure(agent: str, env_id: str, seed: int, sb3: bool, learn_first: bool = False) -> dict:
+    """The three timings of one (agent, env, seed); ``learn_first`` swaps the order of the first two."""
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
-        cli_wall, cli_cpu, out = timed([python, "-m", "gymlab", "train", agent, env_id, "--seed", str(seed), "--quiet",
-                               "--run-dir", str(Path(tmp) / "run")])  # fmt: skip
+        cli_cmd = [python, "-m", "gymlab", "train", agent, env_id, "--seed", str(seed), "--quiet",
+                   "--run-dir", str(Path(tmp) / "run")]  # fmt: skip
+        learn_cmd = [python, "-m", "bench.cli", "--child", "learn", agent, env_id, str(seed)]
+        if learn_first:
+            learn_wall, learn_cpu, learn_out = timed(learn_cmd)
+            cli_wall, cli_cpu, out = timed(cli_cmd)
+        else:
+            cli_wall, cli_cpu, out = timed(cli_cmd)
+            learn_wall, learn_cpu, learn_out = timed(learn_cmd)
         cli_fps = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("fps:")), None)
-        learn_wall, learn_cpu, out = timed([python, "-m", "bench.cli", "--child", "learn", agent, env_id, str(seed)])
+        out = learn_out
         result = {"agent": agent, "env_id": env_id, "seed": seed, "gymlab_wall_s": cli_wall, "gymlab_cpu_s": cli_cpu,
                   "gymlab_fps": cli_fps, "learn_wall_s": learn_wall, "learn_cpu_s": learn_cpu,
-                  "learn": child_result(out)}  # fmt: skip
+                  "learn": child_result(out), "learn_first": learn_first}  # fmt: skip
         if sb3 and agent in PEERS:
             sb3_wall, sb3_cpu, out = timed([python, "-m", "bench.cli", "--child", "sb3", agent, env_id, str(seed), tmp])
             result.update({"sb3_wall_s": sb3_wall, "sb3_cpu_s": sb3_cpu, "sb3": child_result(out)})
@@ -116,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", nargs="+", default=["ppo", "a2c", "reinforce"])
     parser.add_argument("--envs", nargs="+", default=["CartPole-v1", "LunarLander-v3"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=1, help="repeat each pair, alternating which runs first")
     parser.add_argument("--no-sb3", dest="sb3", action="store_false", help="skip SB3's side")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -124,7 +134,8 @@ def main(argv: list[str] | None = None) -> None:
         worker = learn_child if kind == "learn" else sb3_child
         print(CHILD + json.dumps(worker(agent, env_id, int(seed), *rest)), flush=True)
         return
-    results = [measure(a, e, args.seed, args.sb3) for e in args.envs for a in args.agents]
+    results = [measure(a, e, args.seed, args.sb3, learn_first=bool(r % 2))
+               for e in args.envs for a in args.agents for r in range(args.repeats)]  # fmt: skip
     rows = []
     for r in results:
         learn = r["learn"]
@@ -137,7 +148,18 @@ def main(argv: list[str] | None = None) -> None:
         ])  # fmt: skip
     print_table(["agent", "env", "steps", "gymlab train s", "learn() s", "train / learn", "(CPU)", "start-up s", "SB3 s",
                  "gymlab / SB3"], rows)  # fmt: skip
-    print(f"results: {save_results('cli', {'seed': args.seed, 'runs': results})}")
+    if args.repeats > 1:
+        summary = []
+        for e in args.envs:
+            for a in args.agents:
+                runs = [r for r in results if r["agent"] == a and r["env_id"] == e]
+                wall = [r["gymlab_wall_s"] / r["learn_wall_s"] for r in runs]
+                cpu = [r["gymlab_cpu_s"] / r["learn_cpu_s"] for r in runs]
+                summary.append([a, e, len(runs), fmt(statistics.median(wall), 3), f"{min(wall):.2f}-{max(wall):.2f}",
+                                fmt(statistics.median(cpu), 3), f"{min(cpu):.2f}-{max(cpu):.2f}"])  # fmt: skip
+        print("\ntrain / learn over the repeats (median, range):")
+        print_table(["agent", "env", "repeats", "wall", "wall range", "CPU", "CPU range"], summary)
+    print(f"results: {save_results('cli', {'seed': args.seed, 'repeats': args.repeats, 'runs': results})}")
 
 
 if __name__ == "__main__":

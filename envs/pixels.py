@@ -173,7 +173,6 @@ class GameEpisodes(gym.vector.VectorWrapper):
         return obs, rewards, terminated, truncated, infos
 
 
-
 class NetworkView(gym.Wrapper):
     """``render()`` shows the game's frame with what the network sees beside it: the newest
     frame of the observation, upscaled to the frame's height (:func:`network_view`)."""

@@ -242,14 +242,16 @@ def cmd_record(args) -> int:
     else:  # a run's videos stay with the run; an SB3 model's go to ./videos
         out = Path("videos") if play.is_sb3_model(source) else source / "videos"
     name = play.video_name(agent, source, args.best)
-    print(f"recording {args.episodes} episode(s) of {agent.env_id} into {out}/", flush=True)
+
+    def started() -> None:
+        print(f"recording {args.episodes} episode(s) of {agent.env_id} into {out}/", flush=True)
 
     def written(path: Path, episode_return: float, length: int) -> None:
         print(f"video: {path}  (return {episode_return:.2f}, {length} steps)", flush=True)
 
     _, stats, frames = play.record(
         agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=name, on_video=written,
-        network_view=args.network_view,
+        network_view=args.network_view, on_start=started,
     )  # fmt: skip
     if len(frames) and run_dir is not None:
         logger = RunLogger(run_dir, start_step=0)

@@ -157,10 +157,12 @@ def record(
     prefix: str | None = None,
     on_video: Callable[[Path, float, int], None] | None = None,
     network_view: bool = False,
+    on_start: Callable[[], None] | None = None,
 ) -> tuple[list[Path], dict[str, float], np.ndarray]:
     """Record ``episodes`` episodes of ``agent`` as mp4 files in ``out_dir`` with gymnasium's
     RecordVideo, named ``<prefix>-episode-<i>.mp4`` (``prefix`` made unused in ``out_dir`` first:
-    nothing is overwritten). ``on_video(path, return, length)`` is called as each file is written.
+    nothing is overwritten). ``on_start()`` is called once the env renders, before the first episode;
+    ``on_video(path, return, length)`` as each file is written.
     Returns (mp4 paths, evaluation stats, frames of the first episode). ValueError, with the fix,
     when the env cannot render here. Pixel games record the game's full-resolution frames; with
     ``network_view``, what the network sees is drawn beside them (:class:`envs.pixels.NetworkView`)."""
@@ -180,6 +182,8 @@ def record(
             raise
     if env.metadata.get("render_fps") is None:
         env.metadata["render_fps"] = 30
+    if on_start is not None:
+        on_start()
     tap = FrameTap(env)
     prefix = unused_prefix(out_dir, prefix or video_prefix(agent))
     first: list[np.ndarray] = []

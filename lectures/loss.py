@@ -12,10 +12,13 @@ Experiment, per seed:
 
 1. Confidently wrong logits: 10 classes, small random logits, plus ``GAP`` on one wrong class;
    the gradient norm of each loss there (autograd).
-2. Training from large initial logits: a linear classifier on gymlab's digits (train split)
-   whose bias starts at ``GAP`` on one class, so every example starts out confidently predicted
-   as that class; the same SGD (batch 64, learning rate 1) for both losses; test accuracy per
-   epoch and the mean per-example gradient norm w.r.t. the logits.
+2. Training from large initial logits: the supervised learner (``agents.Supervised``) as a linear
+   classifier (``net=mlp hidden=[]``) on gymlab's digits, its output bias set to ``GAP`` on one
+   class before training, so every example starts out confidently predicted as that class; the
+   same SGD (batch 64, learning rate 1) for both arms, ``loss=task`` (cross-entropy) and
+   ``loss=softmax_mse``, each trained into a run directory. Figures: test accuracy, the train
+   split's mean gradient norm w.r.t. the logits before training, and the validation accuracy and
+   the weight's gradient norm (``grad_norm/layer0``) per epoch.
 """
 
 from __future__ import annotations
@@ -24,28 +27,26 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from torch import nn
 
-from agents.networks import mlp
-from agents.optim import make_optimizer
+from agents.logger import read_scalars
+from agents.supervised import Supervised
 from lectures.runner import Lecture, Panel, Table, Trial, register
-from supervised.datasets import load_task
-from supervised.kinds import cross_entropy_loss
+from supervised.kinds import cross_entropy_loss, softmax_squared_error
 
+ENV_ID = "gymlab/Digits-v0"
 GAP = 12.0
 """how far the wrong class's logit stands above the others"""
 N_CLASSES = 10
-LEARNING_RATE = 1.0
-BATCH_SIZE = 64
-
-
-def softmax_squared_error(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """sum_i (softmax(logits)_i - one_hot(target)_i)^2 per example: (B, C), (B,) -> (B,)."""
-    probabilities = F.softmax(logits, dim=-1)  # (B, C)
-    return (probabilities - F.one_hot(target.long(), logits.shape[-1]).to(logits.dtype)).square().sum(dim=-1)
-
+SETTINGS = {
+    "net": "mlp", "hidden": [], "optimizer": "sgd", "learning_rate": 1.0, "batch_size": 64, "patience": 0,
+    "keep_best": False, "max_grad_norm": 0.0, "log_interval": 1,
+}  # fmt: skip
+"""a linear classifier trained by plain SGD, the last weights kept"""
 
 LOSSES = {"cross-entropy": cross_entropy_loss, "MSE after softmax": softmax_squared_error}
+SETTING = {"cross-entropy": "task", "MSE after softmax": "softmax_mse"}
+"""each arm's ``loss=`` setting of the supervised learner"""
 
 
 def logit_gradient_norms(loss_fn, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -64,58 +65,44 @@ def confidently_wrong(generator: torch.Generator) -> tuple[torch.Tensor, torch.T
     return logits, target
 
 
-def train(loss_fn, seed: int, epochs: int) -> tuple[list[float], list[float]]:
-    """SGD on digits from a bias of GAP on one class: (test accuracy, mean logit-gradient norm)
-    after each epoch (index 0: before training)."""
-    train_set, test_set = load_task("digits", "train"), load_task("digits", "test")
-    x, y = torch.tensor(train_set.x).flatten(1), torch.tensor(train_set.y)  # (N, 64), (N,)
-    x_test, y_test = torch.tensor(test_set.x).flatten(1), torch.tensor(test_set.y)
-    torch.manual_seed(seed)
-    model = mlp([x.shape[1], N_CLASSES])  # a linear classifier
+def train(arm: str, seed: int, epochs: int, run_dir: Path) -> dict:
+    """The supervised learner with ``arm``'s loss, from a bias of GAP on one class, trained into
+    ``run_dir``: its test accuracy, the mean logit-gradient norm on train before training, and
+    per epoch the validation accuracy and the weight's gradient norm."""
+    agent = Supervised(ENV_ID, seed=seed, device="cpu", preset=False, epochs=epochs, loss=SETTING[arm], **SETTINGS)
+    output_layer = [m for m in agent.model.modules() if isinstance(m, nn.Linear)][-1]
     with torch.no_grad():
-        model[0].bias.zero_()
-        model[0].bias[seed % N_CLASSES] = GAP  # every example starts confidently "seed % 10"
-    optimizer = make_optimizer(model.parameters(), "sgd", LEARNING_RATE)
-
-    def score() -> tuple[float, float]:
-        with torch.no_grad():
-            accuracy = (model(x_test).argmax(-1) == y_test).float().mean().item()
-            logits = model(x)
-        return accuracy, logit_gradient_norms(loss_fn, logits, y).mean().item()
-
-    accuracy, norm = score()
-    accuracies, norms = [accuracy], [norm]
-    generator = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=generator)
-        for start in range(0, len(x), BATCH_SIZE):
-            batch = order[start : start + BATCH_SIZE]
-            loss = loss_fn(model(x[batch]), y[batch]).mean()
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-        accuracy, norm = score()
-        accuracies.append(accuracy)
-        norms.append(norm)
-    return accuracies, norms
+        output_layer.bias.zero_()
+        output_layer.bias[seed % N_CLASSES] = GAP  # every example starts confidently "seed % 10"
+        x, y = torch.tensor(agent.train_set.x), torch.tensor(agent.train_set.y)  # copies of the cached split
+        logits = agent.model(x)  # (N, 10)
+    start_norm = logit_gradient_norms(LOSSES[arm], logits, y).mean().item()
+    start_accuracy = float(agent.score_split("val")["accuracy"])
+    agent.learn(run_dir=run_dir)
+    _, accuracy = read_scalars(run_dir, "eval/accuracy")["eval/accuracy"]
+    _, weight_norms = read_scalars(run_dir, "grad_norm/layer0")["grad_norm/layer0"]
+    return {"test_acc": float(agent.evaluate()["accuracy"]), "train_grad_start": start_norm,
+            "val_curve": [start_accuracy, *accuracy], "weight_grad_curve": list(weight_norms)}  # fmt: skip
 
 
 def experiment(quick: bool, seed: int, out: Path) -> Trial:
     """One seed: both losses' gradients at confidently wrong logits, then both trainings."""
     epochs = 5 if quick else 20
     logits, target = confidently_wrong(torch.Generator().manual_seed(seed))
-    figures, accuracy_curves, norm_curves = {}, {}, {}
+    figures, accuracy_curves, norm_curves, runs = {}, {}, {}, []
     for arm, loss_fn in LOSSES.items():
-        accuracies, norms = train(loss_fn, seed, epochs)
+        run_dir = out / SETTING[arm]
+        trained = train(arm, seed, epochs, run_dir)
+        runs.append(str(run_dir))
         figures[arm] = {"grad_norm_wrong": float(logit_gradient_norms(loss_fn, logits, target)[0]),
-                        "train_grad_start": norms[0], "test_acc": accuracies[-1]}  # fmt: skip
-        accuracy_curves[arm] = (np.arange(epochs + 1), accuracies)
-        norm_curves[arm] = (np.arange(epochs + 1), norms)
+                        "train_grad_start": trained["train_grad_start"], "test_acc": trained["test_acc"]}  # fmt: skip
+        accuracy_curves[arm] = (np.arange(len(trained["val_curve"])), trained["val_curve"])
+        norm_curves[arm] = (np.arange(1, len(trained["weight_grad_curve"]) + 1), trained["weight_grad_curve"])
     panels = [
-        Panel(f"digits from a logit of {GAP:g} on one class", accuracy_curves, "epoch", "test accuracy"),
-        Panel("mean |d loss / d logits| on train", norm_curves, "epoch", "gradient norm", log_y=True),
+        Panel(f"digits from a logit of {GAP:g} on one class", accuracy_curves, "epoch", "validation accuracy"),
+        Panel("|gradient| of the weight, mean over each epoch", norm_curves, "epoch", "gradient norm", log_y=True),
     ]
-    return Trial(figures, panels)
+    return Trial(figures, panels, runs=runs)
 
 
 def condition(table: Table) -> bool:

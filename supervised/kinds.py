@@ -29,6 +29,16 @@ def cross_entropy_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
     return -log_prob.gather(-1, target.long().unsqueeze(-1)).squeeze(-1)  # (...)
 
 
+def softmax_squared_error(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """sum_i (softmax(logits)_i - one_hot(target)_i)^2 per example: (B, C), (B,) -> (B,).
+
+    The slide's alternative to cross-entropy for classification: its gradient vanishes when the
+    logits are confidently wrong (softmax saturates), where cross-entropy's does not."""
+    probabilities = F.softmax(logits, dim=-1)  # (B, C)
+    one_hot = F.one_hot(target.long(), logits.shape[-1]).to(logits.dtype)  # (B, C)
+    return (probabilities - one_hot).square().sum(dim=-1)
+
+
 def squared_error(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Squared error of ``prediction`` (B, *shape) against ``target`` of the same numel per
     example, averaged over each example's values: (B,)."""

@@ -23,6 +23,7 @@ from agents.supervised import (
 )
 from gymlab.cli import main
 from supervised.datasets import load_task
+from supervised.kinds import softmax_squared_error
 
 N_TRAIN_DIGITS = len(load_task("digits", "train"))
 
@@ -141,6 +142,29 @@ def test_label_smoothing_changes_the_training_loss():
     smoothed = supervised_loss(prediction, reward, agent.weights, SupervisedConfig(label_smoothing=0.3))
     assert plain.item() == pytest.approx(-reward.mean().item())
     assert smoothed.item() != pytest.approx(plain.item())
+
+
+def test_softmax_mse_is_the_slides_squared_error_and_replaces_the_training_loss():
+    # logits (0, log 3): p = (1/4, 3/4); target 0: (1/4 - 1)^2 + (3/4)^2 = 9/16 + 9/16
+    logits = torch.tensor([[0.0, np.log(3.0)]])
+    assert float(softmax_squared_error(logits, torch.tensor([0]))) == pytest.approx(9 / 8, rel=1e-6)
+    x = torch.tensor(load_task("digits", "train").x[:32])
+    y = torch.tensor(load_task("digits", "train").y[:32])
+    agent = digits()
+    prediction = agent.model(x)
+    reward = -F.cross_entropy(prediction, y, reduction="none")
+    mse = supervised_loss(prediction, reward, agent.weights, SupervisedConfig(loss="softmax_mse"), y)
+    expected = (F.softmax(prediction, dim=-1) - F.one_hot(y, 10)).square().sum(dim=-1).mean()
+    torch.testing.assert_close(mse, expected)
+
+
+def test_softmax_mse_is_refused_where_it_does_not_apply():
+    with pytest.raises(ValueError, match="loss must be one of"):
+        SupervisedConfig(loss="hinge").check()
+    with pytest.raises(ValueError, match="set members=1 and label_smoothing=0"):
+        SupervisedConfig(loss="softmax_mse", label_smoothing=0.1).check()
+    with pytest.raises(ValueError, match="loss=softmax_mse compares class probabilities"):
+        Supervised("gymlab/Diabetes-v0", seed=0, device="cpu", loss="softmax_mse")
 
 
 # ----------------------------------------------------------------------------- data

@@ -64,6 +64,13 @@ def test_record_says_in_one_line_when_the_env_cannot_render(run, monkeypatch):
     assert not list((run / "videos").glob("*.mp4"))
 
 
+def test_network_view_on_a_vector_env_is_refused_before_recording_starts(run):
+    result = run_cli("record", str(run), "--network-view")
+    assert_one_line_error(result, "--network-view needs image observations")
+    assert "recording" not in result.stdout
+    assert not list((run / "videos").glob("*.mp4"))
+
+
 def test_train_video_says_in_one_line_when_the_env_cannot_render(tmp_path, monkeypatch):
     monkeypatch.setattr(CartPoleEnv, "render", broken_render)
     result = run_cli("train", "ppo", "CartPole-v1", "--video", "--steps", "256", "--run-dir", str(tmp_path / "r"))
