@@ -234,5 +234,10 @@ class CycleGAN(Agent):
         ]
 
     def summary(self, metrics: dict[str, float]) -> dict[str, float]:
-        """The last step's cycle loss (the judged figures come from ``gymlab eval``)."""
+        """The last step's cycle loss."""
         return {"train/cycle_loss": metrics.get("train/cycle_loss", float("nan"))}
+
+    def summary_lines(self, metrics: dict[str, float]) -> list[str]:
+        """The end of ``gymlab train``: the judged translations (:meth:`evaluate`, which trains
+        the two judge classifiers first: a few seconds each), as :meth:`eval_lines`."""
+        return self.eval_lines(self.evaluate())
