@@ -21,7 +21,8 @@ class TrainConfig:
     """environments stepped in parallel (one gymnasium vector env)"""
     vectorization: str = "auto"
     """'auto' (gymlab's vector envs: the same episodes as 'sync' with less bookkeeping; CartPole-v1
-    stepped as arrays), 'sync' (gymnasium's SyncVectorEnv) or 'async' (one subprocess per env)"""
+    stepped as arrays), 'sync' (gymnasium's SyncVectorEnv), 'async' (one subprocess per env) or
+    'envpool' (C++ threads; CartPole-v1, Acrobot-v1, MountainCar(Continuous) and ALE/<Game>-v5 only)"""
     fast: bool = True
     """the speed machinery of agents/fast.py (stacked MLPs with a hand-written backward, numpy
     acting, a direct fused-Adam step, CartPole as arrays); false runs the readable path only"""

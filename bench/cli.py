@@ -54,6 +54,7 @@ def learn_child(agent: str, env_id: str, seed: int) -> dict:
 def sb3_child(agent: str, env_id: str, seed: int, log_dir: str) -> dict:
     """SB3's script for the same preset, logging to TensorBoard."""
     start = time.perf_counter()
+    import torch
     from stable_baselines3 import A2C, PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
@@ -64,6 +65,7 @@ def sb3_child(agent: str, env_id: str, seed: int, log_dir: str) -> dict:
 
     imported = time.perf_counter()
     config = build_config(agents.agent_class(agent).Config, preset(agent, env_id))
+    torch.set_num_threads(config.threads)  # as gymlab's runs do (1): two threads on a busy machine spin
     env = make_vec_env(env_id, n_envs=config.n_envs, seed=seed, env_kwargs={"render_mode": None})
     if config.normalize_obs or config.normalize_reward:
         env = VecNormalize(env, gamma=config.gamma, norm_obs=config.normalize_obs, norm_reward=config.normalize_reward)

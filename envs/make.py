@@ -17,10 +17,10 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import gymnasium as gym  # noqa: E402
 from gymnasium.vector import AutoresetMode
 
-from envs import pixels  # noqa: E402
+from envs import envpool, pixels  # noqa: E402
 from envs.native import NATIVE, NATIVE_MIN_ENVS, SerialVectorEnv  # noqa: E402
 
-VECTORIZATIONS = ("auto", "sync", "async")
+VECTORIZATIONS = ("auto", "sync", "async", "envpool")
 
 # entry-point package -> (module it needs, the pip command that installs it)
 OPTIONAL_DEPENDENCIES = {
@@ -215,12 +215,17 @@ def make_vec_env(
     Autoreset is SAME_STEP: a step that ends an episode returns the reset observation and puts
     the true final observation in ``info["final_obs"]`` (needed to bootstrap truncations).
     ``vectorization``: "sync" (gymnasium's SyncVectorEnv, one process), "async" (one subprocess per
-    env), or "auto" (:mod:`envs.native`, the same episodes with less bookkeeping): the env's array
+    env), "auto" (:mod:`envs.native`, the same episodes with less bookkeeping): the env's array
     implementation when it has one, there are at least ``NATIVE_MIN_ENVS`` copies and nothing asks
-    for more (no env kwargs, no video), else one lean loop over the env copies.
+    for more (no env kwargs, no video), else one lean loop over the env copies; or "envpool"
+    (:mod:`envs.envpool`, C++ threads; only for the envs checked to step as gymnasium's, else a
+    one-line ValueError).
     With ``video_dir``, env 0 records mp4s of some training episodes there.
     """
     check_env_id(env_id)
+    if vectorization == "envpool":
+        envpool.check_supported(env_id, env_kwargs, video=video_dir is not None)
+        return envpool.make_envpool_vec_env(make_env(env_id, training=True), n_envs)
     if video_dir is not None:  # fail before training, in one line, when frames cannot be made
         probe = make_env(env_id, render_mode="rgb_array", **(env_kwargs or {}))
         try:
