@@ -25,6 +25,7 @@ AGENTS: dict[str, str] = {
     "lifelong": "agents.lifelong:Lifelong",
     "maml": "agents.maml:MAML",
     "dann": "agents.dann:DANN",
+    "cyclegan": "agents.cyclegan:CycleGAN",
 }
 
 

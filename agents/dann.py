@@ -184,6 +184,18 @@ class DANN(Agent):
         return {"mean_reward": target, "std_reward": math.sqrt(target * (1 - target)), "target_accuracy": target,
                 "source_accuracy": self.accuracy(self.task, split), "mean_ep_length": 1.0}  # fmt: skip
 
+    def eval_lines(self, stats: dict[str, float], split: str = "test") -> list[str]:
+        """``gymlab eval``: accuracy on ``split`` of the target and of the source, each named."""
+        target, source = self.config.target, self.task
+        sizes = {task: len(load_task(task, split)) for task in (target, source)}
+        return [
+            f"split:       {split} split of each domain (target {target}: {sizes[target]} examples; source "
+            f"{source}: {sizes[source]})",
+            f"target:      accuracy {stats['target_accuracy']:.4f} on {target} (its labels never used in training; "
+            "the figure domain adaptation raises)",
+            f"source:      accuracy {stats['source_accuracy']:.4f} on {source} (the domain whose labels trained it)",
+        ]
+
     def summary(self, metrics: dict[str, float]) -> dict[str, float]:
         """Validation accuracy on both domains."""
         return {"val/target_accuracy": self.accuracy(self.config.target, "val"),

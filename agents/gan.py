@@ -12,6 +12,14 @@ Samples (:meth:`GAN.sample`, the evaluation, the sample grids) come from an expo
 average of the generator's weights (``ema_decay``); the trained generator itself only serves
 the adversarial updates.
 
+Conditional GAN (``conditional=true``, Mirza & Osindero 2014): generator and discriminator both
+read the class y. The generator gets its one-hot concatenated to the noise; the mlp discriminator
+gets it concatenated to the flattened input, the conv one adds the projection ``embed(y) . h`` of
+its CNN features h to its logit (Miyato & Koyama 2018). Real inputs come with their labels (the
+env's targets); fakes for the discriminator are drawn for the same labels, fakes for the
+generator's update for uniformly drawn ones. ``evaluate`` then reports ``condition_agreement``:
+the fraction of samples that the judge classifies as the class they were drawn for.
+
 Logged: ``train/disc_loss``, ``train/gen_loss``, the discriminator's accuracies and mean logits,
 ``rollout/ep_rew_mean`` = the generator's reward ``-log(1 - D)`` (each sample is a one-step
 episode), and, once :meth:`GAN.attach_run` has given it a run directory, a grid of samples from
@@ -23,11 +31,13 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from agents.adversarial import (
@@ -42,7 +52,7 @@ from agents.adversarial import (
 )
 from agents.base import Agent
 from agents.config import TrainConfig, one_of, positive
-from agents.gan_eval import HELD_OUT_SPLITS, gan_metrics, image_grid, judge_for
+from agents.gan_eval import HELD_OUT_SPLITS, condition_agreement, gan_metrics, image_grid, judge_for
 from agents.networks import activation, mlp, obs_dim
 from agents.optim import make_optimizer, set_lr
 
@@ -94,6 +104,8 @@ class GANConfig(TrainConfig):
     """iterations between sample grids in TensorBoard and the run directory (0: ten per run)"""
     judge_seed: int = 0
     """seed of the classifier that evaluate() trains to judge the samples"""
+    conditional: bool = False
+    """conditional GAN: generator and discriminator both read the class (a labelled task only)"""
 
     def check(self) -> None:
         """Raise ValueError for out-of-range values, with the fix."""
@@ -125,6 +137,9 @@ class Generator(nn.Module):
     ``2 * channels`` maps of H/2 x W/2, a stride-2 transposed convolution up to ``channels`` maps
     of H x W, and a 3x3 convolution down to C (DCGAN's upsampling, without batch norm so that a
     sample does not depend on the rest of its batch).
+
+    ``n_classes`` > 0 (a conditional GAN): the class's one-hot is concatenated to the noise, so
+    the first layer reads ``z_dim + n_classes`` inputs and ``forward`` needs the labels.
     """
 
     def __init__(
@@ -137,19 +152,22 @@ class Generator(nn.Module):
         high: float,
         net: str = "mlp",
         channels: int = 64,
+        n_classes: int = 0,
     ):
         super().__init__()
         self.shape, self.bounded = tuple(shape), bool(np.isfinite([low, high]).all())
+        self.n_classes = n_classes
         output_act = "tanh" if self.bounded else None
+        in_dim = z_dim + n_classes
         if net == "mlp":
-            self.net = mlp([z_dim, *hidden, int(np.prod(shape))], act, output_act=output_act)
+            self.net = mlp([in_dim, *hidden, int(np.prod(shape))], act, output_act=output_act)
         elif net == "conv":
             if len(shape) != 3 or shape[1] % 2 or shape[2] % 2:
                 raise ValueError(f"net=conv generates images (C, H, W) with even H and W, not {shape}; use net=mlp")
             c, h, w = shape
             a = activation(act)
             self.net = nn.Sequential(
-                nn.Linear(z_dim, 2 * channels * (h // 2) * (w // 2)), a(),
+                nn.Linear(in_dim, 2 * channels * (h // 2) * (w // 2)), a(),
                 nn.Unflatten(1, (2 * channels, h // 2, w // 2)),  # (B, 2ch, H/2, W/2)
                 nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1), a(),  # (B, ch, H, W)
                 nn.Conv2d(channels, c, 3, padding=1),  # (B, C, H, W)
@@ -159,11 +177,42 @@ class Generator(nn.Module):
             raise ValueError(f"net must be one of {', '.join(NETS)}; got {net!r}")
         self.low, self.high = (float(low), float(high)) if self.bounded else (-1.0, 1.0)
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            z = torch.cat([z, F.one_hot(labels, self.n_classes).to(z.dtype)], dim=1)  # (B, z_dim + K)
         x = self.net(z)  # (B, prod(shape)) or (B, C, H, W)
         if self.bounded:
             x = self.low + (self.high - self.low) * (x + 1.0) / 2.0
         return x.reshape(len(z), *self.shape)
+
+
+class ConditionalDiscriminator(nn.Module):
+    """D(x, y) as a logit: an ``mlp`` over the flattened input with the class's one-hot
+    concatenated. (B, *shape), (B,) -> (B,)."""
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: list[int], act: str = "leaky_relu"):
+        super().__init__()
+        self.n_classes = n_classes
+        self.net = Discriminator(in_dim + n_classes, hidden, act)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        one_hot = F.one_hot(labels, self.n_classes).to(x.dtype)  # (B, K)
+        return self.net(torch.cat([x.flatten(1), one_hot], dim=1))
+
+
+class ProjectionDiscriminator(nn.Module):
+    """D(x, y) for images: the ``ConvDiscriminator``'s logit plus the projection ``embed(y) . h``
+    of its CNN features h (Miyato & Koyama 2018). (B, C, H, W), (B,) -> (B,)."""
+
+    def __init__(self, obs_shape: tuple[int, ...], n_classes: int, features: int, act: str = "leaky_relu"):
+        super().__init__()
+        self.unconditional = ConvDiscriminator(obs_shape, features, act)
+        self.embed = nn.Embedding(n_classes, self.unconditional.body.out_dim)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        features = self.unconditional.body(x)  # (B, F)
+        projection = (self.embed(labels) * features).sum(dim=1)  # (B,)
+        return self.unconditional.head(features).squeeze(-1) + projection
 
 
 def ema_update(average: nn.Module, model: nn.Module, decay: float) -> None:
@@ -209,18 +258,36 @@ class GAN(Agent):
                 "try `gymlab train gan gymlab/Digits-v0`"
             )
         self.task = self.env_kwargs.get("task", known[self.env_id]["task"])
+        self.n_classes = self.condition_classes() if c.conditional else 0
         space = self.observation_space
         low, high = float(np.min(space.low)), float(np.max(space.high))
-        generator = Generator(c.z_dim, space.shape, c.hidden, c.activation, low, high, c.net, c.channels)
+        generator = Generator(
+            c.z_dim, space.shape, c.hidden, c.activation, low, high, c.net, c.channels, self.n_classes
+        )
         self.generator = generator.to(self.device)
         self.ema_generator = copy.deepcopy(self.generator).requires_grad_(False)  # what sample() uses
-        if c.net == "conv":
+        if c.net == "conv" and c.conditional:
+            discriminator = ProjectionDiscriminator(space.shape, self.n_classes, c.disc_hidden[-1], c.activation)
+        elif c.net == "conv":
             discriminator = ConvDiscriminator(space.shape, c.disc_hidden[-1], c.activation)
+        elif c.conditional:
+            discriminator = ConditionalDiscriminator(obs_dim(space), self.n_classes, c.disc_hidden, c.activation)
         else:
             discriminator = Discriminator(obs_dim(space), c.disc_hidden, c.activation)
         self.discriminator = discriminator.to(self.device)
         self.gen_optimizer = self._adam(self.generator, c.learning_rate)
         self.disc_optimizer = self._adam(self.discriminator, c.disc_learning_rate)
+
+    def condition_classes(self) -> int:
+        """The number of classes a conditional GAN draws from; ValueError for an unlabelled task."""
+        from supervised.registry import get_task, load_task
+
+        if not get_task(self.task).kind.labelled or get_task(self.task).kind.metric != "accuracy":
+            raise ValueError(
+                f"conditional=true draws samples of a class, so it needs a classification task, not {self.task!r}; "
+                "try gymlab/Digits-v0"
+            )
+        return load_task(self.task, "train").n_classes
 
     def _adam(self, net: nn.Module, lr: float) -> torch.optim.Optimizer:
         optimizer = make_optimizer(net.parameters(), self.config.optimizer, lr)
@@ -258,10 +325,23 @@ class GAN(Agent):
         """The generator's input: ``n`` standard Gaussian vectors ``(n, z_dim)``."""
         return torch.randn(n, self.config.z_dim, generator=generator, device=self.device)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """``n`` generated inputs ``(n, *obs_shape)`` from the moving average of the generator's
-        weights (``ema_decay``); training draws from the trained generator itself."""
-        return self.ema_generator(self.noise(n, generator))
+        weights (``ema_decay``); training draws from the trained generator itself. A conditional
+        GAN draws sample i of class ``labels[i]`` (default: the classes in turn, 0, 1, ..., K-1, 0, ...)."""
+        if self.n_classes and labels is None:
+            labels = self.balanced_labels(n)
+        return self.ema_generator(self.noise(n, generator), labels)
+
+    def balanced_labels(self, n: int) -> torch.Tensor:
+        """The classes in turn: ``(n,)`` labels 0, 1, ..., K-1, 0, 1, ..."""
+        return torch.arange(n, device=self.device) % self.n_classes
+
+    def discriminate(self, x: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """The discriminator's logits ``(B,)``, given the labels when it is conditional."""
+        return self.discriminator(x) if labels is None else self.discriminator(x, labels)
 
     def act(self, obs: torch.Tensor, deterministic: bool) -> torch.Tensor:
         """One sample per observation (the observations themselves are not used)."""
@@ -277,16 +357,19 @@ class GAN(Agent):
         set_lr(self.disc_optimizer, c.disc_learning_rate * lr_scale)
         penalty = torch.zeros(())
         for _ in range(c.disc_steps):
+            labels = self.envs.pending_targets() if c.conditional else None  # (B,) the real inputs' classes
             real = self.next_real_batch()  # (B, *obs_shape)
             with torch.no_grad():
-                fake = self.generator(self.noise(len(real)))
-            real_logits, fake_logits = self.discriminator(real), self.discriminator(fake)
+                fake = self.generator(self.noise(len(real)), labels)  # the same classes as the real batch
+            real_logits, fake_logits = self.discriminate(real, labels), self.discriminate(fake, labels)
             disc_loss = discriminator_loss(real_logits, fake_logits, c.loss)
             if c.gp_coef > 0:  # on the standard loss too: it stabilises it (Fedus et al. 2018)
-                penalty = gradient_penalty(self.discriminator, real, fake)
+                critic = self.discriminator if labels is None else partial(self.discriminator, labels=labels)
+                penalty = gradient_penalty(critic, real, fake)
                 disc_loss = disc_loss + c.gp_coef * penalty
             self._step(self.disc_optimizer, self.discriminator, disc_loss)
-        gen_logits = self.discriminator(self.generator(self.noise(c.n_envs)))  # (B,)
+        labels = torch.randint(self.n_classes, (c.n_envs,), device=self.device) if c.conditional else None
+        gen_logits = self.discriminate(self.generator(self.noise(c.n_envs), labels), labels)  # (B,)
         gen_loss = generator_loss(gen_logits, c.loss)
         self._step(self.gen_optimizer, self.generator, gen_loss)
         ema_update(self.ema_generator, self.generator, ema_decay_at(c.ema_decay, self.iterations))
@@ -323,7 +406,10 @@ class GAN(Agent):
 
     @torch.no_grad()
     def sample_grid(self, n: int = 64) -> np.ndarray:
-        """A uint8 grid ``(H, W, 3)`` of ``n`` samples from fixed noise (comparable over time)."""
+        """A uint8 grid ``(H, W, 3)`` of ``n`` samples from fixed noise (comparable over time); a
+        conditional GAN's grid has one column per class, 8 rows."""
+        columns = self.n_classes or 8
+        n = 8 * self.n_classes or n
         samples = self.sample(n, torch.Generator(self.device).manual_seed(self.seed))
         space = self.observation_space
         low, high = float(np.min(space.low)), float(np.max(space.high))
@@ -332,7 +418,7 @@ class GAN(Agent):
         images = (samples - low) / max(high - low, 1e-8)
         if images.dim() != 4:  # not an image: show each sample as one row of pixels
             images = images.reshape(n, 1, 1, -1)
-        return image_grid(images)
+        return image_grid(images, columns=columns)
 
     def log_samples(self) -> Path | None:
         """Write the sample grid to ``run_dir/samples.png`` and TensorBoard's IMAGES tab."""
@@ -365,6 +451,9 @@ class GAN(Agent):
         judge = judge_for(self.env_id, self.config.judge_seed)
         rng = torch.Generator(self.device).manual_seed(self.seed if seed is None else seed)
         metrics = gan_metrics(lambda n: self.sample(n, rng).cpu(), judge, reference, held_out, seed or 0)
+        if self.n_classes:  # the classes in turn, 100 samples of each
+            labels = self.balanced_labels(100 * self.n_classes)
+            metrics["condition_agreement"] = condition_agreement(judge, self.sample(len(labels), rng, labels), labels)
         return {"mean_reward": -metrics["frechet_distance"], "std_reward": 0.0, "mean_ep_length": 1.0, **metrics}
 
     def eval_lines(self, stats: dict[str, float]) -> list[str]:
@@ -382,7 +471,14 @@ class GAN(Agent):
             f"held-out digits: {stats['confident_fraction_real']:.2f}; low = blurry or ambiguous samples)",
             f"judge:       a classifier trained on the task (test accuracy {stats['judge_test_accuracy']:.4f}) "
             "gives these figures",
-        ]
+        ] + (
+            [
+                f"condition:   {stats['condition_agreement']:.2f} of the samples drawn for a class are classified as "
+                "that class (100 per class; 1 = the generator always draws the asked-for digit)"
+            ]  # fmt: skip
+            if "condition_agreement" in stats
+            else []
+        )
 
     def summary_lines(self, metrics: dict[str, float]) -> list[str]:
         """The end of ``gymlab train``: the samples' quality (:meth:`evaluate`, which trains the

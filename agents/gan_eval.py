@@ -152,6 +152,13 @@ def gan_metrics(
     return metrics
 
 
+def condition_agreement(judge: Judge, samples: torch.Tensor, labels: torch.Tensor) -> float:
+    """A conditional generator's figure: the fraction of ``samples`` ``(n, ...)`` that the judge
+    classifies as the class ``labels`` ``(n,)`` they were drawn for."""
+    _, probs = judge(samples.cpu())
+    return float((probs.argmax(axis=1) == labels.cpu().numpy()).mean())
+
+
 def image_grid(images: torch.Tensor, columns: int = 8, scale: int = 4, pad: int = 1) -> np.ndarray:
     """Images ``(B, C, H, W)`` in [0, 1] -> one uint8 grid ``(rows*(H*scale+pad)+pad, ..., 3)``."""
     images = images.detach().float().clamp(0, 1).cpu()

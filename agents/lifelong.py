@@ -364,7 +364,32 @@ class Lifelong(Agent):
         stats = {"mean_reward": float(np.mean(per_task)), "std_reward": float(np.std(per_task)),
                  "accuracy": float(np.mean(per_task)), "mean_ep_length": 1.0}  # fmt: skip
         stats.update({f"accuracy_task{j}": value for j, value in enumerate(per_task)})
+        if split == "test" and len(self.matrix) == self.sequence.n_tasks:  # R was measured on the test splits
+            stats["average_accuracy"] = average_accuracy([per_task])
+            stats["backward_transfer"] = backward_transfer([*self.matrix[:-1], per_task])
         return stats
+
+    def eval_lines(self, stats: dict[str, float], split: str = "test") -> list[str]:
+        """``gymlab eval``: the accuracy on every task now (the final row of R once the sequence is
+        done), the average accuracy and the backward transfer, and the rows of R from training."""
+        n, last = self.sequence.n_tasks, len(self.matrix) - 1
+        row = " ".join(f"{stats[f'accuracy_task{j}']:.4f}" for j in range(n))
+        size = sum(len(self.sequence.dataset(j, split)) for j in range(n))
+        lines = [f"split:       {split} split of each of the {n} tasks ({self.sequence.transform} {self.sequence.base}, "
+                 f"{size} examples in all)"]  # fmt: skip
+        if "backward_transfer" in stats:
+            lines += [
+                f"final row:   R[{last}, :] = {row} (accuracy on task j after the whole sequence)",
+                f"average:     {stats['average_accuracy']:.4f} (mean of the final row)",
+                f"backward:    {stats['backward_transfer']:+.4f} (backward transfer: mean over j < {last} of "
+                f"R[{last}, j] - R[j, j]; below 0 = forgetting)",
+            ]
+        else:
+            done = f"after task {last}" if self.matrix else "before the end of task 0"
+            lines.append(f"accuracy:    {row} (on task j; the run stopped {done}, so R has no final row)")
+        lines += [f"R[{i}, :]:     {' '.join(f'{v:.4f}' for v in r)} (after training task {i})"
+                  for i, r in enumerate(self.matrix)]  # fmt: skip
+        return lines
 
     def summary(self, metrics: dict[str, float]) -> dict[str, float]:
         """Average accuracy and backward transfer over the sequence's test splits."""

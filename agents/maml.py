@@ -281,6 +281,25 @@ class MAML(Agent):
             stats["accuracy"] = self.query_accuracy(split, seed=0 if seed is None else seed)
         return stats
 
+    def eval_lines(self, stats: dict[str, float], split: str = "test") -> list[str]:
+        """``gymlab eval``: the query loss of fresh ``split`` tasks after ``inner_steps`` inner
+        steps (and before any), and the whole adaptation curve."""
+        c, d = self.config, self.distribution
+        per_task = f"{d.k_shot} support + {d.n_query} query examples" + (
+            f" per class, {d.n_way}-way" if d.n_way else ""
+        )
+        steps = "step" if c.inner_steps == 1 else "steps"
+        curve = " ".join(f"{stats[f'loss_step{k}']:.4f}" for k in range(c.eval_steps + 1))
+        lines = [
+            f"split:       {c.eval_tasks} fresh {d.name} tasks from the {split} split of {d.base} ({per_task})",
+            f"query loss:  {-stats['mean_reward']:.4f} after {c.inner_steps} inner {steps} (lr {c.inner_lr:g}) on the "
+            f"support set; {stats['loss_step0']:.4f} before adapting",
+            f"curve:       {curve} (query loss after 0..{c.eval_steps} inner steps)",
+        ]
+        if "accuracy" in stats:
+            lines.append(f"accuracy:    {stats['accuracy']:.4f} on the query sets after {c.inner_steps} inner {steps}")
+        return lines
+
     def summary(self, metrics: dict[str, float]) -> dict[str, float]:
         """Validation query loss after the inner steps."""
         return {"val/query_loss": float(self.curve("val")[self.config.inner_steps])}

@@ -229,10 +229,11 @@ def eval_under_attack(args, agent, run_dir) -> int:
 def print_split_and_reward(player, split: str | None) -> None:
     """On a single-step env, say which split is played and what its reward means (eval: the
     test split; record, ``split`` None: the env's own). A GAN plays no split: its figures compare
-    its samples with the training data, and each says so."""
+    its samples with the training data, and each says so; nor do the learners of two domains, of
+    a task sequence or of a task distribution, whose evaluation lines name their splits."""
     from agents.evaluation import describe_evaluation
 
-    if getattr(player, "name", None) == "gan":
+    if getattr(player, "name", None) in ("gan", "dann", "lifelong", "maml", "cyclegan"):
         return
     line = describe_evaluation(player.env_id, player.env_kwargs, split)
     if line is not None:

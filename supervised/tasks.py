@@ -190,6 +190,19 @@ def _moons(rng: np.random.Generator, degrees: float = 0.0) -> tuple[np.ndarray, 
     return rotate(x, degrees).astype(np.float32), y.astype(np.int64)  # (N, 2), (N,)
 
 
+def thicken(images: np.ndarray) -> np.ndarray:
+    """Strokes one pixel thicker: each pixel of (N, C, H, W) images becomes the max of the 2x2
+    block it starts (itself, its right, lower and lower-right neighbours; 0 beyond the edge)."""
+    padded = np.pad(images, ((0, 0), (0, 0), (0, 1), (0, 1)))  # (N, C, H + 1, W + 1)
+    blocks = [padded[..., dy : dy + images.shape[2], dx : dx + images.shape[3]] for dy in (0, 1) for dx in (0, 1)]
+    return np.maximum.reduce(blocks)
+
+
+def _digits_thick() -> tuple[np.ndarray, np.ndarray]:
+    x, y = _digits()
+    return thicken(x), y  # the same digits, bold: a domain shift for domain adaptation
+
+
 def _digits_images() -> tuple[np.ndarray, np.ndarray]:
     return _digits()  # the images, and each one's digit (so that classes=0,1,2,3,4 can pick rows)
 
@@ -293,4 +306,9 @@ declare(TaskSpec(
     "the two moons rotated by 30 degrees (the target domain of moons)",
     n_classes=2, seed=MOONS_SEED + 1, builtin=True,
     presets={"supervised": {"net": "mlp", "hidden": [32, 32], "learning_rate": 3.0e-3, "epochs": 30}},
+))  # fmt: skip
+declare(TaskSpec(
+    "digits-thick", _digits_thick, KINDS["classification"],
+    "the 8×8 digits with strokes a pixel thicker (a 2×2 max filter; the target domain of digits)",
+    n_classes=10, x_bounds=(0.0, 1.0), builtin=True, presets={"supervised": {**SUPERVISED_CNN, "epochs": 30}},
 ))  # fmt: skip

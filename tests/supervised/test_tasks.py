@@ -10,6 +10,7 @@ from supervised.tasks import PIECEWISE_NOISE, piecewise_curve, sequence_labels
 
 EXPECTED = {  # task -> (kind, obs_shape, y trailing shape, y dtype, n_classes, total rows)
     "digits": ("classification", (1, 8, 8), (), np.int64, 10, 1797),
+    "digits-thick": ("classification", (1, 8, 8), (), np.int64, 10, 1797),
     "diabetes": ("regression", (10,), (), np.float32, 0, 442),
     "piecewise": ("regression", (1,), (), np.float32, 0, 2000),
     "sequence": ("sequence", (16, 8), (16,), np.int64, 4, 6000),
@@ -153,3 +154,16 @@ def test_moons_rotated_is_the_moons_turned_30_degrees_about_the_centre():
     back = rotate(rotated.x, -30.0)  # unrotated, the target's points lie on the two moons again
     source = load_task("moons", "train")
     assert abs(back[:, 1].max() - source.x[:, 1].max()) < 0.3 and abs(back[:, 1].min() - source.x[:, 1].min()) < 0.3
+
+
+def test_thicken_spreads_each_pixel_over_its_2x2_block_and_digits_thick_is_the_digits_thickened():
+    from supervised.tasks import thicken
+
+    dot = np.zeros((1, 1, 3, 3), dtype=np.float32)
+    dot[0, 0, 1, 1], dot[0, 0, 2, 2] = 1.0, 0.5
+    expected = [[1.0, 1.0, 0.0], [1.0, 1.0, 0.5], [0.0, 0.5, 0.5]]  # a pixel reaches up and left
+    np.testing.assert_array_equal(thicken(dot)[0, 0], expected)
+    source, target = load_task("digits", "test"), load_task("digits-thick", "test")
+    np.testing.assert_array_equal(target.y, source.y)
+    np.testing.assert_array_equal(target.x, thicken(source.x))
+    assert target.x.mean() > 1.5 * source.x.mean()
