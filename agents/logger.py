@@ -96,6 +96,9 @@ class RunLogger:
         self.writer = SummaryWriter(
             str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None, max_queue=1000, flush_secs=3600
         )
+        self.pending: list = []
+        """(Summary, step) pairs not yet handed to the writer: scalars are batched until :meth:`flush`
+        (handing each over wakes the writer's thread, ~1.6 ms a time on a busy CPU)"""
         self.start_time = time.perf_counter()
         self.start_step = start_step
         self.interval: int | None = None  # iterations between two logs, set at the first
@@ -124,7 +127,8 @@ class RunLogger:
             self.writer.file_writer.add_summary(summary)
 
     def scalars(self, metrics: dict[str, float], step: int) -> None:
-        """Write every finite metric at ``step``, as one event (one write for all the tags)."""
+        """Every finite metric at ``step`` as one event (one write for all the tags), handed to the
+        writer at the next :meth:`flush`."""
         from tensorboard.compat.proto.summary_pb2 import Summary
 
         values = [
@@ -133,7 +137,7 @@ class RunLogger:
             if value is not None and np.isfinite(value)
         ]
         if values:
-            self.writer.file_writer.add_summary(Summary(value=values), step)
+            self.pending.append((Summary(value=values), step))
 
     def log_due(self, agent: Agent) -> bool:
         """Whether this iteration's figures are logged: every ``log_interval`` iterations (by default
@@ -182,6 +186,9 @@ class RunLogger:
 
     def flush(self) -> None:
         """Push buffered events and episode rows to disk."""
+        for summary, step in self.pending:
+            self.writer.file_writer.add_summary(summary, step)
+        self.pending.clear()
         self.writer.flush()
         self.episodes_file.flush()
         if self.evaluations_file is not None:
@@ -189,6 +196,7 @@ class RunLogger:
 
     def close(self) -> None:
         """Flush and close."""
+        self.flush()
         self.writer.close()
         self.episodes_file.close()
         if self.evaluations_file is not None:
