@@ -102,8 +102,10 @@ class CycleGAN(Agent):
         probe = make_env(self.env_id, **self.env_kwargs)
         single = probe.unwrapped
         probe.close()
-        if not isinstance(single, SingleStepEnv) or self.env_kwargs.get("family"):
-            raise ValueError(f"cyclegan translates between two image tasks; {self.env_id} is not one")
+        if not isinstance(single, SingleStepEnv) or self.env_kwargs.get("family") or self.env_kwargs.get("classes"):
+            raise ValueError(
+                f"cyclegan translates between two whole image tasks; {self.env_id} with these env kwargs is not one"
+            )
         self.task, c = single.task, self.config
         source, target = load_task(self.task, "train"), load_task(c.target, "train")
         if source.obs_shape != target.obs_shape:
@@ -111,6 +113,14 @@ class CycleGAN(Agent):
                 f"source {self.task!r} and target {c.target!r} must have the same input shape; got {source.obs_shape} "
                 f"and {target.obs_shape}"
             )
+        for name, dataset in ((self.task, source), (c.target, target)):
+            if len(dataset.obs_shape) != 3 or dataset.kind.name != "classification":
+                raise ValueError(
+                    f"cyclegan translates between labelled image tasks (it judges the translations by their labels); "
+                    f"{name!r} is {dataset.kind} with inputs {dataset.obs_shape}: try target=digits-thick"
+                )
+        if source.n_classes != target.n_classes:
+            raise ValueError(f"source {self.task!r} and target {c.target!r} must have the same classes")
         shape, size = source.obs_shape, math.prod(source.obs_shape)
         low, high = min(source.x_low, target.x_low), max(source.x_high, target.x_high)
 

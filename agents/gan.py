@@ -287,7 +287,15 @@ class GAN(Agent):
                 f"conditional=true draws samples of a class, so it needs a classification task, not {self.task!r}; "
                 "try gymlab/Digits-v0"
             )
-        return load_task(self.task, "train").n_classes
+        train = load_task(self.task, "train")
+        if train.y.ndim != 1:
+            raise ValueError(
+                f"conditional=true needs one class per example; {self.task!r} labels every position "
+                f"{train.y.shape[1:]}: try gymlab/Digits-v0"
+            )
+        if self.env_kwargs.get("classes") is not None:
+            raise ValueError("conditional=true draws every class of the task; drop --env-kwargs classes=")
+        return train.n_classes
 
     def _adam(self, net: nn.Module, lr: float) -> torch.optim.Optimizer:
         optimizer = make_optimizer(net.parameters(), self.config.optimizer, lr)

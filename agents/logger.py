@@ -97,7 +97,7 @@ class RunLogger:
             str(self.run_dir), purge_step=start_step + 1 if start_step > 0 else None, max_queue=1000, flush_secs=3600
         )
         self.pending: list = []
-        """(Summary, step) pairs not yet handed to the writer: scalars are batched until :meth:`flush`
+        """(Summary, step, wall time) not yet handed to the writer: scalars are batched until :meth:`flush`
         (handing each over wakes the writer's thread, ~1.6 ms a time on a busy CPU)"""
         self.start_time = time.perf_counter()
         self.start_step = start_step
@@ -137,7 +137,7 @@ class RunLogger:
             if value is not None and np.isfinite(value)
         ]
         if values:
-            self.pending.append((Summary(value=values), step))
+            self.pending.append((Summary(value=values), step, time.time()))  # stamped when logged
 
     def log_due(self, agent: Agent) -> bool:
         """Whether this iteration's figures are logged: every ``log_interval`` iterations (by default
@@ -186,8 +186,8 @@ class RunLogger:
 
     def flush(self) -> None:
         """Push buffered events and episode rows to disk."""
-        for summary, step in self.pending:
-            self.writer.file_writer.add_summary(summary, step)
+        for summary, step, walltime in self.pending:
+            self.writer.file_writer.add_summary(summary, step, walltime)
         self.pending.clear()
         self.writer.flush()
         self.episodes_file.flush()

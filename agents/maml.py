@@ -86,6 +86,11 @@ class MAMLConfig(TrainConfig):
             raise ValueError(f"maml draws tasks meta_batch at a time, so n_envs must be 1 (got {self.n_envs})")
         if self.inner_steps < 1 or self.eval_steps < 1:
             raise ValueError(f"inner_steps and eval_steps must be >= 1 (got {self.inner_steps} and {self.eval_steps})")
+        if self.eval_steps < self.inner_steps:
+            raise ValueError(
+                f"eval_steps ({self.eval_steps}) must be >= inner_steps ({self.inner_steps}): evaluation reports the "
+                "query loss after inner_steps"
+            )
 
 
 # ----------------------------------------------------------------------------- the math

@@ -302,10 +302,10 @@ def check_task_settings(config: SupervisedConfig, net: str, dataset: Dataset) ->
         raise ValueError(
             "members bags networks trained on whole batches; net=transformer is teacher-forced: set members=1"
         )
-    if c.adv_train != "none" and (len(dataset.obs_shape) == 2 or net == "transformer"):
+    if (c.adv_train != "none" or c.adv_select) and (len(dataset.obs_shape) == 2 or net == "transformer"):
         raise ValueError(
-            f"adv_train perturbs continuous inputs (images, vectors); {dataset.name!r} inputs are tokens "
-            f"{dataset.obs_shape}: set adv_train=none"
+            f"adv_train and adv_select perturb continuous inputs (images, vectors); {dataset.name!r} inputs are "
+            f"tokens {dataset.obs_shape}: set adv_train=none adv_select=false"
         )
     if net in ("autoencoder", "transformer") and (c.batch_norm or c.dropout or c.depth):
         raise ValueError(

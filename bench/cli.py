@@ -131,6 +131,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-sb3", dest="sb3", action="store_false", help="skip SB3's side")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if args.child:
         kind, agent, env_id, seed, *rest = args.child
         worker = learn_child if kind == "learn" else sb3_child

@@ -185,8 +185,8 @@ LECTURE = register(
         homework="HW10: adversarial attack (FGSM, I-FGSM, PGD, transfer) and adversarial training",
         claim="A ~98% digits CNN drops below 20% under FGSM at eps 0.2 (I-FGSM lower still, an MLP proxy's transfer "
         "below 40%); adversarial training keeps >= 40% under I-FGSM at <= 4 points clean cost (full mode, PGD-trained: "
-        ">= 75% at <= 2 points); on a PPO CartPole policy's observations (full mode) FGSM costs no more return than "
-        "noise, PGD toward a random action more.",
+        ">= 75% at <= 2 points); on a PPO CartPole policy's observations (full mode) PGD toward a random action "
+        "costs more return than noise of the same size (FGSM, shown, does not).",
         arms=("CNN", "MLP proxy", "CNN adv-trained", "HW10 sample (CIFAR-10)"),
         experiment=experiment,
         condition=condition,
