@@ -187,7 +187,7 @@ def test_cli_train_eval_resume(tmp_path, capsys):
             ["gymlab/Digits-v0", "--set", "beam_size=3"],
             "beam_size searches a decoder's outputs; it needs net=transformer",
         ),
-        (["gymlab/Topics-v0", "--set", "adv_train=fgsm"], "adv_train perturbs continuous inputs"),
+        (["gymlab/Topics-v0", "--set", "adv_train=fgsm"], "adv_train and adv_select perturb continuous inputs"),
         (
             ["gymlab/Reverse-v0", "--set", "net=transformer", "--set", "members=2"],
             "members bags networks trained on whole",
