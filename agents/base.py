@@ -167,6 +167,9 @@ class Agent:
     name: ClassVar[str] = "agent"
     Config: ClassVar[type[TrainConfig]] = TrainConfig
     action_spaces: ClassVar[tuple[type[gym.Space], ...]] = (gym.spaces.Discrete, gym.spaces.Box)
+    plays_one_split: ClassVar[bool] = True
+    """Whether evaluation plays episodes of one task's split (False for the learners judged on samples
+    or on several tasks' splits: GAN, CycleGAN, DANN, lifelong, MAML; their ``eval_lines`` name them)"""
 
     def __init__(
         self,

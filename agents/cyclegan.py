@@ -91,6 +91,7 @@ class CycleGAN(Agent):
     """Two translators between unpaired domains, each against the other domain's discriminator."""
 
     name = "cyclegan"
+    plays_one_split = False
     Config = CycleGANConfig
     config: CycleGANConfig
     action_spaces = (gym.spaces.Discrete, gym.spaces.Box)  # it translates the env's inputs; answers nothing

@@ -94,6 +94,7 @@ class DANN(Agent):
     """Feature extractor, label predictor and domain classifier through a gradient reversal."""
 
     name = "dann"
+    plays_one_split = False
     Config = DANNConfig
     config: DANNConfig
     action_spaces = (gym.spaces.Discrete,)

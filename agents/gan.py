@@ -236,6 +236,7 @@ class GAN(Agent):
     """Generator (the agent: its action is a sample) against a discriminator (the learned reward)."""
 
     name = "gan"
+    plays_one_split = False
     Config = GANConfig
     config: GANConfig
     action_spaces = (gym.spaces.Box,)  # its actions are samples, whatever the env's questions are

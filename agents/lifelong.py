@@ -119,6 +119,7 @@ class Lifelong(Agent):
     """One network through a task sequence; regularisers, replay or multitask against forgetting."""
 
     name = "lifelong"
+    plays_one_split = False
     Config = LifelongConfig
     config: LifelongConfig
     action_spaces = (gym.spaces.Discrete,)

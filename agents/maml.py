@@ -161,6 +161,7 @@ class MAML(Agent):
     """MAML, first-order MAML, Reptile or the pretrained baseline on a task distribution."""
 
     name = "maml"
+    plays_one_split = False
     Config = MAMLConfig
     config: MAMLConfig
     action_spaces = (gym.spaces.Discrete, gym.spaces.Box)

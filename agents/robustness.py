@@ -21,7 +21,7 @@ def attackable_model(agent: Agent) -> nn.Module:
     (continuous actions, regression, a GAN, a Stable-Baselines3 model)."""
     if not isinstance(agent, Agent):
         raise ValueError("attacks need a gymlab run directory (they differentiate its network); got an SB3 model")
-    if agent.name in ("dann", "lifelong", "maml", "gan", "cyclegan"):
+    if not agent.plays_one_split:
         raise ValueError(
             f"attacks play one task's test split; a {agent.name} run is judged on several (its eval figures), so "
             "attack a supervised or RL run"

@@ -233,7 +233,7 @@ def print_split_and_reward(player, split: str | None) -> None:
     a task sequence or of a task distribution, whose evaluation lines name their splits."""
     from agents.evaluation import describe_evaluation
 
-    if getattr(player, "name", None) in ("gan", "dann", "lifelong", "maml", "cyclegan"):
+    if not getattr(player, "plays_one_split", True):  # an SB3 model plays one split
         return
     line = describe_evaluation(player.env_id, player.env_kwargs, split)
     if line is not None:
