@@ -112,10 +112,9 @@ def measure(agent: str, env_id: str, seed: int, sb3: bool, learn_first: bool = F
             cli_wall, cli_cpu, out = timed(cli_cmd)
             learn_wall, learn_cpu, learn_out = timed(learn_cmd)
         cli_fps = next((float(line.split()[1]) for line in out.splitlines() if line.startswith("fps:")), None)
-        out = learn_out
         result = {"agent": agent, "env_id": env_id, "seed": seed, "gymlab_wall_s": cli_wall, "gymlab_cpu_s": cli_cpu,
                   "gymlab_fps": cli_fps, "learn_wall_s": learn_wall, "learn_cpu_s": learn_cpu,
-                  "learn": child_result(out), "learn_first": learn_first}  # fmt: skip
+                  "learn": child_result(learn_out), "learn_first": learn_first}  # fmt: skip
         if sb3 and agent in PEERS:
             sb3_wall, sb3_cpu, out = timed([python, "-m", "bench.cli", "--child", "sb3", agent, env_id, str(seed), tmp])
             result.update({"sb3_wall_s": sb3_wall, "sb3_cpu_s": sb3_cpu, "sb3": child_result(out)})
