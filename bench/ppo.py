@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.ppo --env CartPole-v1 --seeds 0 1 2
     .venv/bin/python -m bench.ppo --env LunarLander-v3 --seeds 0 1 2
+    .venv/bin/python -m bench.ppo --env LunarLander-v3 --merge bench/results/ppo-LunarLander-v3-*.json
 
 Both trainers take the ``ppo:`` preset of agents/presets.yaml (the zoo's ppo.yml), translated to
 SB3 by :func:`bench.common.sb3_kwargs`. Per seed the two run one after the other, each in its own
@@ -47,13 +48,21 @@ TARGETS = {"CartPole-v1": (500.0, 1 / 3), "LunarLander-v3": (241.0, 1 / 2)}
 
 def main(argv: list[str] | None = None) -> dict:
     """Run the comparison; print tables and targets; write JSON; return the payload."""
-    args = comparison_parser(__doc__).parse_args(argv)
+    parser = comparison_parser(__doc__)
+    parser.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                        help="train nothing: pool the seeds of earlier result files of this env (e.g. seeds run "
+                             "in parallel or on other machines) and report them as one run")  # fmt: skip
+    args = parser.parse_args(argv)
     task = TASKS[args.env]
     overrides = {"total_steps": args.steps} if args.steps else {}
-    common = dict(agent="ppo", env_id=args.env, threads=args.threads, overrides=overrides, **task)
-    runs = compare_seeds(args.seeds, common, common, args.timeout)
     n_envs = preset("ppo", args.env).get("n_envs", 8)
-    env = run_worker("env_rate", env_id=args.env, n_envs=n_envs)
+    if args.merge:
+        runs, env, overrides = merged_runs(args.merge, args.env)
+        args.seeds = [r["seed"] for r in runs]
+    else:
+        common = dict(agent="ppo", env_id=args.env, threads=args.threads, overrides=overrides, **task)
+        runs = compare_seeds(args.seeds, common, common, args.timeout)
+        env = run_worker("env_rate", env_id=args.env, n_envs=n_envs)
 
     print(f"\nPPO on {args.env}: gymlab vs Stable-Baselines3, same zoo hyperparameters "
           f"(agents/presets.yaml ppo:), torch threads = {args.threads} for both")  # fmt: skip
@@ -103,13 +112,38 @@ def main(argv: list[str] | None = None) -> dict:
                                       f"[{theirs_entry['iqm_low']:.1f}, {theirs_entry['iqm_high']:.1f}]"))  # fmt: skip
     payload = {
         "statistics": statistics,
-        "env": args.env, "threads": args.threads, "seeds": args.seeds, "overrides": overrides,
+        "env": args.env, "threads": args.threads, "seeds": args.seeds, "overrides": overrides, "merged": args.merge,
         "machine": platform.platform(), "torch": torch.__version__, "runs": runs, "means": means,
         "env_rate": env, "env_rate_fraction": fraction, "targets": targets,
     }  # fmt: skip
     path = save_results(f"ppo-{args.env}", payload)
     print(f"results: {path}")
     return payload
+
+
+def merged_runs(paths: list[str], env_id: str) -> tuple[list[dict], dict, dict]:
+    """The runs of several ``bench.ppo`` result files, which must share the env and the step budget and
+    hold distinct seeds; with the first file's env rate and the shared overrides."""
+    import json
+    from pathlib import Path
+
+    runs, env, overrides = [], None, None
+    for path in paths:
+        try:
+            payload = json.loads(Path(path).read_text())
+        except (OSError, ValueError) as err:
+            raise SystemExit(f"bench.ppo: cannot read {path}: {err}") from None
+        if payload.get("env") != env_id:
+            raise SystemExit(f"bench.ppo: {path} holds {payload.get('env')!r}, not {env_id!r}")
+        if overrides is not None and payload.get("overrides") != overrides:
+            raise SystemExit(f"bench.ppo: {path} ran with {payload.get('overrides')}, the others with {overrides}")
+        overrides = payload.get("overrides", {})
+        env = env or payload["env_rate"]
+        runs += payload["runs"]
+    seeds = [r["seed"] for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise SystemExit(f"bench.ppo: a seed appears in more than one file: {sorted(seeds)}")
+    return sorted(runs, key=lambda r: r["seed"]), env, overrides
 
 
 def print_statistics(runs: list[dict], env_id: str) -> dict:
