@@ -33,6 +33,14 @@ def count(text: str) -> int:
     return int(number)
 
 
+def positive(text: str) -> int:
+    """A whole number >= 1, written as :func:`count` reads it."""
+    number = count(text)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return number
+
+
 def _device(args) -> str:
     return args.device
 
@@ -269,7 +277,7 @@ def cmd_record(args) -> int:
 
     _, stats, frames = play.record(
         agent, out, args.episodes, args.deterministic, seed=args.seed, prefix=name, on_video=written,
-        network_view=args.network_view, on_start=started,
+        network_view=args.network_view, on_start=started, max_steps=args.max_steps,
     )  # fmt: skip
     if len(frames) and run_dir is not None:
         logger = RunLogger(run_dir, start_step=0)
@@ -702,6 +710,9 @@ def parser() -> argparse.ArgumentParser:
             e.add_argument("--out", help="folder for the mp4 files (default: RUN_DIR/videos; ./videos for a .zip)")
             e.add_argument("--network-view", action="store_true",
                            help="pixel games: what the network sees (its newest input frame) beside the game")  # fmt: skip
+            e.add_argument("--max-steps", type=positive, metavar="N",
+                           help="cut each episode after N steps (default: the env's own time limit; an "
+                                "untrained Atari policy can play 27,000)")  # fmt: skip
         e.set_defaults(func=fn)
 
     xp = sub.add_parser("explain", help="attribution maps of a trained run's predictions (HW9)",

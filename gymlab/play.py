@@ -109,17 +109,23 @@ def record_expert_demos(
     return demos, save_demos(demos, out)
 
 
-class FrameTap(gym.Wrapper):
-    """Keeps every frame that passes through ``render()`` (placed inside RecordVideo, so the
-    frames written to the mp4 can also go to TensorBoard without rendering twice)."""
+TENSORBOARD_FRAMES = 1000
+"""At most this many frames of the first episode go to TensorBoard (an untrained Atari policy can
+play 27,000 steps; the mp4 holds them all)."""
 
-    def __init__(self, env: gym.Env):
+
+class FrameTap(gym.Wrapper):
+    """Keeps the first ``limit`` frames that pass through ``render()`` (placed inside RecordVideo,
+    so the frames written to the mp4 can also go to TensorBoard without rendering twice)."""
+
+    def __init__(self, env: gym.Env, limit: int = TENSORBOARD_FRAMES):
         super().__init__(env)
         self.frames: list[np.ndarray] = []
+        self.limit = limit
 
     def render(self):
         frame = self.env.render()
-        if frame is not None:
+        if frame is not None and len(self.frames) < self.limit:
             self.frames.append(np.asarray(frame))
         return frame
 
@@ -158,11 +164,13 @@ def record(
     on_video: Callable[[Path, float, int], None] | None = None,
     network_view: bool = False,
     on_start: Callable[[], None] | None = None,
+    max_steps: int | None = None,
 ) -> tuple[list[Path], dict[str, float], np.ndarray]:
     """Record ``episodes`` episodes of ``agent`` as mp4 files in ``out_dir`` with gymnasium's
     RecordVideo, named ``<prefix>-episode-<i>.mp4`` (``prefix`` made unused in ``out_dir`` first:
     nothing is overwritten). ``on_start()`` is called once the env renders, before the first episode;
-    ``on_video(path, return, length)`` as each file is written.
+    ``on_video(path, return, length)`` as each file is written. ``max_steps`` cuts each episode
+    after that many steps (as a time limit does; default: the env's own limit).
     Returns (mp4 paths, evaluation stats, frames of the first episode). ValueError, with the fix,
     when the env cannot render here. Pixel games record the game's full-resolution frames; with
     ``network_view``, what the network sees is drawn beside them (:class:`envs.pixels.NetworkView`)."""
@@ -180,11 +188,13 @@ def record(
         except ValueError:
             env.close()
             raise
+    if max_steps is not None:
+        env = gym.wrappers.TimeLimit(env, max_steps)
     if env.metadata.get("render_fps") is None:
         env.metadata["render_fps"] = 30
     if on_start is not None:
         on_start()
-    tap = FrameTap(env)
+    tap = FrameTap(env, TENSORBOARD_FRAMES)
     prefix = unused_prefix(out_dir, prefix or video_prefix(agent))
     first: list[np.ndarray] = []
     written: list[Path] = []

@@ -39,6 +39,18 @@ def test_recording_again_adds_files_instead_of_replacing_them(run, capsys):
     assert names == [f"{prefix}-episode-0.mp4", f"{prefix}-take2-episode-0.mp4", f"{prefix}-take3-episode-0.mp4"]
 
 
+def test_max_steps_cuts_each_episode_and_tensorboard_keeps_at_most_its_frame_limit(run, capsys, monkeypatch):
+    monkeypatch.setattr(play, "TENSORBOARD_FRAMES", 5)
+    assert main(["record", str(run), "--episodes", "2", "--max-steps", "7"]) == 0
+    out = capsys.readouterr().out
+    assert out.count(", 7 steps)") == 2  # tiny run's policy survives 7 steps of CartPole from these seeds
+    _, agent = runs.load_run(run)
+    _, _, frames = play.record(agent, run / "again", 1, max_steps=7)
+    assert len(frames) == 5
+    result = run_cli("record", str(run), "--max-steps", "0")
+    assert result.returncode == 2 and "expected a whole number >= 1" in result.stderr
+
+
 def test_best_weights_are_named_best(tiny_run):
     _, agent = runs.load_run(tiny_run)
     assert play.video_name(agent, tiny_run, best=True) == f"ppo-CartPole-v1-tiny-step{agent.num_timesteps}-best"
