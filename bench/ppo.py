@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.ppo --env CartPole-v1 --seeds 0 1 2
     .venv/bin/python -m bench.ppo --env LunarLander-v3 --seeds 0 1 2
-    .venv/bin/python -m bench.ppo --env LunarLander-v3 --merge bench/results/ppo-LunarLander-v3-*.json
+    .venv/bin/python -m bench.ppo --env LunarLander-v3 --merge A.json B.json   # pool seeds run apart
 
 Both trainers take the ``ppo:`` preset of agents/presets.yaml (the zoo's ppo.yml), translated to
 SB3 by :func:`bench.common.sb3_kwargs`. Per seed the two run one after the other, each in its own
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> dict:
     overrides = {"total_steps": args.steps} if args.steps else {}
     n_envs = preset("ppo", args.env).get("n_envs", 8)
     if args.merge:
+        if args.steps:
+            parser.error("--steps does not apply to --merge (the files' runs are already made)")
         runs, env, overrides = merged_runs(args.merge, args.env)
         args.seeds = [r["seed"] for r in runs]
     else:
@@ -127,17 +129,23 @@ def merged_runs(paths: list[str], env_id: str) -> tuple[list[dict], dict, dict]:
     import json
     from pathlib import Path
 
-    runs, env, overrides = [], None, None
+    runs, env, overrides, threads = [], None, None, None
     for path in paths:
         try:
             payload = json.loads(Path(path).read_text())
         except (OSError, ValueError) as err:
             raise SystemExit(f"bench.ppo: cannot read {path}: {err}") from None
+        if not isinstance(payload, dict) or not payload.get("runs") or "env_rate" not in payload:
+            raise SystemExit(f"bench.ppo: {path} is not a bench.ppo result (no 'runs' or 'env_rate')")
+        if payload.get("merged"):
+            raise SystemExit(f"bench.ppo: {path} is itself a merge; give the files it pooled instead")
         if payload.get("env") != env_id:
             raise SystemExit(f"bench.ppo: {path} holds {payload.get('env')!r}, not {env_id!r}")
-        if overrides is not None and payload.get("overrides") != overrides:
+        if overrides is not None and payload.get("overrides", {}) != overrides:
             raise SystemExit(f"bench.ppo: {path} ran with {payload.get('overrides')}, the others with {overrides}")
-        overrides = payload.get("overrides", {})
+        if threads is not None and payload.get("threads") != threads:
+            raise SystemExit(f"bench.ppo: {path} ran with {payload.get('threads')} threads, the others with {threads}")
+        overrides, threads = payload.get("overrides", {}), payload.get("threads")
         env = env or payload["env_rate"]
         runs += payload["runs"]
     seeds = [r["seed"] for r in runs]

@@ -35,7 +35,10 @@ def count(text: str) -> int:
 
 def positive(text: str) -> int:
     """A whole number >= 1, written as :func:`count` reads it."""
-    number = count(text)
+    try:
+        number = count(text)
+    except argparse.ArgumentTypeError:
+        number = 0
     if number < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
     return number

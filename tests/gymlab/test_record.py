@@ -47,8 +47,9 @@ def test_max_steps_cuts_each_episode_and_tensorboard_keeps_at_most_its_frame_lim
     _, agent = runs.load_run(run)
     _, _, frames = play.record(agent, run / "again", 1, max_steps=7)
     assert len(frames) == 5
-    result = run_cli("record", str(run), "--max-steps", "0")
-    assert result.returncode == 2 and "expected a whole number >= 1" in result.stderr
+    for bad in ("0", "-3", "1.5"):
+        result = run_cli("record", str(run), "--max-steps", bad)
+        assert_one_line_error(result, "expected a whole number >= 1")
 
 
 def test_best_weights_are_named_best(tiny_run):
