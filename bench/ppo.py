@@ -16,7 +16,9 @@ steps to the threshold no more than SB3's, peak memory <= SB3's. JSON goes to be
 
 from __future__ import annotations
 
+import json
 import platform
+from pathlib import Path
 
 import torch
 
@@ -126,9 +128,6 @@ def main(argv: list[str] | None = None) -> dict:
 def merged_runs(paths: list[str], env_id: str) -> tuple[list[dict], dict, dict]:
     """The runs of several ``bench.ppo`` result files, which must share the env and the step budget and
     hold distinct seeds; with the first file's env rate and the shared overrides."""
-    import json
-    from pathlib import Path
-
     runs, env, overrides, threads = [], None, None, None
     for path in paths:
         try:
@@ -141,11 +140,12 @@ def merged_runs(paths: list[str], env_id: str) -> tuple[list[dict], dict, dict]:
             raise SystemExit(f"bench.ppo: {path} is itself a merge; give the files it pooled instead")
         if payload.get("env") != env_id:
             raise SystemExit(f"bench.ppo: {path} holds {payload.get('env')!r}, not {env_id!r}")
-        if overrides is not None and payload.get("overrides", {}) != overrides:
-            raise SystemExit(f"bench.ppo: {path} ran with {payload.get('overrides')}, the others with {overrides}")
-        if threads is not None and payload.get("threads") != threads:
-            raise SystemExit(f"bench.ppo: {path} ran with {payload.get('threads')} threads, the others with {threads}")
-        overrides, threads = payload.get("overrides", {}), payload.get("threads")
+        these = payload.get("overrides", {}), payload.get("threads")
+        if overrides is not None and these[0] != overrides:
+            raise SystemExit(f"bench.ppo: {path} ran with {these[0]}, the others with {overrides}")
+        if threads is not None and these[1] != threads:
+            raise SystemExit(f"bench.ppo: {path} ran with {these[1]} threads, the others with {threads}")
+        overrides, threads = these
         env = env or payload["env_rate"]
         runs += payload["runs"]
     seeds = [r["seed"] for r in runs]
